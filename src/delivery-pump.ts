@@ -1,0 +1,236 @@
+/**
+ * Moves due deliveries from storage into a bounded in-memory window and runs them through a
+ * prioritized p-queue. The backlog stays in storage (p-queue inserts cost O(n) when it is large);
+ * at most `window` deliveries are claimed at once. A per-endpoint cap keeps one slow endpoint from
+ * taking every slot: deliveries beyond the cap wait in that endpoint's own line, and endpoints
+ * whose line is full are excluded from the next claims so other endpoints keep flowing.
+ *
+ * @module
+ */
+import PQueue from 'p-queue';
+import type { Clock } from './clock.js';
+import type { ClaimedDelivery, WebhookStorage } from './storage/types.js';
+
+/** Settings of {@link DeliveryPump}. */
+export interface DeliveryPumpOptions {
+  storage: WebhookStorage;
+  clock: Clock;
+  concurrency: number;
+  perEndpointConcurrency: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  /** Performs one attempt. Must not throw (errors are the caller's to record). */
+  run: (delivery: ClaimedDelivery) => Promise<void>;
+  onError: (error: unknown, context: string) => void;
+}
+
+interface EndpointLine {
+  active: number;
+  /** Claimed deliveries waiting for a slot at this endpoint, highest priority first. */
+  waiting: ClaimedDelivery[];
+}
+
+/** The claim → queue → attempt loop behind the dispatcher. */
+export class DeliveryPump {
+  private readonly queue: PQueue;
+  private readonly window: number;
+  private readonly lines = new Map<string, EndpointLine>();
+  /** Claimed and not yet started: released back to storage on stop. */
+  private readonly notStarted = new Set<ClaimedDelivery>();
+  private claimedCount = 0;
+  private running = false;
+  private fillPromise: Promise<void> | null = null;
+  private refillRequested = false;
+  private lastFillClaimed = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: DeliveryPumpOptions) {
+    this.queue = new PQueue({ concurrency: options.concurrency });
+    // Twice the concurrency keeps the HTTP slots busy while the next claim is in flight.
+    this.window = options.concurrency * 2;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Deliveries claimed by this process and not finished. */
+  get inFlight(): number {
+    return this.claimedCount;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.kick();
+  }
+
+  /** Looks for due work now (after an emit, a completion, or a timer). */
+  kick(): void {
+    if (!this.running) return;
+    if (this.fillPromise) {
+      this.refillRequested = true;
+      return;
+    }
+    this.fillPromise = this.fill().finally(() => {
+      this.fillPromise = null;
+    });
+  }
+
+  /** Resolves when nothing due is left for this process and nothing it claimed is unfinished. */
+  async drain(): Promise<void> {
+    for (;;) {
+      this.kick();
+      if (this.fillPromise) await this.fillPromise;
+      await this.idle();
+      if (!this.running || (this.lastFillClaimed === 0 && this.claimedCount === 0)) return;
+    }
+  }
+
+  /**
+   * Stops claiming, releases claimed-but-unstarted deliveries back to storage, and waits for
+   * attempts in progress (up to `timeoutMs`, after which `abort` is called so they end).
+   */
+  async stop(timeoutMs: number, abort: () => void): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.fillPromise) await this.fillPromise.catch(() => undefined);
+    this.queue.clear();
+    for (const line of this.lines.values()) line.waiting.length = 0;
+    const release = [...this.notStarted];
+    this.notStarted.clear();
+    await Promise.all(
+      release.map(async (d) => {
+        try {
+          await this.options.storage.releaseDelivery(d.id, d.leaseToken);
+        } catch (error) {
+          this.options.onError(error, `release ${d.id}`);
+        } finally {
+          this.finished();
+        }
+      }),
+    );
+    let deadline: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      deadline = setTimeout(() => {
+        abort();
+        resolve();
+      }, timeoutMs);
+    });
+    await Promise.race([this.idle(), timedOut]);
+    clearTimeout(deadline);
+    await this.idle();
+  }
+
+  private idle(): Promise<void> {
+    if (this.claimedCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private finished(): void {
+    this.claimedCount--;
+    if (this.claimedCount === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private async fill(): Promise<void> {
+    const { storage, clock, leaseMs, perEndpointConcurrency } = this.options;
+    let claimedTotal = 0;
+    let exhausted = false;
+    try {
+      do {
+        this.refillRequested = false;
+        while (this.running && this.claimedCount < this.window) {
+          const saturated: string[] = [];
+          for (const [endpoint, line] of this.lines) {
+            if (line.waiting.length >= perEndpointConcurrency) saturated.push(endpoint);
+          }
+          const limit = this.window - this.claimedCount;
+          const batch = await storage.claimDueDeliveries({
+            now: clock.now(),
+            limit,
+            leaseMs,
+            excludeEndpoints: saturated,
+          });
+          claimedTotal += batch.length;
+          for (const delivery of batch) this.admit(delivery);
+          if (batch.length < limit) {
+            exhausted = true;
+            break;
+          }
+        }
+      } while (this.refillRequested && this.running);
+    } catch (error) {
+      this.options.onError(error, 'claim');
+      exhausted = true; // try again after the poll interval
+    }
+    this.lastFillClaimed = claimedTotal;
+    // With a full window, completions trigger the next claim; only an empty queue needs a timer.
+    if (this.running && exhausted) await this.armTimer();
+  }
+
+  /** Sleeps until the next scheduled delivery or the poll interval, whichever is sooner. */
+  private async armTimer(): Promise<void> {
+    let delay = this.options.pollIntervalMs;
+    try {
+      const next = await this.options.storage.nextRunAt();
+      if (next !== null) delay = Math.min(delay, Math.max(0, next - this.options.clock.now()));
+    } catch (error) {
+      this.options.onError(error, 'nextRunAt');
+    }
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    // Never spin: a due-but-excluded delivery is picked up when a slot frees, not by polling.
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick();
+    }, Math.max(delay, 10));
+    // A pending poll must not keep the host process alive on its own.
+    this.timer.unref();
+  }
+
+  private admit(delivery: ClaimedDelivery): void {
+    this.claimedCount++;
+    this.notStarted.add(delivery);
+    let line = this.lines.get(delivery.endpoint);
+    if (!line) this.lines.set(delivery.endpoint, (line = { active: 0, waiting: [] }));
+    if (line.active < this.options.perEndpointConcurrency) {
+      this.enqueue(delivery, line);
+    } else {
+      const at = line.waiting.findIndex((w) => w.priority < delivery.priority);
+      if (at < 0) line.waiting.push(delivery);
+      else line.waiting.splice(at, 0, delivery);
+    }
+  }
+
+  private enqueue(delivery: ClaimedDelivery, line: EndpointLine): void {
+    line.active++;
+    this.queue
+      .add(
+        async () => {
+          this.notStarted.delete(delivery);
+          try {
+            await this.options.run(delivery);
+          } catch (error) {
+            this.options.onError(error, `attempt ${delivery.id}`);
+          }
+        },
+        { priority: delivery.priority },
+      )
+      .catch((error: unknown) => this.options.onError(error, `queue ${delivery.id}`))
+      .finally(() => {
+        line.active--;
+        const next = line.waiting.shift();
+        if (next && this.running) this.enqueue(next, line);
+        else if (line.active === 0 && line.waiting.length === 0) this.lines.delete(delivery.endpoint);
+        this.finished();
+        // Refill in batches, not one claim per completion: fewer storage round trips.
+        if (this.claimedCount <= this.window / 2) this.kick();
+      });
+  }
+}

@@ -1,0 +1,546 @@
+/**
+ * `WebhookDispatcher`: the public face of the library. Manages webhooks, turns `emit()` calls into
+ * signed deliveries, runs them through the prioritized queue and keeps the execution log.
+ *
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import { runAttempt, buildSignedRequest, type AttemptSettings } from './attempt.js';
+import { systemClock, type Clock } from './clock.js';
+import { DeliveryPump } from './delivery-pump.js';
+import {
+  DeliveryNotFoundError,
+  DispatcherClosedError,
+  WebhookNotFoundError,
+  WebhookValidationError,
+} from './errors.js';
+import type { DispatcherEvents } from './events.js';
+import { builtInHeaderNames } from './headers.js';
+import { newId } from './ids.js';
+import {
+  DEFAULTS,
+  createWebhookSchema,
+  dispatcherOptionsSchema,
+  emitSchema,
+  listDeliveriesSchema,
+  listExecutionsSchema,
+  listWebhooksSchema,
+  parseInput,
+  rotateSecretSchema,
+  updateWebhookSchema,
+  type CreateWebhookInput,
+  type DispatcherOptionsInput,
+  type EmitInput,
+  type ListDeliveriesInput,
+  type ListExecutionsInput,
+  type ListWebhooksInput,
+  type RotateSecretInput,
+  type UpdateWebhookInput,
+} from './options.js';
+import { renderEnvelope } from './payload.js';
+import { generateSecret } from './signature.js';
+import { MemoryStorage } from './storage/memory.js';
+import type {
+  ClaimedDelivery,
+  DeliveryRecord,
+  ExecutionRecord,
+  Page,
+  WebhookRecord,
+  WebhookStorage,
+} from './storage/types.js';
+import { NodeHttpTransport } from './transport/node-http.js';
+import type { Transport } from './transport/types.js';
+import { VERSION } from './version.js';
+
+/** A webhook as the dispatcher returns it. Includes the signing secret: show it to its owner only. */
+export type Webhook = WebhookRecord;
+
+/** Options of the {@link WebhookDispatcher} constructor. All are optional. */
+export interface WebhookDispatcherOptions {
+  /** Where webhooks, the delivery queue and the execution log live. Default: a new {@link MemoryStorage}. */
+  storage?: WebhookStorage;
+  /** Sends the HTTP requests. Default: {@link NodeHttpTransport} (interceptable by msw). */
+  transport?: Transport;
+  /** Time source, for tests. Default: the wall clock. */
+  clock?: Clock;
+  /** Attempts in flight at once across all endpoints. Default 64. */
+  concurrency?: number;
+  /** Attempts in flight at once per endpoint (URL origin). Default 16. */
+  perEndpointConcurrency?: number;
+  /** Prefix of the brand headers (`X-Pakk-WebhookID`, …). Default `X-Pakk`. */
+  headerPrefix?: string;
+  /** User-Agent of every delivery. Default `webhook-dispatcher/<version>`. */
+  userAgent?: string;
+  /** How long a claimed delivery belongs to this process before others may take it over. Default 60 s. */
+  leaseMs?: number;
+  /** How often storage is polled for due work emitted elsewhere. Default 1 s. */
+  pollIntervalMs?: number;
+  /** Overall deadline of one attempt (connect + response). Default 15 s. */
+  requestTimeoutMs?: number;
+  /** Response bytes kept in the execution log. Default 20,000. */
+  maxResponseBodyBytes?: number;
+  /** How long a rotated-out secret keeps signing. Default 24 h. */
+  secretRotationGraceMs?: number;
+  /** Start delivering on construction. Default true; with false, call {@link WebhookDispatcher.start}. */
+  autoStart?: boolean;
+}
+
+/** What {@link WebhookDispatcher.emit} queued. */
+export interface EmitResult {
+  /** One per matching enabled webhook; empty when nothing matched. */
+  deliveries: Array<{ id: string; webhookId: string }>;
+}
+
+/** Options of {@link WebhookDispatcher.close}. */
+export interface CloseOptions {
+  /** How long to let attempts in progress finish before aborting them. Default: the request timeout. */
+  timeoutMs?: number;
+}
+
+/**
+ * Outgoing webhooks for a host application.
+ *
+ * ```ts
+ * const dispatcher = new WebhookDispatcher();
+ * await dispatcher.createWebhook({ url, triggers: [{ entity: 'order', event: 'Create' }] });
+ * await dispatcher.emit({ entity: 'order', event: 'Create', data: order });
+ * ```
+ */
+export class WebhookDispatcher {
+  /** The storage adapter in use. */
+  readonly storage: WebhookStorage;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly settings: Required<
+    Pick<
+      WebhookDispatcherOptions,
+      | 'concurrency'
+      | 'perEndpointConcurrency'
+      | 'headerPrefix'
+      | 'userAgent'
+      | 'leaseMs'
+      | 'pollIntervalMs'
+      | 'requestTimeoutMs'
+      | 'maxResponseBodyBytes'
+      | 'secretRotationGraceMs'
+    >
+  >;
+  private readonly reservedHeaders: Set<string>;
+  private readonly pump: DeliveryPump;
+  private readonly abortController = new AbortController();
+  private readonly attemptSettings: AttemptSettings;
+  private readonly ownsTransport: boolean;
+  private readonly events = new EventEmitter<DispatcherEvents>();
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: WebhookDispatcherOptions = {}) {
+    const parsed = parseInput(dispatcherOptionsSchema, options as DispatcherOptionsInput, 'WebhookDispatcher options') ?? {};
+    this.storage = parsed.storage ?? new MemoryStorage();
+    this.ownsTransport = parsed.transport === undefined;
+    this.transport = parsed.transport ?? new NodeHttpTransport();
+    this.clock = parsed.clock ?? systemClock;
+    this.settings = {
+      concurrency: parsed.concurrency ?? DEFAULTS.concurrency,
+      perEndpointConcurrency: parsed.perEndpointConcurrency ?? DEFAULTS.perEndpointConcurrency,
+      headerPrefix: parsed.headerPrefix ?? DEFAULTS.headerPrefix,
+      userAgent: parsed.userAgent ?? `webhook-dispatcher/${VERSION}`,
+      leaseMs: parsed.leaseMs ?? DEFAULTS.leaseMs,
+      pollIntervalMs: parsed.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
+      requestTimeoutMs: parsed.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+      maxResponseBodyBytes: parsed.maxResponseBodyBytes ?? DEFAULTS.maxResponseBodyBytes,
+      secretRotationGraceMs: parsed.secretRotationGraceMs ?? DEFAULTS.secretRotationGraceMs,
+    };
+    if (this.settings.leaseMs <= this.settings.requestTimeoutMs) {
+      throw new WebhookValidationError([
+        { path: 'leaseMs', message: `must be longer than requestTimeoutMs (${this.settings.requestTimeoutMs} ms)` },
+      ]);
+    }
+    this.reservedHeaders = builtInHeaderNames(this.settings.headerPrefix);
+    this.attemptSettings = {
+      storage: this.storage,
+      transport: this.transport,
+      clock: this.clock,
+      headerPrefix: this.settings.headerPrefix,
+      userAgent: this.settings.userAgent,
+      requestTimeoutMs: this.settings.requestTimeoutMs,
+      maxResponseBodyBytes: this.settings.maxResponseBodyBytes,
+      leaseMs: this.settings.leaseMs,
+      signal: this.abortController.signal,
+    };
+    this.pump = new DeliveryPump({
+      storage: this.storage,
+      clock: this.clock,
+      concurrency: this.settings.concurrency,
+      perEndpointConcurrency: this.settings.perEndpointConcurrency,
+      leaseMs: this.settings.leaseMs,
+      pollIntervalMs: this.settings.pollIntervalMs,
+      run: (delivery) => this.deliver(delivery),
+      onError: (error, context) => this.reportError(error, context),
+    });
+    if (parsed.autoStart !== false) this.pump.start();
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Subscribes to a dispatcher event (typed; see {@link DispatcherEvents}). */
+  on<K extends keyof DispatcherEvents>(event: K, listener: DispatcherEvents[K]): this {
+    this.events.on(event, listener as never);
+    return this;
+  }
+
+  /** Subscribes for one occurrence. */
+  once<K extends keyof DispatcherEvents>(event: K, listener: DispatcherEvents[K]): this {
+    this.events.once(event, listener as never);
+    return this;
+  }
+
+  /** Unsubscribes a listener (all of the event's listeners when none is given). */
+  off<K extends keyof DispatcherEvents>(event: K, listener?: DispatcherEvents[K]): this {
+    this.events.off(event, listener as never);
+    return this;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Starts claiming and delivering (only needed with `autoStart: false`). */
+  start(): void {
+    this.assertOpen();
+    this.pump.start();
+  }
+
+  /**
+   * Resolves when every delivery due now has been attempted and no attempt is in flight.
+   * Deliveries scheduled for later are not waited for.
+   */
+  async drain(): Promise<void> {
+    await this.pump.drain();
+  }
+
+  /**
+   * Stops taking new work, lets attempts in flight finish (aborting them after `timeoutMs`),
+   * returns claimed-but-unstarted deliveries to storage, and closes the default transport.
+   * The storage adapter is left open: it belongs to the caller. Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      this.closing = (async () => {
+        await this.pump.stop(options.timeoutMs ?? this.settings.requestTimeoutMs, () =>
+          this.abortController.abort(new DispatcherClosedError()),
+        );
+        if (this.ownsTransport) await this.transport.close?.();
+      })();
+    }
+    return this.closing;
+  }
+
+  /** `await using dispatcher = new WebhookDispatcher()` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------- webhooks
+
+  /**
+   * Registers a webhook. A `whsec_` secret is generated when none is given.
+   * @throws {WebhookValidationError} naming each invalid field.
+   */
+  async createWebhook(input: CreateWebhookInput): Promise<Webhook> {
+    this.assertOpen();
+    const parsed = parseInput(createWebhookSchema, input, 'createWebhook');
+    const headers = parsed.headers ?? {};
+    this.checkHeaders(headers, parsed.basicAuth ?? null, 'createWebhook');
+    const now = this.clock.now();
+    const webhook: WebhookRecord = {
+      id: newId('wh', now),
+      url: parsed.url,
+      method: parsed.method ?? DEFAULTS.method,
+      triggers: parsed.triggers,
+      headers,
+      basicAuth: parsed.basicAuth ?? null,
+      priority: parsed.priority ?? DEFAULTS.priority,
+      enabled: parsed.enabled ?? true,
+      disabledReason: null,
+      tenantId: parsed.tenantId ?? null,
+      secret: parsed.secret ?? generateSecret(),
+      previousSecrets: [],
+      description: parsed.description ?? null,
+      metadata: parsed.metadata ?? {},
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.storage.insertWebhook(webhook);
+    this.notify('webhook.created', { webhookId: webhook.id, tenantId: webhook.tenantId });
+    return structuredClone(webhook);
+  }
+
+  /** The webhook with this id. @throws {WebhookNotFoundError} */
+  async getWebhook(id: string): Promise<Webhook> {
+    const webhook = await this.storage.getWebhook(this.requireId(id, 'id'));
+    if (!webhook) throw new WebhookNotFoundError(id);
+    return structuredClone(webhook);
+  }
+
+  /** Webhooks, newest first, optionally of one tenant. */
+  async listWebhooks(query?: ListWebhooksInput): Promise<Page<Webhook>> {
+    const parsed = parseInput(listWebhooksSchema, query, 'listWebhooks') ?? {};
+    const page = await this.storage.listWebhooks({
+      ...(parsed.tenantId !== undefined ? { tenantId: parsed.tenantId } : {}),
+      ...(parsed.enabled !== undefined ? { enabled: parsed.enabled } : {}),
+      limit: parsed.limit ?? DEFAULTS.listLimit,
+      cursor: parsed.cursor ?? null,
+    });
+    return { items: page.items.map((w) => structuredClone(w)), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * Changes a webhook. Fields left out keep their value; `enabled: true` also clears a
+   * `disabledReason`. @throws {WebhookNotFoundError} {@link WebhookValidationError}
+   */
+  async updateWebhook(id: string, patch: UpdateWebhookInput): Promise<Webhook> {
+    this.assertOpen();
+    const current = await this.getWebhook(id);
+    const parsed = parseInput(updateWebhookSchema, patch, 'updateWebhook');
+    const next: WebhookRecord = { ...current, updatedAt: this.clock.now() };
+    if (parsed.url !== undefined) next.url = parsed.url;
+    if (parsed.method !== undefined) next.method = parsed.method;
+    if (parsed.triggers !== undefined) next.triggers = parsed.triggers;
+    if (parsed.headers !== undefined) next.headers = parsed.headers;
+    if (parsed.basicAuth !== undefined) next.basicAuth = parsed.basicAuth;
+    if (parsed.priority !== undefined) next.priority = parsed.priority;
+    if (parsed.description !== undefined) next.description = parsed.description;
+    if (parsed.metadata !== undefined) next.metadata = parsed.metadata;
+    if (parsed.enabled !== undefined) {
+      next.enabled = parsed.enabled;
+      if (parsed.enabled) next.disabledReason = null;
+    }
+    this.checkHeaders(next.headers, next.basicAuth, 'updateWebhook');
+    if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
+    this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
+    return structuredClone(next);
+  }
+
+  /** Deletes a webhook; its pending deliveries are cancelled. @throws {WebhookNotFoundError} */
+  async deleteWebhook(id: string): Promise<void> {
+    this.assertOpen();
+    const current = await this.getWebhook(id);
+    if (!(await this.storage.deleteWebhook(id))) throw new WebhookNotFoundError(id);
+    this.notify('webhook.deleted', { webhookId: id, tenantId: current.tenantId });
+  }
+
+  /**
+   * Copies a webhook under a new id with a new secret: the documented way to revoke a leaked
+   * `X-Pakk-WebhookID` or secret (disable the old one, hand out the copy). The copy starts
+   * enabled unless `enabled: false` is passed.
+   */
+  async duplicateWebhook(id: string, overrides: { enabled?: boolean } = {}): Promise<Webhook> {
+    const source = await this.getWebhook(id);
+    return this.createWebhook({
+      url: source.url,
+      method: source.method as 'POST',
+      triggers: source.triggers,
+      headers: source.headers,
+      basicAuth: source.basicAuth,
+      priority: source.priority,
+      enabled: overrides.enabled ?? true,
+      tenantId: source.tenantId,
+      description: source.description,
+      metadata: source.metadata,
+    });
+  }
+
+  /**
+   * Replaces the signing secret. The old secret keeps signing alongside the new one for
+   * `gracePeriodMs` (default 24 h) so receivers can switch without dropping deliveries.
+   */
+  async rotateSecret(id: string, input?: RotateSecretInput): Promise<Webhook> {
+    this.assertOpen();
+    const parsed = parseInput(rotateSecretSchema, input, 'rotateSecret') ?? {};
+    const current = await this.getWebhook(id);
+    const now = this.clock.now();
+    const grace = parsed.gracePeriodMs ?? this.settings.secretRotationGraceMs;
+    const next: WebhookRecord = {
+      ...current,
+      secret: parsed.secret ?? generateSecret(),
+      previousSecrets: [
+        ...(grace > 0 ? [{ secret: current.secret, expiresAt: now + grace }] : []),
+        ...current.previousSecrets.filter((p) => p.expiresAt > now),
+      ],
+      updatedAt: now,
+    };
+    if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
+    this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
+    return structuredClone(next);
+  }
+
+  // ---------------------------------------------------------------- emit
+
+  /**
+   * Queues a delivery for every enabled webhook whose triggers match the entity and event.
+   * With a `tenantId`, only that tenant's webhooks and untenanted ones match; without one, only
+   * untenanted webhooks do (an event never leaks to another tenant by omission).
+   * @throws {WebhookValidationError} when the input or data is invalid (nothing is queued).
+   */
+  async emit(input: EmitInput): Promise<EmitResult> {
+    this.assertOpen();
+    const parsed = parseInput(emitSchema, input, 'emit');
+    const tenantId = parsed.tenantId ?? null;
+    let dataJson: string;
+    try {
+      dataJson = JSON.stringify(parsed.data);
+    } catch (cause) {
+      throw new WebhookValidationError([{ path: 'data', message: `is not JSON-serialisable (${(cause as Error).message})` }], {
+        context: 'emit',
+        cause,
+      });
+    }
+    if (dataJson === undefined) {
+      throw new WebhookValidationError([{ path: 'data', message: 'is not JSON-serialisable' }], { context: 'emit' });
+    }
+    const webhooks = await this.storage.findWebhooksForEvent({ entity: parsed.entity, event: parsed.event, tenantId });
+    if (webhooks.length === 0) return { deliveries: [] };
+    const now = this.clock.now();
+    const timestamp = new Date(now).toISOString();
+    const deliveries: DeliveryRecord[] = webhooks.map((webhook) => {
+      const id = newId('msg', now);
+      return {
+        id,
+        webhookId: webhook.id,
+        tenantId,
+        entity: parsed.entity,
+        event: parsed.event,
+        endpoint: new URL(webhook.url).origin,
+        priority: webhook.priority,
+        body: renderEnvelope({ id, entity: parsed.entity, event: parsed.event, timestamp, tenantId }, dataJson),
+        contentType: 'application/json',
+        status: 'pending',
+        attempts: 0,
+        runAt: now,
+        createdAt: now,
+        updatedAt: now,
+        lastStatus: null,
+        lastError: null,
+        isTest: false,
+      };
+    });
+    await this.storage.enqueueDeliveries(deliveries);
+    this.pump.kick();
+    return { deliveries: deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId })) };
+  }
+
+  // ---------------------------------------------------------------- log and queue
+
+  /** Execution records (one per attempt), newest first, with cursor pagination. */
+  async listExecutions(query?: ListExecutionsInput): Promise<Page<ExecutionRecord>> {
+    const parsed = parseInput(listExecutionsSchema, query, 'listExecutions') ?? {};
+    return this.storage.listExecutions({
+      ...(parsed.webhookId !== undefined ? { webhookId: parsed.webhookId } : {}),
+      ...(parsed.deliveryId !== undefined ? { deliveryId: parsed.deliveryId } : {}),
+      ...(parsed.tenantId !== undefined ? { tenantId: parsed.tenantId } : {}),
+      ...(parsed.success !== undefined ? { success: parsed.success } : {}),
+      limit: parsed.limit ?? DEFAULTS.listLimit,
+      cursor: parsed.cursor ?? null,
+    });
+  }
+
+  /** Deliveries (the queue table), newest first, with cursor pagination. */
+  async listDeliveries(query?: ListDeliveriesInput): Promise<Page<DeliveryRecord>> {
+    const parsed = parseInput(listDeliveriesSchema, query, 'listDeliveries') ?? {};
+    return this.storage.listDeliveries({
+      ...(parsed.webhookId !== undefined ? { webhookId: parsed.webhookId } : {}),
+      ...(parsed.tenantId !== undefined ? { tenantId: parsed.tenantId } : {}),
+      ...(parsed.status !== undefined ? { status: parsed.status } : {}),
+      limit: parsed.limit ?? DEFAULTS.listLimit,
+      cursor: parsed.cursor ?? null,
+    });
+  }
+
+  /** One delivery. @throws {DeliveryNotFoundError} */
+  async getDelivery(id: string): Promise<DeliveryRecord> {
+    const delivery = await this.storage.getDelivery(this.requireId(id, 'id'));
+    if (!delivery) throw new DeliveryNotFoundError(id);
+    return delivery;
+  }
+
+  /**
+   * The exact request a delivery of `data` to this webhook would send now, without sending it.
+   * The signature is real: it verifies with the webhook's secret.
+   */
+  async previewRequest(
+    webhookId: string,
+    input: Omit<EmitInput, 'tenantId'>,
+  ): Promise<{ method: string; url: string; headers: Record<string, string>; body: string }> {
+    const webhook = await this.getWebhook(webhookId);
+    const parsed = parseInput(emitSchema, { ...input, tenantId: webhook.tenantId }, 'previewRequest');
+    const now = this.clock.now();
+    const id = newId('msg', now);
+    const body = renderEnvelope(
+      { id, entity: parsed.entity, event: parsed.event, timestamp: new Date(now).toISOString(), tenantId: webhook.tenantId },
+      JSON.stringify(parsed.data),
+    );
+    return buildSignedRequest(
+      webhook,
+      { id, entity: parsed.entity, event: parsed.event, contentType: 'application/json', isTest: false, body },
+      this.settings,
+      now,
+    );
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+    const webhook = await this.storage.getWebhook(delivery.webhookId);
+    if (!webhook || !webhook.enabled) {
+      const reason = webhook ? 'webhook is disabled' : 'webhook was deleted';
+      await this.storage.cancelDelivery(delivery.id, { leaseToken: delivery.leaseToken, reason, now: this.clock.now() });
+      return;
+    }
+    const result = await runAttempt(this.attemptSettings, webhook, delivery);
+    if (!result.recorded) {
+      this.reportError(new Error(`lease on ${delivery.id} was lost; its result was not recorded`), `attempt ${delivery.id}`);
+      return;
+    }
+    this.notify('delivery.attempted', result);
+    if (result.delivery.status === 'succeeded') this.notify('delivery.succeeded', result);
+    else if (result.delivery.status === 'failed') this.notify('delivery.failed', result);
+  }
+
+  /** Emits without letting a throwing listener break the caller or the delivery loop. */
+  private notify<K extends Exclude<keyof DispatcherEvents, 'error'>>(name: K, payload: Parameters<DispatcherEvents[K]>[0]): void {
+    try {
+      (this.events.emit as (event: string, payload: unknown) => boolean).call(this.events, name, payload);
+    } catch (error) {
+      this.reportError(error, `listener of ${name}`);
+    }
+  }
+
+  private reportError(error: unknown, context: string): void {
+    try {
+      this.events.emit('error', { error, context });
+    } catch {
+      // A throwing error listener has nowhere left to report to.
+    }
+  }
+
+  private checkHeaders(headers: Record<string, string>, basicAuth: WebhookRecord['basicAuth'], context: string): void {
+    const issues = Object.keys(headers)
+      .filter((name) => this.reservedHeaders.has(name.toLowerCase()))
+      .map((name) => ({ path: `headers.${name}`, message: 'is set by the dispatcher and cannot be overridden' }));
+    if (basicAuth && Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+      issues.push({ path: 'headers.Authorization', message: 'conflicts with basicAuth; use one or the other' });
+    }
+    if (issues.length > 0) throw new WebhookValidationError(issues, { context });
+  }
+
+  private requireId(id: unknown, field: string): string {
+    if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
+      throw new WebhookValidationError([{ path: field, message: 'must be a non-empty string' }]);
+    }
+    return id;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new DispatcherClosedError();
+  }
+}

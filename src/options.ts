@@ -1,0 +1,220 @@
+/**
+ * Zod schemas for every public input, and every default in one place. Inputs are strict objects:
+ * a misspelt option is an error naming it, not a silently ignored key.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { WebhookValidationError } from './errors.js';
+import { isValidSecret } from './signature.js';
+import type { Clock } from './clock.js';
+import type { WebhookStorage } from './storage/types.js';
+import type { Transport } from './transport/types.js';
+
+/** Every default of the dispatcher. */
+export const DEFAULTS = {
+  concurrency: 64,
+  perEndpointConcurrency: 16,
+  headerPrefix: 'X-Pakk',
+  method: 'POST',
+  priority: 0,
+  leaseMs: 60_000,
+  pollIntervalMs: 1_000,
+  requestTimeoutMs: 15_000,
+  maxResponseBodyBytes: 20_000,
+  secretRotationGraceMs: 24 * 60 * 60 * 1000,
+  listLimit: 50,
+  maxListLimit: 1_000,
+} as const;
+
+/** Header names the library sets itself or that would let a user corrupt the HTTP framing. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+]);
+
+// RFC 9110 token characters.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Visible ASCII, space, tab and obs-text; no CR, LF or NUL (header injection).
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+const nonEmpty = (what: string, max = 200) =>
+  z.string().trim().min(1, `${what} must not be empty`).max(max, `${what} is longer than ${max} characters`);
+
+/** http(s) URL without embedded credentials. */
+export const urlSchema = z
+  .string()
+  .max(2048, 'url is longer than 2048 characters')
+  .superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute http(s) URL' });
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', message: `must use http or https, not ${url.protocol.slice(0, -1)}` });
+    }
+    if (url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain credentials; use basicAuth or headers' });
+    }
+  });
+
+export const triggerSchema = z.strictObject({
+  entity: nonEmpty('entity', 100),
+  event: nonEmpty('event', 100),
+});
+
+export const headersSchema = z
+  .record(z.string(), z.string().max(8192, 'header value is longer than 8192 characters'))
+  .superRefine((headers, ctx) => {
+    for (const [name, value] of Object.entries(headers)) {
+      if (!HEADER_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid header name' });
+      } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the dispatcher and cannot be overridden' });
+      }
+      if (!HEADER_VALUE.test(value)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'value must not contain CR, LF, NUL or control characters' });
+      }
+    }
+  });
+
+const secretSchema = z.string().refine(isValidSecret, 'must be "whsec_" followed by base64 of 24-64 bytes');
+
+const basicAuthSchema = z.strictObject({
+  username: z.string().min(1, 'username must not be empty').max(200).regex(/^[^:\r\n\0]*$/, 'must not contain ":", CR, LF or NUL'),
+  password: z.string().max(500).regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL'),
+});
+
+const methodSchema = z.enum(['POST', 'PUT', 'PATCH']);
+
+const tenantIdSchema = nonEmpty('tenantId', 200);
+
+/** Input of `createWebhook`. */
+export const createWebhookSchema = z.strictObject({
+  url: urlSchema,
+  triggers: z.array(triggerSchema).min(1, 'at least one trigger is required').max(200),
+  headers: headersSchema.optional(),
+  basicAuth: basicAuthSchema.nullish(),
+  priority: z.number().int('must be an integer').min(-1000).max(1000).optional(),
+  enabled: z.boolean().optional(),
+  tenantId: tenantIdSchema.nullish(),
+  secret: secretSchema.optional(),
+  method: methodSchema.optional(),
+  description: z.string().max(1000).nullish(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type CreateWebhookInput = z.input<typeof createWebhookSchema>;
+
+/** Input of `updateWebhook`: any subset of the creatable fields except the tenant. */
+export const updateWebhookSchema = createWebhookSchema.omit({ tenantId: true, secret: true }).partial();
+export type UpdateWebhookInput = z.input<typeof updateWebhookSchema>;
+
+/** Input of `emit`. */
+export const emitSchema = z.strictObject({
+  entity: nonEmpty('entity', 100),
+  event: nonEmpty('event', 100),
+  data: z.unknown().refine((v) => v !== undefined, 'is required'),
+  tenantId: tenantIdSchema.nullish(),
+});
+export type EmitInput = z.input<typeof emitSchema>;
+
+/** Input of `rotateSecret`. */
+export const rotateSecretSchema = z
+  .strictObject({
+    secret: secretSchema.optional(),
+    gracePeriodMs: z.number().int().min(0).max(30 * 24 * 60 * 60 * 1000).optional(),
+  })
+  .optional();
+export type RotateSecretInput = z.input<typeof rotateSecretSchema>;
+
+const limitSchema = z.number().int().min(1).max(DEFAULTS.maxListLimit).optional();
+const cursorSchema = z.string().max(200).nullish();
+
+export const listWebhooksSchema = z
+  .strictObject({ tenantId: tenantIdSchema.nullish(), enabled: z.boolean().optional(), limit: limitSchema, cursor: cursorSchema })
+  .optional();
+export type ListWebhooksInput = z.input<typeof listWebhooksSchema>;
+
+export const listExecutionsSchema = z
+  .strictObject({
+    webhookId: z.string().min(1).optional(),
+    deliveryId: z.string().min(1).optional(),
+    tenantId: tenantIdSchema.optional(),
+    success: z.boolean().optional(),
+    limit: limitSchema,
+    cursor: cursorSchema,
+  })
+  .optional();
+export type ListExecutionsInput = z.input<typeof listExecutionsSchema>;
+
+export const listDeliveriesSchema = z
+  .strictObject({
+    webhookId: z.string().min(1).optional(),
+    tenantId: tenantIdSchema.optional(),
+    status: z.enum(['pending', 'delivering', 'succeeded', 'failed', 'cancelled']).optional(),
+    limit: limitSchema,
+    cursor: cursorSchema,
+  })
+  .optional();
+export type ListDeliveriesInput = z.input<typeof listDeliveriesSchema>;
+
+const hasMethods = (...names: string[]) => (value: unknown) =>
+  typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
+
+/** Options of the `WebhookDispatcher` constructor. */
+export const dispatcherOptionsSchema = z
+  .strictObject({
+    storage: z
+      .custom<WebhookStorage>(
+        hasMethods('insertWebhook', 'findWebhooksForEvent', 'enqueueDeliveries', 'claimDueDeliveries', 'completeAttempt'),
+        'must implement the WebhookStorage interface',
+      )
+      .optional(),
+    transport: z.custom<Transport>(hasMethods('send'), 'must implement the Transport interface (send)').optional(),
+    clock: z.custom<Clock>(hasMethods('now'), 'must have a now() method').optional(),
+    concurrency: z.number().int().min(1).max(10_000).optional(),
+    perEndpointConcurrency: z.number().int().min(1).max(10_000).optional(),
+    headerPrefix: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,40}$/, 'must be letters, digits and dashes, e.g. "X-Acme"')
+      .optional(),
+    userAgent: z.string().min(1).max(200).regex(HEADER_VALUE, 'must not contain CR, LF or NUL').optional(),
+    leaseMs: z.number().int().min(1_000).optional(),
+    pollIntervalMs: z.number().int().min(10).optional(),
+    requestTimeoutMs: z.number().int().min(1).max(600_000).optional(),
+    maxResponseBodyBytes: z.number().int().min(0).max(10_000_000).optional(),
+    secretRotationGraceMs: z.number().int().min(0).optional(),
+    autoStart: z.boolean().optional(),
+  })
+  .optional();
+export type DispatcherOptionsInput = z.input<typeof dispatcherOptionsSchema>;
+
+/**
+ * Parses `value` with `schema`, or throws a {@link WebhookValidationError} whose message names
+ * every offending field (`triggers.0.entity: entity must not be empty`).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, context: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message:
+      issue.code === 'unrecognized_keys'
+        ? `unknown option ${(issue as { keys: string[] }).keys.map((k) => `"${k}"`).join(', ')}`
+        : issue.message,
+  }));
+  throw new WebhookValidationError(issues, { context, cause: result.error });
+}

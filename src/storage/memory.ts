@@ -1,0 +1,385 @@
+/**
+ * In-process storage: the default. Fast and exact to the contract, but everything is lost when
+ * the process exits, so production deployments use a durable adapter.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { BinaryHeap } from './binary-heap.js';
+import type {
+  ClaimRequest,
+  ClaimedDelivery,
+  CompleteAttempt,
+  DeliveryQuery,
+  DeliveryRecord,
+  EventMatch,
+  ExecutionQuery,
+  ExecutionRecord,
+  Page,
+  WebhookQuery,
+  WebhookRecord,
+  WebhookStorage,
+} from './types.js';
+
+interface StoredDelivery extends DeliveryRecord {
+  leaseToken: string | null;
+  leaseExpiresAt: number | null;
+  /** Bumped whenever the delivery is (re)queued: heap entries with an older version are stale. */
+  version: number;
+}
+
+interface QueueEntry {
+  id: string;
+  version: number;
+  priority: number;
+  runAt: number;
+  createdAt: number;
+}
+
+interface LeaseEntry {
+  id: string;
+  token: string;
+  expiresAt: number;
+}
+
+// Ready deliveries: higher priority first, then earlier runAt, then older.
+const readyOrder = (a: QueueEntry, b: QueueEntry): boolean =>
+  a.priority !== b.priority
+    ? a.priority > b.priority
+    : a.runAt !== b.runAt
+      ? a.runAt < b.runAt
+      : a.createdAt !== b.createdAt
+        ? a.createdAt < b.createdAt
+        : a.id < b.id;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Webhooks are stored frozen, so reads hand out the stored object itself without copying. */
+function freezeCopy(webhook: WebhookRecord): WebhookRecord {
+  return deepFreeze(structuredClone(webhook));
+}
+
+function publicDelivery(d: StoredDelivery): DeliveryRecord {
+  const { leaseToken: _t, leaseExpiresAt: _e, version: _v, ...record } = d;
+  return record;
+}
+
+function paginate<T extends { id: string }>(sortedDesc: T[], limit: number, cursor?: string | null): Page<T> {
+  let start = 0;
+  if (cursor) {
+    start = sortedDesc.findIndex((item) => item.id < cursor);
+    if (start < 0) return { items: [], nextCursor: null };
+  }
+  const items = sortedDesc.slice(start, start + limit);
+  const more = start + limit < sortedDesc.length;
+  return { items, nextCursor: more && items.length > 0 ? items[items.length - 1]!.id : null };
+}
+
+const byIdDesc = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+/**
+ * {@link WebhookStorage} kept in memory. Claims are exclusive within the process; the due
+ * queue is a pair of heaps (ready by priority, scheduled by time), so claiming is O(log n).
+ * Returned webhooks are frozen: treat every returned record as read-only.
+ */
+export class MemoryStorage implements WebhookStorage {
+  private readonly webhooks = new Map<string, WebhookRecord>();
+  /** `entity\0event` → webhook ids; `*` is indexed as its own key. */
+  private readonly triggerIndex = new Map<string, Set<string>>();
+  private readonly deliveries = new Map<string, StoredDelivery>();
+  private readonly ready = new BinaryHeap<QueueEntry>(readyOrder);
+  private readonly scheduled = new BinaryHeap<QueueEntry>((a, b) => a.runAt < b.runAt);
+  private readonly leases = new BinaryHeap<LeaseEntry>((a, b) => a.expiresAt < b.expiresAt);
+  private readonly executions: ExecutionRecord[] = [];
+  private readonly executionsByWebhook = new Map<string, ExecutionRecord[]>();
+  private readonly executionsByDelivery = new Map<string, ExecutionRecord[]>();
+
+  async insertWebhook(webhook: WebhookRecord): Promise<void> {
+    if (this.webhooks.has(webhook.id)) throw new Error(`webhook ${webhook.id} already exists`);
+    const stored = freezeCopy(webhook);
+    this.webhooks.set(stored.id, stored);
+    this.index(stored);
+  }
+
+  async getWebhook(id: string): Promise<WebhookRecord | null> {
+    return this.webhooks.get(id) ?? null;
+  }
+
+  async updateWebhook(webhook: WebhookRecord): Promise<boolean> {
+    const previous = this.webhooks.get(webhook.id);
+    if (!previous) return false;
+    this.unindex(previous);
+    const stored = freezeCopy(webhook);
+    this.webhooks.set(stored.id, stored);
+    this.index(stored);
+    return true;
+  }
+
+  async deleteWebhook(id: string): Promise<boolean> {
+    const previous = this.webhooks.get(id);
+    if (!previous) return false;
+    this.unindex(previous);
+    this.webhooks.delete(id);
+    const now = Date.now();
+    for (const d of this.deliveries.values()) {
+      if (d.webhookId === id && d.status === 'pending') {
+        d.status = 'cancelled';
+        d.updatedAt = now;
+        d.version++;
+      }
+    }
+    return true;
+  }
+
+  async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
+    const matches = [...this.webhooks.values()].filter(
+      (w) =>
+        (query.tenantId === undefined || w.tenantId === query.tenantId) &&
+        (query.enabled === undefined || w.enabled === query.enabled),
+    );
+    return paginate(matches.sort(byIdDesc), query.limit, query.cursor);
+  }
+
+  async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
+    const result: WebhookRecord[] = [];
+    const seen = new Set<string>();
+    for (const key of [
+      `${match.entity}\0${match.event}`,
+      `${match.entity}\0*`,
+      `*\0${match.event}`,
+      `*\0*`,
+    ]) {
+      const ids = this.triggerIndex.get(key);
+      if (!ids) continue;
+      for (const id of ids) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const w = this.webhooks.get(id);
+        if (w && w.enabled && (w.tenantId === null || w.tenantId === match.tenantId)) result.push(w);
+      }
+    }
+    return result;
+  }
+
+  async enqueueDeliveries(deliveries: readonly DeliveryRecord[]): Promise<void> {
+    for (const d of deliveries) {
+      if (this.deliveries.has(d.id)) throw new Error(`delivery ${d.id} already exists`);
+    }
+    for (const d of deliveries) {
+      const stored: StoredDelivery = { ...d, leaseToken: null, leaseExpiresAt: null, version: 0 };
+      this.deliveries.set(d.id, stored);
+      if (stored.status === 'pending') this.queue(stored);
+    }
+  }
+
+  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+    const { now } = request;
+    this.promoteDue(now);
+    const excluded = request.excludeEndpoints?.length ? new Set(request.excludeEndpoints) : null;
+    const skipped: QueueEntry[] = [];
+    const claimed: ClaimedDelivery[] = [];
+    while (claimed.length < request.limit) {
+      const entry = this.ready.pop();
+      if (!entry) break;
+      const d = this.deliveries.get(entry.id);
+      if (!d || d.version !== entry.version || d.status !== 'pending') continue; // stale entry
+      if (excluded?.has(d.endpoint)) {
+        skipped.push(entry);
+        continue;
+      }
+      d.status = 'delivering';
+      d.leaseToken = randomUUID();
+      d.leaseExpiresAt = now + request.leaseMs;
+      d.updatedAt = now;
+      this.leases.push({ id: d.id, token: d.leaseToken, expiresAt: d.leaseExpiresAt });
+      claimed.push({ ...publicDelivery(d), leaseToken: d.leaseToken, leaseExpiresAt: d.leaseExpiresAt });
+    }
+    for (const entry of skipped) this.ready.push(entry);
+    return claimed;
+  }
+
+  async completeAttempt(input: CompleteAttempt): Promise<boolean> {
+    const d = this.deliveries.get(input.deliveryId);
+    if (!d || d.status !== 'delivering' || d.leaseToken !== input.leaseToken) return false;
+    const { outcome } = input;
+    d.attempts += 1;
+    d.lastStatus = outcome.lastStatus;
+    d.lastError = outcome.lastError;
+    d.updatedAt = input.execution.endedAt;
+    d.leaseToken = null;
+    d.leaseExpiresAt = null;
+    d.status = outcome.status;
+    if (outcome.status === 'pending') {
+      d.runAt = outcome.runAt ?? input.execution.endedAt;
+      this.queue(d);
+    }
+    this.appendExecution(input.execution);
+    return true;
+  }
+
+  async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
+    const d = this.deliveries.get(deliveryId);
+    if (!d || d.status !== 'delivering' || d.leaseToken !== leaseToken) return false;
+    d.status = 'pending';
+    d.leaseToken = null;
+    d.leaseExpiresAt = null;
+    if (runAt !== undefined) d.runAt = runAt;
+    this.queue(d);
+    return true;
+  }
+
+  async extendLease(deliveryId: string, leaseToken: string, leaseExpiresAt: number): Promise<boolean> {
+    const d = this.deliveries.get(deliveryId);
+    if (!d || d.status !== 'delivering' || d.leaseToken !== leaseToken) return false;
+    d.leaseExpiresAt = leaseExpiresAt;
+    this.leases.push({ id: d.id, token: leaseToken, expiresAt: leaseExpiresAt });
+    return true;
+  }
+
+  async cancelDelivery(
+    deliveryId: string,
+    options: { leaseToken?: string; reason?: string; now?: number } = {},
+  ): Promise<boolean> {
+    const d = this.deliveries.get(deliveryId);
+    if (!d) return false;
+    const owned = d.status === 'delivering' && options.leaseToken !== undefined && d.leaseToken === options.leaseToken;
+    if (d.status !== 'pending' && !owned) return false;
+    d.status = 'cancelled';
+    d.lastError = options.reason ?? d.lastError;
+    d.updatedAt = options.now ?? Date.now();
+    d.leaseToken = null;
+    d.leaseExpiresAt = null;
+    d.version++;
+    return true;
+  }
+
+  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+    const d = this.deliveries.get(id);
+    return d ? publicDelivery(d) : null;
+  }
+
+  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
+    const matches: DeliveryRecord[] = [];
+    for (const d of this.deliveries.values()) {
+      if (query.webhookId !== undefined && d.webhookId !== query.webhookId) continue;
+      if (query.tenantId !== undefined && d.tenantId !== query.tenantId) continue;
+      if (query.status !== undefined && d.status !== query.status) continue;
+      matches.push(publicDelivery(d));
+    }
+    return paginate(matches.sort(byIdDesc), query.limit, query.cursor);
+  }
+
+  async nextRunAt(): Promise<number | null> {
+    let next: number | null = null;
+    const consider = (heap: BinaryHeap<QueueEntry>) => {
+      // Drop stale heads so the answer reflects live deliveries.
+      for (let top = heap.peek(); top; top = heap.peek()) {
+        const d = this.deliveries.get(top.id);
+        if (d && d.version === top.version && d.status === 'pending') {
+          next = next === null ? d.runAt : Math.min(next, d.runAt);
+          return;
+        }
+        heap.pop();
+      }
+    };
+    consider(this.scheduled);
+    consider(this.ready);
+    for (let top = this.leases.peek(); top; top = this.leases.peek()) {
+      const d = this.deliveries.get(top.id);
+      if (d && d.status === 'delivering' && d.leaseToken === top.token && d.leaseExpiresAt === top.expiresAt) {
+        next = next === null ? top.expiresAt : Math.min(next, top.expiresAt);
+        break;
+      }
+      this.leases.pop();
+    }
+    return next;
+  }
+
+  async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+    const source =
+      query.deliveryId !== undefined
+        ? (this.executionsByDelivery.get(query.deliveryId) ?? [])
+        : query.webhookId !== undefined
+          ? (this.executionsByWebhook.get(query.webhookId) ?? [])
+          : this.executions;
+    const matches = source.filter(
+      (e) =>
+        (query.webhookId === undefined || e.webhookId === query.webhookId) &&
+        (query.deliveryId === undefined || e.deliveryId === query.deliveryId) &&
+        (query.tenantId === undefined || e.tenantId === query.tenantId) &&
+        (query.success === undefined || e.success === query.success),
+    );
+    const page = paginate(matches.sort(byIdDesc), query.limit, query.cursor);
+    return { items: page.items.map((e) => structuredClone(e)), nextCursor: page.nextCursor };
+  }
+
+  async close(): Promise<void> {}
+
+  private appendExecution(execution: ExecutionRecord): void {
+    const stored = structuredClone(execution);
+    this.executions.push(stored);
+    const byWebhook = this.executionsByWebhook.get(stored.webhookId);
+    if (byWebhook) byWebhook.push(stored);
+    else this.executionsByWebhook.set(stored.webhookId, [stored]);
+    const byDelivery = this.executionsByDelivery.get(stored.deliveryId);
+    if (byDelivery) byDelivery.push(stored);
+    else this.executionsByDelivery.set(stored.deliveryId, [stored]);
+  }
+
+  private queue(d: StoredDelivery): void {
+    d.version++;
+    const entry: QueueEntry = {
+      id: d.id,
+      version: d.version,
+      priority: d.priority,
+      runAt: d.runAt,
+      createdAt: d.createdAt,
+    };
+    this.scheduled.push(entry);
+  }
+
+  /** Moves due scheduled entries and expired leases into the ready heap. */
+  private promoteDue(now: number): void {
+    for (let top = this.scheduled.peek(); top && top.runAt <= now; top = this.scheduled.peek()) {
+      this.scheduled.pop();
+      const d = this.deliveries.get(top.id);
+      if (d && d.version === top.version && d.status === 'pending') this.ready.push(top);
+    }
+    for (let top = this.leases.peek(); top && top.expiresAt <= now; top = this.leases.peek()) {
+      this.leases.pop();
+      const d = this.deliveries.get(top.id);
+      if (d && d.status === 'delivering' && d.leaseToken === top.token && d.leaseExpiresAt === top.expiresAt) {
+        // The owner died or stalled: make it claimable again; the old token is now fenced off.
+        d.status = 'pending';
+        d.leaseToken = null;
+        d.leaseExpiresAt = null;
+        d.version++;
+        this.ready.push({ id: d.id, version: d.version, priority: d.priority, runAt: d.runAt, createdAt: d.createdAt });
+      }
+    }
+  }
+
+  private index(w: WebhookRecord): void {
+    for (const t of w.triggers) {
+      const key = `${t.entity}\0${t.event}`;
+      let ids = this.triggerIndex.get(key);
+      if (!ids) this.triggerIndex.set(key, (ids = new Set()));
+      ids.add(w.id);
+    }
+  }
+
+  private unindex(w: WebhookRecord): void {
+    for (const t of w.triggers) {
+      const key = `${t.entity}\0${t.event}`;
+      const ids = this.triggerIndex.get(key);
+      ids?.delete(w.id);
+      if (ids?.size === 0) this.triggerIndex.delete(key);
+    }
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * The storage adapter contract. The dispatcher keeps everything durable here: webhooks, the
+ * delivery queue (the backlog lives in storage; only a bounded window is held in memory) and the
+ * execution log. {@link MemoryStorage} implements it for tests and single-process use; durable
+ * adapters (SQLite, Postgres) implement the same contract and prove it with the conformance
+ * suite exported from `webhook-dispatcher/testing`.
+ *
+ * All times are epoch milliseconds. Records passed in and returned are plain data: adapters
+ * must not keep references to objects they are given, nor hand out references to their own state.
+ *
+ * @module
+ */
+
+/** An entity × event pair a webhook listens to. `'*'` in either field matches anything. */
+export interface Trigger {
+  /** Entity type: `order`, `product`, `invoice`, `shipment`, … Free string. */
+  entity: string;
+  /** Event name: `Create`, `Edit`, or any host-defined name. Free string. */
+  event: string;
+}
+
+/** Basic HTTP authentication credentials sent with every delivery. */
+export interface BasicAuth {
+  username: string;
+  password: string;
+}
+
+/** A secret kept valid for signing until `expiresAt` after a rotation. */
+export interface PreviousSecret {
+  secret: string;
+  expiresAt: number;
+}
+
+/** A stored webhook: where and how to deliver, and on which triggers. */
+export interface WebhookRecord {
+  id: string;
+  url: string;
+  /** HTTP method; POST unless configured. */
+  method: string;
+  triggers: Trigger[];
+  /** Custom headers sent with every delivery. */
+  headers: Record<string, string>;
+  basicAuth: BasicAuth | null;
+  /** Higher is sent first. */
+  priority: number;
+  enabled: boolean;
+  /** Why the webhook is disabled, when the dispatcher disabled it. */
+  disabledReason: string | null;
+  /** Organization / shop scope; `null` for webhooks visible to every tenant's events. */
+  tenantId: string | null;
+  /** Current signing secret (`whsec_…`). */
+  secret: string;
+  /** Secrets still signed with during a rotation grace period. */
+  previousSecrets: PreviousSecret[];
+  description: string | null;
+  /** Free-form host data. */
+  metadata: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Lifecycle of a delivery (one message to one webhook). */
+export type DeliveryStatus = 'pending' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A message queued for one webhook. Its `id` is the `webhook-id` and never changes across attempts. */
+export interface DeliveryRecord {
+  id: string;
+  webhookId: string;
+  tenantId: string | null;
+  entity: string;
+  event: string;
+  /**
+   * Groups deliveries that share a connection budget: the URL origin. The dispatcher caps
+   * in-flight attempts per endpoint so one slow endpoint cannot take every slot.
+   */
+  endpoint: string;
+  priority: number;
+  /** The rendered request body, stored once so every attempt sends identical bytes. */
+  body: string;
+  contentType: string;
+  status: DeliveryStatus;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Earliest time the next attempt may start. */
+  runAt: number;
+  createdAt: number;
+  updatedAt: number;
+  /** HTTP status of the last attempt (0 when the server was not reached), null before any. */
+  lastStatus: number | null;
+  lastError: string | null;
+  /** Marks deliveries made by test sends. */
+  isTest: boolean;
+}
+
+/** A delivery handed to one worker exclusively until `leaseExpiresAt`. */
+export interface ClaimedDelivery extends DeliveryRecord {
+  /** Proof of ownership. Completing or releasing requires it (fencing). */
+  leaseToken: string;
+  leaseExpiresAt: number;
+}
+
+/** One HTTP attempt, as shown in a webhook's History (execution log). */
+export interface ExecutionRecord {
+  id: string;
+  webhookId: string;
+  deliveryId: string;
+  tenantId: string | null;
+  entity: string;
+  event: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  startedAt: number;
+  endedAt: number;
+  durationMs: number;
+  /** HTTP status; 0 when the server was not reached. */
+  status: number;
+  success: boolean;
+  /** True when the server was not reached at all (DNS, refused, TLS, blocked address, …). */
+  hardError: boolean;
+  errorMessage: string | null;
+  /** Error code (`transport_error`, `timeout`, `address_blocked`, …) when the attempt failed locally. */
+  errorCode: string | null;
+  method: string;
+  url: string;
+  /** Headers as sent, with credentials redacted. */
+  requestHeaders: Record<string, string>;
+  requestBody: string;
+  responseHeaders: Record<string, string>;
+  /** Response body, truncated to the dispatcher's cap. */
+  responseBody: string;
+  /** When the next attempt is due, if one is scheduled. */
+  nextAttemptAt: number | null;
+}
+
+/** One page of a listing plus the cursor of the next page (null at the end). */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** Filter of {@link WebhookStorage.listWebhooks}. */
+export interface WebhookQuery {
+  /** Only this tenant's webhooks. `null` selects untenanted ones; omit for all. */
+  tenantId?: string | null;
+  enabled?: boolean;
+  limit: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string | null;
+}
+
+/** Filter of {@link WebhookStorage.listExecutions}. Newest first. */
+export interface ExecutionQuery {
+  webhookId?: string;
+  deliveryId?: string;
+  tenantId?: string;
+  success?: boolean;
+  limit: number;
+  cursor?: string | null;
+}
+
+/** Filter of {@link WebhookStorage.listDeliveries}. Newest first. */
+export interface DeliveryQuery {
+  webhookId?: string;
+  tenantId?: string;
+  status?: DeliveryStatus;
+  limit: number;
+  cursor?: string | null;
+}
+
+/** Input of {@link WebhookStorage.findWebhooksForEvent}. */
+export interface EventMatch {
+  entity: string;
+  event: string;
+  /** The event's tenant; null for untenanted events. */
+  tenantId: string | null;
+}
+
+/** Input of {@link WebhookStorage.claimDueDeliveries}. */
+export interface ClaimRequest {
+  /** Claim deliveries with `runAt <= now`. */
+  now: number;
+  /** At most this many. */
+  limit: number;
+  /** The claim holds until `now + leaseMs`; after that the delivery may be claimed again. */
+  leaseMs: number;
+  /** Skip deliveries for these endpoints (their local queue is already full). */
+  excludeEndpoints?: readonly string[];
+}
+
+/** What an attempt decided about its delivery. */
+export interface AttemptOutcome {
+  /** `pending` schedules another attempt at `runAt`. */
+  status: 'succeeded' | 'failed' | 'pending';
+  /** Required when `status` is `pending`. */
+  runAt?: number;
+  lastStatus: number;
+  lastError: string | null;
+}
+
+/** Input of {@link WebhookStorage.completeAttempt}. */
+export interface CompleteAttempt {
+  deliveryId: string;
+  leaseToken: string;
+  outcome: AttemptOutcome;
+  /** Appended to the execution log in the same write. */
+  execution: ExecutionRecord;
+}
+
+/**
+ * The storage adapter contract.
+ *
+ * Guarantees every implementation must give (the conformance suite checks them):
+ * - **Exclusive claims.** Under concurrent invocation of {@link claimDueDeliveries} (from one or
+ *   many processes), a due delivery is returned to exactly one caller until its lease expires.
+ * - **Expired leases are claimable.** A `delivering` delivery whose lease has expired is due again
+ *   (its owner died or stalled); claiming it issues a new lease token.
+ * - **Fencing.** {@link completeAttempt}, {@link releaseDelivery} and {@link extendLease} succeed only
+ *   with the current lease token; a worker whose lease was taken over gets `false` and must drop
+ *   its result.
+ * - **Claim order.** Higher `priority` first, then earlier `runAt`, then earlier creation.
+ * - **Atomic completion.** The delivery's new state and its execution record are written together.
+ * - **Pagination.** Listings are newest first and stable: following `nextCursor` visits every
+ *   record once.
+ */
+export interface WebhookStorage {
+  /** Creates tables or indexes if the adapter needs them. Idempotent. */
+  migrate?(): Promise<void>;
+
+  insertWebhook(webhook: WebhookRecord): Promise<void>;
+  getWebhook(id: string): Promise<WebhookRecord | null>;
+  /** Replaces the stored webhook with the same id. Returns false when it does not exist. */
+  updateWebhook(webhook: WebhookRecord): Promise<boolean>;
+  /** Deletes the webhook and cancels its pending deliveries. Returns false when it did not exist. */
+  deleteWebhook(id: string): Promise<boolean>;
+  listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>>;
+  /**
+   * Enabled webhooks with a trigger matching the entity and event (`'*'` matches anything), whose
+   * tenant is the event's tenant or null. Called on every emit: adapters should index triggers.
+   */
+  findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]>;
+
+  /** Adds deliveries (all or none). */
+  enqueueDeliveries(deliveries: readonly DeliveryRecord[]): Promise<void>;
+  /** Claims due deliveries exclusively (see the interface guarantees), marking them `delivering`. */
+  claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /** Records an attempt's outcome and its execution record atomically. False when the lease was lost. */
+  completeAttempt(input: CompleteAttempt): Promise<boolean>;
+  /**
+   * Gives a claimed delivery back without an attempt (shutdown, window trimming): it becomes
+   * `pending` again at `runAt` (default: unchanged). False when the lease was lost.
+   */
+  releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean>;
+  /** Pushes a lease's expiry to `leaseExpiresAt`. False when the lease was lost. */
+  extendLease(deliveryId: string, leaseToken: string, leaseExpiresAt: number): Promise<boolean>;
+  /**
+   * Cancels a delivery: a `pending` one always, a `delivering` one only with its current lease
+   * token (fencing). `reason` is kept as `lastError`. False when nothing was cancelled.
+   */
+  cancelDelivery(deliveryId: string, options?: { leaseToken?: string; reason?: string; now?: number }): Promise<boolean>;
+  getDelivery(id: string): Promise<DeliveryRecord | null>;
+  listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>>;
+  /** Earliest `runAt` among pending deliveries, or null when there are none. Lets the dispatcher sleep until then. */
+  nextRunAt(): Promise<number | null>;
+
+  listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>>;
+
+  /** Releases connections or handles the adapter owns (not ones the user passed in). */
+  close?(): Promise<void>;
+}
