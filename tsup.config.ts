@@ -10,6 +10,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  removeNodeProtocol: false,
   // Optional peers and the test runner stay external: the user brings them.
   external: ['vitest', 'pg', 'better-sqlite3'],
 });
