@@ -132,7 +132,8 @@ export async function runAttempt(
     requestBody: request.body,
     responseHeaders: response?.headers ?? {},
     responseBody: response?.body ?? '',
-    nextAttemptAt: outcome.status === 'pending' ? (outcome.runAt ?? null) : null,
+    nextAttemptAt: outcome.status === 'scheduled' ? (outcome.runAt ?? null) : null,
+    coalescedCount: delivery.coalescedCount,
   };
 
   const recorded = leaseToken

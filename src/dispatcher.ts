@@ -401,20 +401,23 @@ export class WebhookDispatcher {
     const webhooks = await this.storage.findWebhooksForEvent({ entity: parsed.entity, event: parsed.event, tenantId });
     if (webhooks.length === 0) return { deliveries: [] };
     const now = this.clock.now();
-    const timestamp = new Date(now).toISOString();
+    // One envelope per emit, shared by every matching webhook: it names the event, not the delivery.
+    const body = renderEnvelope(
+      { id: newId('evt', now), entity: parsed.entity, event: parsed.event, timestamp: new Date(now).toISOString(), tenantId },
+      dataJson,
+    );
     const deliveries: DeliveryRecord[] = webhooks.map((webhook) => {
-      const id = newId('msg', now);
       return {
-        id,
+        id: newId('msg', now),
         webhookId: webhook.id,
         tenantId,
         entity: parsed.entity,
         event: parsed.event,
         endpoint: new URL(webhook.url).origin,
         priority: webhook.priority,
-        body: renderEnvelope({ id, entity: parsed.entity, event: parsed.event, timestamp, tenantId }, dataJson),
+        body,
         contentType: 'application/json',
-        status: 'pending',
+        status: 'pending' as const,
         attempts: 0,
         runAt: now,
         createdAt: now,
@@ -422,11 +425,13 @@ export class WebhookDispatcher {
         lastStatus: null,
         lastError: null,
         isTest: false,
+        coalesceKey: null,
+        coalescedCount: 0,
       };
     });
-    await this.storage.enqueueDeliveries(deliveries);
+    const result = await this.storage.enqueueDeliveries(deliveries);
     this.pump.kick();
-    return { deliveries: deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId })) };
+    return { deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId })) };
   }
 
   // ---------------------------------------------------------------- log and queue
@@ -476,7 +481,7 @@ export class WebhookDispatcher {
     const now = this.clock.now();
     const id = newId('msg', now);
     const body = renderEnvelope(
-      { id, entity: parsed.entity, event: parsed.event, timestamp: new Date(now).toISOString(), tenantId: webhook.tenantId },
+      { id: newId('evt', now), entity: parsed.entity, event: parsed.event, timestamp: new Date(now).toISOString(), tenantId: webhook.tenantId },
       JSON.stringify(parsed.data),
     );
     return buildSignedRequest(

@@ -7,8 +7,11 @@ import { monotonicFactory } from 'ulid';
 // Monotonic within a millisecond, so ids created in one burst still sort in creation order.
 const nextUlid = monotonicFactory();
 
-/** Prefixes: `wh_` webhook, `msg_` delivery (the Standard Webhooks message id), `exec_` attempt record. */
-export type IdPrefix = 'wh' | 'msg' | 'exec';
+/**
+ * Prefixes: `wh_` webhook, `evt_` emitted event, `msg_` delivery (the Standard Webhooks message
+ * id), `exec_` attempt record.
+ */
+export type IdPrefix = 'wh' | 'evt' | 'msg' | 'exec';
 
 /** A new id such as `msg_01JD3…`. `now` lets an injected clock stamp the id. */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {

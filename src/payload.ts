@@ -8,7 +8,7 @@
 
 /** What the default envelope needs besides the data. */
 export interface EnvelopeFields {
-  /** The delivery id (= `webhook-id`), so receivers can dedupe on the body alone. */
+  /** The event id (`evt_…`), shared by every delivery of one emit. Receivers dedupe on `webhook-id`. */
   id: string;
   entity: string;
   event: string;

@@ -6,19 +6,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BinaryHeap } from './binary-heap.js';
+import { FINAL_STATUSES } from './types.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
   CompleteAttempt,
   DeliveryQuery,
   DeliveryRecord,
+  DeliveryStatus,
+  EnqueueResult,
   EventMatch,
   ExecutionQuery,
   ExecutionRecord,
   Page,
+  PruneRequest,
+  PruneResult,
+  RequeueRequest,
+  WebhookHealth,
   WebhookQuery,
   WebhookRecord,
   WebhookStorage,
+  WriteOptions,
 } from './types.js';
 
 interface StoredDelivery extends DeliveryRecord {
@@ -81,6 +89,15 @@ function paginate<T extends { id: string }>(sortedDesc: T[], limit: number, curs
   return { items, nextCursor: more && items.length > 0 ? items[items.length - 1]!.id : null };
 }
 
+const isClaimable = (status: DeliveryStatus): boolean => status === 'pending' || status === 'scheduled';
+
+const emptyHealth = (): WebhookHealth => ({
+  consecutiveFailures: 0,
+  failingSince: null,
+  lastSuccessAt: null,
+  lastFailureAt: null,
+});
+
 const byIdDesc = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 /**
@@ -99,6 +116,9 @@ export class MemoryStorage implements WebhookStorage {
   private readonly executions: ExecutionRecord[] = [];
   private readonly executionsByWebhook = new Map<string, ExecutionRecord[]>();
   private readonly executionsByDelivery = new Map<string, ExecutionRecord[]>();
+  private readonly health = new Map<string, WebhookHealth>();
+  /** `webhookId\0coalesceKey` → id of the claimable delivery carrying that key. */
+  private readonly coalescing = new Map<string, string>();
 
   async insertWebhook(webhook: WebhookRecord): Promise<void> {
     if (this.webhooks.has(webhook.id)) throw new Error(`webhook ${webhook.id} already exists`);
@@ -126,10 +146,12 @@ export class MemoryStorage implements WebhookStorage {
     if (!previous) return false;
     this.unindex(previous);
     this.webhooks.delete(id);
+    this.health.delete(id);
     const now = Date.now();
     for (const d of this.deliveries.values()) {
-      if (d.webhookId === id && d.status === 'pending') {
-        d.status = 'cancelled';
+      if (d.webhookId === id && isClaimable(d.status)) {
+        this.setStatus(d, 'cancelled');
+        d.lastError = 'webhook was deleted';
         d.updatedAt = now;
         d.version++;
       }
@@ -167,15 +189,34 @@ export class MemoryStorage implements WebhookStorage {
     return result;
   }
 
-  async enqueueDeliveries(deliveries: readonly DeliveryRecord[]): Promise<void> {
+  async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
+    if (options?.transaction !== undefined) {
+      throw new TypeError('MemoryStorage cannot join a host transaction; use a durable adapter for the outbox pattern');
+    }
     for (const d of deliveries) {
       if (this.deliveries.has(d.id)) throw new Error(`delivery ${d.id} already exists`);
     }
+    const result: EnqueueResult = { deliveries: [] };
     for (const d of deliveries) {
+      const key = d.coalesceKey === null ? null : `${d.webhookId}\0${d.coalesceKey}`;
+      const existing = key === null ? undefined : this.deliveries.get(this.coalescing.get(key) ?? '');
+      if (existing && isClaimable(existing.status)) {
+        existing.body = d.body;
+        existing.contentType = d.contentType;
+        existing.coalescedCount += 1;
+        existing.updatedAt = d.createdAt;
+        result.deliveries.push({ id: existing.id, webhookId: d.webhookId, coalesced: true });
+        continue;
+      }
       const stored: StoredDelivery = { ...d, leaseToken: null, leaseExpiresAt: null, version: 0 };
       this.deliveries.set(d.id, stored);
-      if (stored.status === 'pending') this.queue(stored);
+      if (isClaimable(stored.status)) {
+        if (key !== null) this.coalescing.set(key, stored.id);
+        this.queue(stored);
+      }
+      result.deliveries.push({ id: d.id, webhookId: d.webhookId, coalesced: false });
     }
+    return result;
   }
 
   async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
@@ -188,12 +229,12 @@ export class MemoryStorage implements WebhookStorage {
       const entry = this.ready.pop();
       if (!entry) break;
       const d = this.deliveries.get(entry.id);
-      if (!d || d.version !== entry.version || d.status !== 'pending') continue; // stale entry
+      if (!d || d.version !== entry.version || !isClaimable(d.status)) continue; // stale entry
       if (excluded?.has(d.endpoint)) {
         skipped.push(entry);
         continue;
       }
-      d.status = 'delivering';
+      this.setStatus(d, 'delivering');
       d.leaseToken = randomUUID();
       d.leaseExpiresAt = now + request.leaseMs;
       d.updatedAt = now;
@@ -214,8 +255,8 @@ export class MemoryStorage implements WebhookStorage {
     d.updatedAt = input.execution.endedAt;
     d.leaseToken = null;
     d.leaseExpiresAt = null;
-    d.status = outcome.status;
-    if (outcome.status === 'pending') {
+    this.setStatus(d, outcome.status);
+    if (outcome.status === 'scheduled') {
       d.runAt = outcome.runAt ?? input.execution.endedAt;
       this.queue(d);
     }
@@ -226,7 +267,7 @@ export class MemoryStorage implements WebhookStorage {
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
     const d = this.deliveries.get(deliveryId);
     if (!d || d.status !== 'delivering' || d.leaseToken !== leaseToken) return false;
-    d.status = 'pending';
+    this.setStatus(d, d.attempts === 0 ? 'pending' : 'scheduled');
     d.leaseToken = null;
     d.leaseExpiresAt = null;
     if (runAt !== undefined) d.runAt = runAt;
@@ -249,8 +290,8 @@ export class MemoryStorage implements WebhookStorage {
     const d = this.deliveries.get(deliveryId);
     if (!d) return false;
     const owned = d.status === 'delivering' && options.leaseToken !== undefined && d.leaseToken === options.leaseToken;
-    if (d.status !== 'pending' && !owned) return false;
-    d.status = 'cancelled';
+    if (!isClaimable(d.status) && !owned) return false;
+    this.setStatus(d, 'cancelled');
     d.lastError = options.reason ?? d.lastError;
     d.updatedAt = options.now ?? Date.now();
     d.leaseToken = null;
@@ -281,7 +322,7 @@ export class MemoryStorage implements WebhookStorage {
       // Drop stale heads so the answer reflects live deliveries.
       for (let top = heap.peek(); top; top = heap.peek()) {
         const d = this.deliveries.get(top.id);
-        if (d && d.version === top.version && d.status === 'pending') {
+        if (d && d.version === top.version && isClaimable(d.status)) {
           next = next === null ? d.runAt : Math.min(next, d.runAt);
           return;
         }
@@ -313,13 +354,116 @@ export class MemoryStorage implements WebhookStorage {
         (query.webhookId === undefined || e.webhookId === query.webhookId) &&
         (query.deliveryId === undefined || e.deliveryId === query.deliveryId) &&
         (query.tenantId === undefined || e.tenantId === query.tenantId) &&
-        (query.success === undefined || e.success === query.success),
+        (query.success === undefined || e.success === query.success) &&
+        (query.since === undefined || e.startedAt >= query.since) &&
+        (query.until === undefined || e.startedAt < query.until),
     );
     const page = paginate(matches.sort(byIdDesc), query.limit, query.cursor);
     return { items: page.items.map((e) => structuredClone(e)), nextCursor: page.nextCursor };
   }
 
+  async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
+    const statuses = new Set(request.statuses ?? ['failed']);
+    const candidates = request.deliveryIds
+      ? request.deliveryIds.map((id) => this.deliveries.get(id)).filter((d) => d !== undefined)
+      : [...this.deliveries.values()].filter(
+          (d) =>
+            statuses.has(d.status) &&
+            (request.webhookId === undefined || d.webhookId === request.webhookId) &&
+            (request.tenantId === undefined || d.tenantId === request.tenantId) &&
+            (request.since === undefined || d.updatedAt >= request.since),
+        );
+    const requeued: string[] = [];
+    for (const d of candidates) {
+      if (!FINAL_STATUSES.includes(d.status)) continue;
+      if (!this.webhooks.has(d.webhookId)) continue;
+      this.setStatus(d, 'pending');
+      d.runAt = request.runAt;
+      d.updatedAt = request.now;
+      if (d.coalesceKey !== null) this.coalescing.set(`${d.webhookId}\0${d.coalesceKey}`, d.id);
+      this.queue(d);
+      requeued.push(d.id);
+    }
+    return requeued;
+  }
+
+  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
+    if (!this.webhooks.has(webhookId)) return null;
+    const health = this.health.get(webhookId) ?? emptyHealth();
+    const next: WebhookHealth = success
+      ? { ...health, consecutiveFailures: 0, failingSince: null, lastSuccessAt: at }
+      : {
+          ...health,
+          consecutiveFailures: health.consecutiveFailures + 1,
+          failingSince: health.failingSince ?? at,
+          lastFailureAt: at,
+        };
+    this.health.set(webhookId, next);
+    return { ...next };
+  }
+
+  async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
+    if (!this.webhooks.has(webhookId)) return null;
+    return { ...(this.health.get(webhookId) ?? emptyHealth()) };
+  }
+
+  async resetWebhookHealth(webhookId: string): Promise<void> {
+    const health = this.health.get(webhookId);
+    if (health) this.health.set(webhookId, { ...health, consecutiveFailures: 0, failingSince: null });
+  }
+
+  async prune(request: PruneRequest): Promise<PruneResult> {
+    const result: PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
+    const { stripSuccessfulBodiesBefore: strip, deleteSucceededBefore: okBefore, deleteFailedBefore: failBefore } = request;
+    const keep = (e: ExecutionRecord): boolean => {
+      if (e.success && okBefore !== undefined && e.startedAt < okBefore) return false;
+      if (!e.success && failBefore !== undefined && e.startedAt < failBefore) return false;
+      return true;
+    };
+    const kept = this.executions.filter(keep);
+    result.executionsDeleted = this.executions.length - kept.length;
+    if (result.executionsDeleted > 0) {
+      this.executions.length = 0;
+      this.executions.push(...kept);
+      for (const index of [this.executionsByWebhook, this.executionsByDelivery]) {
+        for (const [key, list] of index) {
+          const remaining = list.filter(keep);
+          if (remaining.length === 0) index.delete(key);
+          else index.set(key, remaining);
+        }
+      }
+    }
+    if (strip !== undefined) {
+      for (const e of this.executions) {
+        if (e.success && e.startedAt < strip && (e.requestBody !== '' || e.responseBody !== '')) {
+          e.requestBody = '';
+          e.responseBody = '';
+          result.executionsStripped++;
+        }
+      }
+    }
+    for (const [id, d] of this.deliveries) {
+      const old =
+        (d.status === 'succeeded' && okBefore !== undefined && d.updatedAt < okBefore) ||
+        ((d.status === 'failed' || d.status === 'cancelled') && failBefore !== undefined && d.updatedAt < failBefore);
+      if (old) {
+        this.deliveries.delete(id);
+        result.deliveriesDeleted++;
+      }
+    }
+    return result;
+  }
+
   async close(): Promise<void> {}
+
+  /** Changes status, keeping the coalescing index in step (only claimable deliveries absorb emits). */
+  private setStatus(d: StoredDelivery, status: DeliveryStatus): void {
+    if (d.coalesceKey !== null && isClaimable(d.status) && !isClaimable(status)) {
+      const key = `${d.webhookId}\0${d.coalesceKey}`;
+      if (this.coalescing.get(key) === d.id) this.coalescing.delete(key);
+    }
+    d.status = status;
+  }
 
   private appendExecution(execution: ExecutionRecord): void {
     const stored = structuredClone(execution);
@@ -349,14 +493,15 @@ export class MemoryStorage implements WebhookStorage {
     for (let top = this.scheduled.peek(); top && top.runAt <= now; top = this.scheduled.peek()) {
       this.scheduled.pop();
       const d = this.deliveries.get(top.id);
-      if (d && d.version === top.version && d.status === 'pending') this.ready.push(top);
+      if (d && d.version === top.version && isClaimable(d.status)) this.ready.push(top);
     }
     for (let top = this.leases.peek(); top && top.expiresAt <= now; top = this.leases.peek()) {
       this.leases.pop();
       const d = this.deliveries.get(top.id);
       if (d && d.status === 'delivering' && d.leaseToken === top.token && d.leaseExpiresAt === top.expiresAt) {
         // The owner died or stalled: make it claimable again; the old token is now fenced off.
-        d.status = 'pending';
+        // (Not back into the coalescing index: its body may already be on the wire.)
+        d.status = d.attempts === 0 ? 'pending' : 'scheduled';
         d.leaseToken = null;
         d.leaseExpiresAt = null;
         d.version++;

@@ -59,8 +59,18 @@ export interface WebhookRecord {
   updatedAt: number;
 }
 
-/** Lifecycle of a delivery (one message to one webhook). */
-export type DeliveryStatus = 'pending' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * Lifecycle of a delivery (one message to one webhook): `pending` (never attempted, or requeued),
+ * `scheduled` (a retry waits for its `runAt`), `delivering` (claimed under a lease), and the final
+ * `succeeded`, `failed`, `cancelled`.
+ */
+export type DeliveryStatus = 'pending' | 'scheduled' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Statuses from which a delivery can be claimed once its `runAt` is due. */
+export const CLAIMABLE_STATUSES: readonly DeliveryStatus[] = ['pending', 'scheduled'];
+
+/** Statuses after which nothing more happens unless the delivery is requeued. */
+export const FINAL_STATUSES: readonly DeliveryStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 /** A message queued for one webhook. Its `id` is the `webhook-id` and never changes across attempts. */
 export interface DeliveryRecord {
@@ -90,6 +100,13 @@ export interface DeliveryRecord {
   lastError: string | null;
   /** Marks deliveries made by test sends. */
   isTest: boolean;
+  /**
+   * Unique-queue-item key (e.g. `order:1`). While a claimable delivery with the same webhook and
+   * key exists, enqueueing another replaces that one's body instead of adding a delivery.
+   */
+  coalesceKey: string | null;
+  /** How many later emits were merged into this delivery by coalescing. */
+  coalescedCount: number;
 }
 
 /** A delivery handed to one worker exclusively until `leaseExpiresAt`. */
@@ -130,6 +147,18 @@ export interface ExecutionRecord {
   responseBody: string;
   /** When the next attempt is due, if one is scheduled. */
   nextAttemptAt: number | null;
+  /** Emits merged into the delivery (unique queue items) before this attempt. */
+  coalescedCount: number;
+}
+
+/** Consecutive-failure bookkeeping of one webhook, for auto-disable. */
+export interface WebhookHealth {
+  /** Failed deliveries in a row (final failures of attempts, reset by a success). */
+  consecutiveFailures: number;
+  /** When the current run of failures began; null when the last result was a success. */
+  failingSince: number | null;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
 }
 
 /** One page of a listing plus the cursor of the next page (null at the end). */
@@ -154,6 +183,10 @@ export interface ExecutionQuery {
   deliveryId?: string;
   tenantId?: string;
   success?: boolean;
+  /** Only attempts started at or after this time. */
+  since?: number;
+  /** Only attempts started before this time. */
+  until?: number;
   limit: number;
   cursor?: string | null;
 }
@@ -189,9 +222,9 @@ export interface ClaimRequest {
 
 /** What an attempt decided about its delivery. */
 export interface AttemptOutcome {
-  /** `pending` schedules another attempt at `runAt`. */
-  status: 'succeeded' | 'failed' | 'pending';
-  /** Required when `status` is `pending`. */
+  /** `scheduled` schedules another attempt at `runAt`. */
+  status: 'succeeded' | 'failed' | 'scheduled';
+  /** Required when `status` is `scheduled`. */
   runAt?: number;
   lastStatus: number;
   lastError: string | null;
@@ -206,6 +239,61 @@ export interface CompleteAttempt {
   execution: ExecutionRecord;
 }
 
+/** Options every write that can join a host transaction accepts. */
+export interface WriteOptions {
+  /**
+   * The host's open transaction (a `pg` client inside BEGIN, the same better-sqlite3 Database
+   * inside a transaction, …). When given, the adapter writes through it and does not commit: the
+   * write becomes visible, and is delivered, only if the host commits. Adapters that cannot join
+   * a transaction throw when one is passed.
+   */
+  transaction?: unknown;
+}
+
+/** Result of {@link WebhookStorage.enqueueDeliveries}, in input order. */
+export interface EnqueueResult {
+  deliveries: Array<{
+    /** Id of the delivery that will carry this message: the new one, or the one it was merged into. */
+    id: string;
+    webhookId: string;
+    /** True when the message replaced the body of an existing claimable delivery (unique queue items). */
+    coalesced: boolean;
+  }>;
+}
+
+/** Input of {@link WebhookStorage.requeueDeliveries}: finished deliveries to attempt again. */
+export interface RequeueRequest {
+  /** Requeue exactly these (any final status). */
+  deliveryIds?: readonly string[];
+  /** Or: every delivery of this webhook (and/or tenant) in `statuses` … */
+  webhookId?: string;
+  tenantId?: string;
+  /** … with one of these final statuses (default `['failed']`) … */
+  statuses?: readonly DeliveryStatus[];
+  /** … last updated at or after this time. */
+  since?: number;
+  /** When they become due. */
+  runAt: number;
+  now: number;
+}
+
+/** Input of {@link WebhookStorage.prune}. Times are cut-offs: records older than them are affected. */
+export interface PruneRequest {
+  /** Blank request and response bodies of successful executions started before this. */
+  stripSuccessfulBodiesBefore?: number;
+  /** Delete successful executions and succeeded deliveries older than this. */
+  deleteSucceededBefore?: number;
+  /** Delete failed executions and failed/cancelled deliveries older than this. */
+  deleteFailedBefore?: number;
+}
+
+/** What {@link WebhookStorage.prune} removed or blanked. */
+export interface PruneResult {
+  executionsDeleted: number;
+  executionsStripped: number;
+  deliveriesDeleted: number;
+}
+
 /**
  * The storage adapter contract.
  *
@@ -217,7 +305,9 @@ export interface CompleteAttempt {
  * - **Fencing.** {@link completeAttempt}, {@link releaseDelivery} and {@link extendLease} succeed only
  *   with the current lease token; a worker whose lease was taken over gets `false` and must drop
  *   its result.
- * - **Claim order.** Higher `priority` first, then earlier `runAt`, then earlier creation.
+ * - **Claim order.** Among due deliveries (`pending`/`scheduled` with `runAt <= now`, or
+ *   `delivering` with an expired lease): higher `priority` first, then earlier `runAt`, then
+ *   earlier creation, then id.
  * - **Atomic completion.** The delivery's new state and its execution record are written together.
  * - **Pagination.** Listings are newest first and stable: following `nextCursor` visits every
  *   record once.
@@ -239,15 +329,26 @@ export interface WebhookStorage {
    */
   findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]>;
 
-  /** Adds deliveries (all or none). */
-  enqueueDeliveries(deliveries: readonly DeliveryRecord[]): Promise<void>;
+  /**
+   * Adds deliveries, all or none. A delivery with a `coalesceKey` whose webhook already has a
+   * claimable (`pending`/`scheduled`) delivery with the same key is merged into it instead: the
+   * existing delivery keeps its id, priority and `runAt`, takes the new `body`, and its
+   * `coalescedCount` grows by one. Atomic under concurrency: two enqueues with the same key never
+   * leave two claimable deliveries.
+   */
+  enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult>;
   /** Claims due deliveries exclusively (see the interface guarantees), marking them `delivering`. */
   claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
-  /** Records an attempt's outcome and its execution record atomically. False when the lease was lost. */
+  /**
+   * Records an attempt's outcome and its execution record atomically: `attempts` grows by one,
+   * `lastStatus`/`lastError` are set, the lease is cleared, and the status becomes the outcome's
+   * (`scheduled` also sets `runAt`). False, and nothing written, when the lease was lost.
+   */
   completeAttempt(input: CompleteAttempt): Promise<boolean>;
   /**
    * Gives a claimed delivery back without an attempt (shutdown, window trimming): it becomes
-   * `pending` again at `runAt` (default: unchanged). False when the lease was lost.
+   * claimable again (`pending` if never attempted, else `scheduled`) at `runAt` (default:
+   * unchanged), and `attempts` is unchanged. False when the lease was lost.
    */
   releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean>;
   /** Pushes a lease's expiry to `leaseExpiresAt`. False when the lease was lost. */
@@ -259,10 +360,32 @@ export interface WebhookStorage {
   cancelDelivery(deliveryId: string, options?: { leaseToken?: string; reason?: string; now?: number }): Promise<boolean>;
   getDelivery(id: string): Promise<DeliveryRecord | null>;
   listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>>;
-  /** Earliest `runAt` among pending deliveries, or null when there are none. Lets the dispatcher sleep until then. */
+  /**
+   * Earliest time something becomes claimable: the `runAt` of a pending/scheduled delivery or the
+   * lease expiry of a delivering one. Null when there is nothing. Lets the dispatcher sleep until then.
+   */
   nextRunAt(): Promise<number | null>;
+  /**
+   * Makes final deliveries claimable again (`pending` at `runAt`, attempts kept, same id): replay
+   * after an outage. Returns the ids requeued.
+   */
+  requeueDeliveries(request: RequeueRequest): Promise<string[]>;
 
   listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>>;
+
+  /**
+   * Records the final result of a delivery for the webhook's consecutive-failure count: a success
+   * resets it, a failure increments it (atomic increment: several processes may report at once).
+   * Returns the updated health, or null when the webhook does not exist.
+   */
+  recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null>;
+  /** The webhook's health; a zeroed record for a webhook with no results yet; null when it does not exist. */
+  getWebhookHealth(webhookId: string): Promise<WebhookHealth | null>;
+  /** Zeroes the failure count (on re-enable). */
+  resetWebhookHealth(webhookId: string): Promise<void>;
+
+  /** Retention: deletes or blanks old records as requested. */
+  prune(request: PruneRequest): Promise<PruneResult>;
 
   /** Releases connections or handles the adapter owns (not ones the user passed in). */
   close?(): Promise<void>;

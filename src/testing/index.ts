@@ -70,6 +70,8 @@ export function makeDelivery(webhookId: string, overrides: Partial<DeliveryRecor
     lastStatus: null,
     lastError: null,
     isTest: false,
+    coalesceKey: null,
+    coalescedCount: 0,
     ...overrides,
   };
 }
@@ -99,6 +101,7 @@ export function makeExecution(delivery: DeliveryRecord, overrides: Partial<Execu
     responseHeaders: { 'content-type': 'text/plain' },
     responseBody: 'ok',
     nextAttemptAt: null,
+    coalescedCount: delivery.coalescedCount,
     ...overrides,
   };
 }
@@ -350,12 +353,12 @@ export function describeStorageConformance(name: string, factory: StorageFactory
           await storage.completeAttempt({
             deliveryId: claimed.id,
             leaseToken: claimed.leaseToken,
-            outcome: { status: 'pending', runAt: T0 + 5000, lastStatus: 503, lastError: 'HTTP 503' },
+            outcome: { status: 'scheduled', runAt: T0 + 5000, lastStatus: 503, lastError: 'HTTP 503' },
             execution,
           }),
         ).toBe(true);
         const after = await storage.getDelivery(claimed.id);
-        expect(after).toMatchObject({ status: 'pending', attempts: 1, runAt: T0 + 5000, lastStatus: 503, lastError: 'HTTP 503' });
+        expect(after).toMatchObject({ status: 'scheduled', attempts: 1, runAt: T0 + 5000, lastStatus: 503, lastError: 'HTTP 503' });
         expect((await storage.listExecutions({ deliveryId: claimed.id, limit: 10 })).items).toEqual([execution]);
         expect(await storage.claimDueDeliveries({ now: T0 + 4999, limit: 1, leaseMs: 1000 })).toEqual([]);
         expect(await storage.nextRunAt()).toBe(T0 + 5000);
@@ -408,6 +411,195 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const w = await seedWebhook();
         await storage.enqueueDeliveries([makeDelivery(w.id, { runAt: T0 + 700 }), makeDelivery(w.id, { runAt: T0 + 300 })]);
         expect(await storage.nextRunAt()).toBe(T0 + 300);
+      });
+    });
+
+    describe('unique queue items (coalescing)', () => {
+      it('merges a delivery with the same webhook and key into the claimable one', async () => {
+        const w = await seedWebhook();
+        const other = await seedWebhook();
+        const first = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":1}', priority: 2 });
+        const r1 = await storage.enqueueDeliveries([first]);
+        expect(r1.deliveries).toEqual([{ id: first.id, webhookId: w.id, coalesced: false }]);
+
+        const second = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":2}', runAt: T0 + 10 });
+        const otherKey = makeDelivery(w.id, { coalesceKey: 'order:2', body: '{"o":2}' });
+        const otherHook = makeDelivery(other.id, { coalesceKey: 'order:1', body: '{"h":1}' });
+        const r2 = await storage.enqueueDeliveries([second, otherKey, otherHook]);
+        expect(r2.deliveries).toEqual([
+          { id: first.id, webhookId: w.id, coalesced: true },
+          { id: otherKey.id, webhookId: w.id, coalesced: false },
+          { id: otherHook.id, webhookId: other.id, coalesced: false },
+        ]);
+        expect(await storage.getDelivery(second.id)).toBeNull();
+        const merged = await storage.getDelivery(first.id);
+        expect(merged).toMatchObject({ body: '{"v":2}', coalescedCount: 1, priority: 2, runAt: T0, status: 'pending' });
+      });
+
+      it('ten rapid edits leave one delivery with the last body', async () => {
+        const w = await seedWebhook();
+        for (let i = 1; i <= 10; i++) {
+          await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:7', body: `{"edit":${i}}` })]);
+        }
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 100, leaseMs: 1000 });
+        expect(claimed).toHaveLength(1);
+        expect(claimed[0]).toMatchObject({ body: '{"edit":10}', coalescedCount: 9 });
+      });
+
+      it('does not merge into a delivery that is in flight or finished', async () => {
+        const w = await seedWebhook();
+        const first = makeDelivery(w.id, { coalesceKey: 'order:1' });
+        await storage.enqueueDeliveries([first]);
+        const claimed = await claimOne();
+        const during = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"during":true}' });
+        expect((await storage.enqueueDeliveries([during])).deliveries[0]!.coalesced).toBe(false);
+        await storage.completeAttempt({
+          deliveryId: claimed.id,
+          leaseToken: claimed.leaseToken,
+          outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
+          execution: makeExecution(claimed),
+        });
+        const after = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"after":true}' });
+        const r = await storage.enqueueDeliveries([after]);
+        expect(r.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true });
+        expect((await storage.getDelivery(during.id))?.body).toBe('{"after":true}');
+      });
+
+      it('never leaves two claimable deliveries for one key under concurrent enqueues', async () => {
+        const w = await seedWebhook();
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:9', body: `{"n":${i}}` })]),
+          ),
+        );
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 100, leaseMs: 1000 });
+        expect(claimed).toHaveLength(1);
+        expect(claimed[0]!.coalescedCount).toBe(19);
+      });
+    });
+
+    describe('replay and health', () => {
+      it('requeues finished deliveries with the same id, keeping attempts', async () => {
+        const w = await seedWebhook();
+        const d1 = makeDelivery(w.id);
+        const d2 = makeDelivery(w.id);
+        await storage.enqueueDeliveries([d1, d2]);
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 2, leaseMs: 1000 });
+        for (const c of claimed) {
+          const failed = c.id === d1.id;
+          await storage.completeAttempt({
+            deliveryId: c.id,
+            leaseToken: c.leaseToken,
+            outcome: { status: failed ? 'failed' : 'succeeded', lastStatus: failed ? 500 : 200, lastError: null },
+            execution: makeExecution(c, { endedAt: T0 + 100 }),
+          });
+        }
+        // Bulk: only the failed one.
+        expect(await storage.requeueDeliveries({ webhookId: w.id, runAt: T0 + 500, now: T0 + 200 })).toEqual([d1.id]);
+        expect(await storage.getDelivery(d1.id)).toMatchObject({ status: 'pending', attempts: 1, runAt: T0 + 500 });
+        // By id: a succeeded one can be redelivered too; a claimable one is left alone.
+        expect(await storage.requeueDeliveries({ deliveryIds: [d2.id, d1.id], runAt: T0 + 500, now: T0 + 200 })).toEqual([d2.id]);
+        const again = await storage.claimDueDeliveries({ now: T0 + 500, limit: 10, leaseMs: 1000 });
+        expect(again.map((d) => d.id).sort()).toEqual([d1.id, d2.id].sort());
+      });
+
+      it('release after an attempt makes the delivery scheduled, not pending', async () => {
+        const w = await seedWebhook();
+        await storage.enqueueDeliveries([makeDelivery(w.id)]);
+        const c = await claimOne();
+        await storage.completeAttempt({
+          deliveryId: c.id,
+          leaseToken: c.leaseToken,
+          outcome: { status: 'scheduled', runAt: T0, lastStatus: 503, lastError: 'HTTP 503' },
+          execution: makeExecution(c, { status: 503, success: false }),
+        });
+        const c2 = await claimOne();
+        expect(await storage.releaseDelivery(c2.id, c2.leaseToken, T0 + 50)).toBe(true);
+        expect(await storage.getDelivery(c2.id)).toMatchObject({ status: 'scheduled', attempts: 1, runAt: T0 + 50 });
+      });
+
+      it('counts consecutive failures per webhook and resets on success', async () => {
+        const w = await seedWebhook();
+        expect(await storage.getWebhookHealth(w.id)).toEqual({
+          consecutiveFailures: 0,
+          failingSince: null,
+          lastSuccessAt: null,
+          lastFailureAt: null,
+        });
+        await storage.recordWebhookResult(w.id, false, T0 + 1);
+        await Promise.all([2, 3, 4].map((i) => storage.recordWebhookResult(w.id, false, T0 + i)));
+        const failing = await storage.getWebhookHealth(w.id);
+        expect(failing).toMatchObject({ consecutiveFailures: 4, failingSince: T0 + 1 });
+        expect(await storage.recordWebhookResult(w.id, true, T0 + 9)).toMatchObject({
+          consecutiveFailures: 0,
+          failingSince: null,
+          lastSuccessAt: T0 + 9,
+        });
+        await storage.recordWebhookResult(w.id, false, T0 + 10);
+        await storage.resetWebhookHealth(w.id);
+        expect(await storage.getWebhookHealth(w.id)).toMatchObject({ consecutiveFailures: 0, failingSince: null });
+        expect(await storage.recordWebhookResult('wh_missing', false, T0)).toBeNull();
+        expect(await storage.getWebhookHealth('wh_missing')).toBeNull();
+      });
+
+      it('keeps health when the webhook record is updated', async () => {
+        const w = await seedWebhook();
+        await storage.recordWebhookResult(w.id, false, T0);
+        await storage.updateWebhook({ ...w, url: 'https://changed.example/' });
+        expect((await storage.getWebhookHealth(w.id))?.consecutiveFailures).toBe(1);
+      });
+    });
+
+    describe('retention', () => {
+      it('strips successful bodies and deletes old records by outcome', async () => {
+        const w = await seedWebhook();
+        const deliveries = Array.from({ length: 4 }, () => makeDelivery(w.id));
+        await storage.enqueueDeliveries(deliveries);
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 4, leaseMs: 1000 });
+        // i=0 old success, i=1 old failure, i=2 recent success, i=3 recent failure
+        for (const [i, c] of claimed.entries()) {
+          const success = i % 2 === 0;
+          const at = i < 2 ? T0 + 1_000 : T0 + 100_000;
+          await storage.completeAttempt({
+            deliveryId: c.id,
+            leaseToken: c.leaseToken,
+            outcome: { status: success ? 'succeeded' : 'failed', lastStatus: success ? 200 : 500, lastError: null },
+            execution: makeExecution(c, { success, status: success ? 200 : 500, startedAt: at, endedAt: at }),
+          });
+        }
+        const stripped = await storage.prune({ stripSuccessfulBodiesBefore: T0 + 200_000 });
+        expect(stripped).toEqual({ executionsDeleted: 0, executionsStripped: 2, deliveriesDeleted: 0 });
+        const successes = await storage.listExecutions({ webhookId: w.id, success: true, limit: 10 });
+        expect(successes.items.every((e) => e.requestBody === '' && e.responseBody === '')).toBe(true);
+        const failures = await storage.listExecutions({ webhookId: w.id, success: false, limit: 10 });
+        expect(failures.items.every((e) => e.requestBody !== '')).toBe(true);
+
+        const pruned = await storage.prune({ deleteSucceededBefore: T0 + 50_000 });
+        expect(pruned.executionsDeleted).toBe(1);
+        const remaining = await storage.listExecutions({ webhookId: w.id, limit: 10 });
+        expect(remaining.items).toHaveLength(3);
+        expect(remaining.items.filter((e) => !e.success)).toHaveLength(2);
+        expect((await storage.prune({ deleteFailedBefore: T0 + 50_000 })).executionsDeleted).toBe(1);
+        expect((await storage.listExecutions({ webhookId: w.id, limit: 10 })).items).toHaveLength(2);
+      });
+
+      it('filters executions by time range', async () => {
+        const w = await seedWebhook();
+        const deliveries = Array.from({ length: 3 }, () => makeDelivery(w.id));
+        await storage.enqueueDeliveries(deliveries);
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 3, leaseMs: 1000 });
+        for (const [i, c] of claimed.entries()) {
+          await storage.completeAttempt({
+            deliveryId: c.id,
+            leaseToken: c.leaseToken,
+            outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
+            execution: makeExecution(c, { startedAt: T0 + i * 1000, endedAt: T0 + i * 1000 + 5 }),
+          });
+        }
+        const middle = await storage.listExecutions({ webhookId: w.id, since: T0 + 500, until: T0 + 1500, limit: 10 });
+        expect(middle.items.map((e) => e.deliveryId)).toEqual([claimed[1]!.id]);
+        const fromOne = await storage.listExecutions({ webhookId: w.id, since: T0 + 1000, limit: 10 });
+        expect(fromOne.items).toHaveLength(2);
       });
     });
 
