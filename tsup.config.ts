@@ -4,6 +4,8 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'storage/sqlite': 'src/storage/sqlite.ts',
+    'storage/postgres': 'src/storage/postgres.ts',
   },
   format: ['esm'],
   dts: true,

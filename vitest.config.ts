@@ -8,6 +8,8 @@ export default defineConfig({
     // Tests and examples import the package by its public name, as users do.
     alias: [
       { find: /^webhook-dispatcher\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^webhook-dispatcher\/storage\/sqlite$/, replacement: src('storage/sqlite.ts') },
+      { find: /^webhook-dispatcher\/storage\/postgres$/, replacement: src('storage/postgres.ts') },
       { find: /^webhook-dispatcher$/, replacement: src('index.ts') },
     ],
   },

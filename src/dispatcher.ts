@@ -133,6 +133,7 @@ export class WebhookDispatcher {
   private readonly events = new EventEmitter<DispatcherEvents>();
   private closed = false;
   private closing: Promise<void> | null = null;
+  private unsubscribe: Promise<() => Promise<void>> | null = null;
 
   constructor(options: WebhookDispatcherOptions = {}) {
     const parsed = parseInput(dispatcherOptionsSchema, options as DispatcherOptionsInput, 'WebhookDispatcher options') ?? {};
@@ -178,7 +179,7 @@ export class WebhookDispatcher {
       run: (delivery) => this.deliver(delivery),
       onError: (error, context) => this.reportError(error, context),
     });
-    if (parsed.autoStart !== false) this.pump.start();
+    if (parsed.autoStart !== false) this.start();
   }
 
   // ---------------------------------------------------------------- events
@@ -206,7 +207,22 @@ export class WebhookDispatcher {
   /** Starts claiming and delivering (only needed with `autoStart: false`). */
   start(): void {
     this.assertOpen();
+    if (this.pump.isRunning) return;
     this.pump.start();
+    if (this.storage.subscribe && !this.unsubscribe) {
+      this.unsubscribe = this.storage.subscribe(() => this.pump.kick()).catch((error: unknown) => {
+        this.reportError(error, 'subscribe');
+        return async () => {};
+      });
+    }
+  }
+
+  /**
+   * Tells the dispatcher that new work may be due, e.g. right after the host committed a
+   * transaction it emitted in. Without it, the work is found by the next poll.
+   */
+  wake(): void {
+    this.pump.kick();
   }
 
   /**
@@ -229,6 +245,7 @@ export class WebhookDispatcher {
         await this.pump.stop(options.timeoutMs ?? this.settings.requestTimeoutMs, () =>
           this.abortController.abort(new DispatcherClosedError()),
         );
+        if (this.unsubscribe) await (await this.unsubscribe)();
         if (this.ownsTransport) await this.transport.close?.();
       })();
     }
@@ -429,8 +446,13 @@ export class WebhookDispatcher {
         coalescedCount: 0,
       };
     });
-    const result = await this.storage.enqueueDeliveries(deliveries);
-    this.pump.kick();
+    const result = await this.storage.enqueueDeliveries(
+      deliveries,
+      parsed.transaction !== undefined ? { transaction: parsed.transaction } : undefined,
+    );
+    // Inside a host transaction the rows are invisible until commit: the storage's subscription,
+    // the poll, or the host's wake() picks them up then.
+    if (parsed.transaction === undefined) this.pump.kick();
     return { deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId })) };
   }
 

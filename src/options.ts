@@ -128,6 +128,8 @@ export const emitSchema = z.strictObject({
   event: nonEmpty('event', 100),
   data: z.unknown().refine((v) => v !== undefined, 'is required'),
   tenantId: tenantIdSchema.nullish(),
+  /** The host's open transaction; the deliveries are written in it (transactional outbox). */
+  transaction: z.unknown().optional(),
 });
 export type EmitInput = z.input<typeof emitSchema>;
 

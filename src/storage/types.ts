@@ -387,6 +387,13 @@ export interface WebhookStorage {
   /** Retention: deletes or blanks old records as requested. */
   prune(request: PruneRequest): Promise<PruneResult>;
 
+  /**
+   * Optional capability: calls `listener` soon after deliveries are enqueued and committed by any
+   * process (e.g. Postgres LISTEN/NOTIFY), so dispatchers wake without waiting for their poll.
+   * Resolves to an unsubscribe function.
+   */
+  subscribe?(listener: () => void): Promise<() => Promise<void>>;
+
   /** Releases connections or handles the adapter owns (not ones the user passed in). */
   close?(): Promise<void>;
 }
