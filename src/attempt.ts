@@ -1,6 +1,6 @@
 /**
- * One delivery attempt: sign with a fresh timestamp, send through the transport, classify the
- * result, and record it (delivery state + execution record) in one storage write.
+ * One delivery attempt: sign with a fresh timestamp and send through the transport; then build
+ * the execution record. Classifying the result (retry, fail, disable) is the dispatcher's job.
  *
  * @module
  */
@@ -10,8 +10,7 @@ import { buildDeliveryHeaders } from './headers.js';
 import { newId } from './ids.js';
 import { redactHeaders } from './redact.js';
 import { signAll } from './signature.js';
-import type { AttemptOutcome, ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord } from './storage/types.js';
-import type { WebhookStorage } from './storage/types.js';
+import type { ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from './storage/types.js';
 import type { Transport, TransportResponse } from './transport/types.js';
 
 /** Settings an attempt needs from the dispatcher. */
@@ -26,13 +25,6 @@ export interface AttemptSettings {
   leaseMs: number;
   /** Aborts every attempt in progress (shutdown deadline). */
   signal: AbortSignal;
-}
-
-/** What happened, for events. `recorded` is false when the lease was lost and the result dropped. */
-export interface AttemptResult {
-  delivery: DeliveryRecord;
-  execution: ExecutionRecord;
-  recorded: boolean;
 }
 
 /** Secrets to sign with now: the current one first, then unexpired previous ones. */
@@ -64,17 +56,29 @@ export function buildSignedRequest(
   return { method: webhook.method, url: webhook.url, headers, body: delivery.body };
 }
 
-/** Runs one attempt of a claimed delivery for its webhook and records the outcome. */
-export async function runAttempt(
+/** What sending one attempt produced, before it is classified and recorded. */
+export interface SentAttempt {
+  request: { method: string; url: string; headers: Record<string, string>; body: string };
+  response: TransportResponse | null;
+  error: WebhookError | null;
+  startedAt: number;
+  endedAt: number;
+  /** The lease token to complete with (an extension keeps the same token); '' when the lease was lost. */
+  leaseToken: string;
+  /** True when shutdown aborted the attempt: the delivery is released, not recorded as a failure. */
+  aborted: boolean;
+}
+
+/** Signs and sends one attempt of a claimed delivery. Never throws. */
+export async function sendAttempt(
   settings: AttemptSettings,
   webhook: WebhookRecord,
   delivery: ClaimedDelivery,
-): Promise<AttemptResult> {
+): Promise<SentAttempt> {
   const { clock, storage } = settings;
   // A delivery that waited in the window may be close to losing its lease: extend it first.
-  const needed = clock.now() + settings.requestTimeoutMs + 5_000;
   let leaseToken = delivery.leaseToken;
-  if (delivery.leaseExpiresAt < needed) {
+  if (delivery.leaseExpiresAt < clock.now() + settings.requestTimeoutMs + 5_000) {
     const extended = await storage.extendLease(delivery.id, leaseToken, clock.now() + settings.leaseMs);
     if (!extended) leaseToken = '';
   }
@@ -83,7 +87,9 @@ export async function runAttempt(
   const request = buildSignedRequest(webhook, delivery, settings, startedAt);
   let response: TransportResponse | null = null;
   let error: WebhookError | null = null;
-  if (leaseToken) {
+  if (!leaseToken) {
+    error = new WebhookError('lease_lost', 'lease expired before the attempt started');
+  } else {
     try {
       response = await settings.transport.send({
         ...request,
@@ -97,56 +103,49 @@ export async function runAttempt(
           ? cause
           : new WebhookError('transport_error', cause instanceof Error ? cause.message : String(cause), { cause });
     }
-  } else {
-    error = new WebhookError('lease_lost', 'lease expired before the attempt started');
   }
-  const endedAt = clock.now();
-
-  const status = response?.status ?? 0;
-  const success = status >= 200 && status < 300;
-  // A single attempt per delivery for now: any non-2xx is final.
-  const outcome: AttemptOutcome = {
-    status: success ? 'succeeded' : 'failed',
-    lastStatus: status,
-    lastError: error ? error.message : success ? null : `HTTP ${status}`,
+  return {
+    request,
+    response,
+    error,
+    startedAt,
+    endedAt: clock.now(),
+    leaseToken,
+    aborted: response === null && settings.signal.aborted,
   };
-  const execution: ExecutionRecord = {
-    id: newId('exec', endedAt),
+}
+
+/** The execution record of a sent attempt, with credentials redacted. */
+export function buildExecution(
+  webhook: WebhookRecord,
+  delivery: ClaimedDelivery,
+  sent: SentAttempt,
+  result: { success: boolean; errorMessage: string | null; nextAttemptAt: number | null },
+  redactNames: readonly string[] = [],
+): ExecutionRecord {
+  return {
+    id: newId('exec', sent.endedAt),
     webhookId: webhook.id,
     deliveryId: delivery.id,
     tenantId: delivery.tenantId,
     entity: delivery.entity,
     event: delivery.event,
     attempt: delivery.attempts + 1,
-    startedAt,
-    endedAt,
-    durationMs: endedAt - startedAt,
-    status,
-    success,
-    hardError: response === null,
-    errorMessage: outcome.lastError,
-    errorCode: error?.code ?? null,
-    method: request.method,
-    url: request.url,
-    requestHeaders: redactHeaders(request.headers),
-    requestBody: request.body,
-    responseHeaders: response?.headers ?? {},
-    responseBody: response?.body ?? '',
-    nextAttemptAt: outcome.status === 'scheduled' ? (outcome.runAt ?? null) : null,
+    startedAt: sent.startedAt,
+    endedAt: sent.endedAt,
+    durationMs: sent.endedAt - sent.startedAt,
+    status: sent.response?.status ?? 0,
+    success: result.success,
+    hardError: sent.response === null,
+    errorMessage: result.errorMessage,
+    errorCode: sent.error?.code ?? null,
+    method: sent.request.method,
+    url: sent.request.url,
+    requestHeaders: redactHeaders(sent.request.headers, redactNames),
+    requestBody: sent.request.body,
+    responseHeaders: sent.response?.headers ?? {},
+    responseBody: sent.response?.body ?? '',
+    nextAttemptAt: result.nextAttemptAt,
     coalescedCount: delivery.coalescedCount,
   };
-
-  const recorded = leaseToken
-    ? await storage.completeAttempt({ deliveryId: delivery.id, leaseToken, outcome, execution })
-    : false;
-  const { leaseToken: _t, leaseExpiresAt: _e, ...record } = delivery;
-  const updated: DeliveryRecord = {
-    ...record,
-    status: outcome.status,
-    attempts: delivery.attempts + 1,
-    lastStatus: outcome.lastStatus,
-    lastError: outcome.lastError,
-    updatedAt: endedAt,
-  };
-  return { delivery: updated, execution, recorded };
 }

@@ -19,6 +19,8 @@ export interface DeliveryPumpOptions {
   perEndpointConcurrency: number;
   leaseMs: number;
   pollIntervalMs: number;
+  /** Endpoints not to claim for now (circuit open). */
+  pausedEndpoints: () => readonly string[];
   /** Performs one attempt. Must not throw (errors are the caller's to record). */
   run: (delivery: ClaimedDelivery) => Promise<void>;
   onError: (error: unknown, context: string) => void;
@@ -146,7 +148,7 @@ export class DeliveryPump {
       do {
         this.refillRequested = false;
         while (this.running && this.claimedCount < this.window) {
-          const saturated: string[] = [];
+          const saturated: string[] = [...this.options.pausedEndpoints()];
           for (const [endpoint, line] of this.lines) {
             if (line.waiting.length >= perEndpointConcurrency) saturated.push(endpoint);
           }

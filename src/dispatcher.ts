@@ -5,7 +5,9 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
-import { runAttempt, buildSignedRequest, type AttemptSettings } from './attempt.js';
+import { buildExecution, buildSignedRequest, sendAttempt, type AttemptSettings, type SentAttempt } from './attempt.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import { coalesceKeyFor } from './coalesce.js';
 import { systemClock, type Clock } from './clock.js';
 import { DeliveryPump } from './delivery-pump.js';
 import {
@@ -14,7 +16,7 @@ import {
   WebhookNotFoundError,
   WebhookValidationError,
 } from './errors.js';
-import type { DispatcherEvents } from './events.js';
+import type { Alert, DispatcherEvents } from './events.js';
 import { builtInHeaderNames } from './headers.js';
 import { newId } from './ids.js';
 import {
@@ -26,6 +28,8 @@ import {
   listExecutionsSchema,
   listWebhooksSchema,
   parseInput,
+  pruneSchema,
+  retryFailedSchema,
   rotateSecretSchema,
   updateWebhookSchema,
   type CreateWebhookInput,
@@ -34,17 +38,23 @@ import {
   type ListDeliveriesInput,
   type ListExecutionsInput,
   type ListWebhooksInput,
+  type PruneInput,
+  type RetryFailedInput,
   type RotateSecretInput,
   type UpdateWebhookInput,
 } from './options.js';
 import { renderEnvelope } from './payload.js';
+import { DEFAULT_RETRY_POLICY, decideRetry, resolveRetryPolicy, type AttemptObservation, type RetryPolicy, type RetryPolicyInput } from './retry.js';
 import { generateSecret } from './signature.js';
 import { MemoryStorage } from './storage/memory.js';
 import type {
+  AttemptOutcome,
   ClaimedDelivery,
   DeliveryRecord,
   ExecutionRecord,
   Page,
+  PruneResult,
+  WebhookHealth,
   WebhookRecord,
   WebhookStorage,
 } from './storage/types.js';
@@ -83,12 +93,36 @@ export interface WebhookDispatcherOptions {
   secretRotationGraceMs?: number;
   /** Start delivering on construction. Default true; with false, call {@link WebhookDispatcher.start}. */
   autoStart?: boolean;
+  /**
+   * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
+   * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
+   */
+  retry?: RetryPolicyInput;
+  /**
+   * Disable a webhook whose deliveries keep failing: after this many failed attempts in a row
+   * and/or after failing continuously for this long (default: 5 days, as Svix). `false` turns it off.
+   */
+  autoDisable?: false | { afterConsecutiveFailures?: number | null; afterFailingForMs?: number | null };
+  /** Per-endpoint circuit breaker (default on: 70 % failures over 10+ attempts in 5 min → pause 30 s). */
+  circuitBreaker?: false | CircuitBreakerOptions;
+  /** Called for every alert (also emitted as the `alert` event); e.g. create a task or send an e-mail. */
+  onAlert?: (alert: Alert) => void | Promise<void>;
+  /** Automatic retention, run every `intervalMs` (default hourly) while the dispatcher runs. */
+  retention?: {
+    stripSuccessfulBodiesAfterMs?: number | null;
+    deleteSucceededAfterMs?: number | null;
+    deleteFailedAfterMs?: number | null;
+    intervalMs?: number;
+  };
 }
 
 /** What {@link WebhookDispatcher.emit} queued. */
 export interface EmitResult {
-  /** One per matching enabled webhook; empty when nothing matched. */
-  deliveries: Array<{ id: string; webhookId: string }>;
+  /**
+   * One per matching enabled webhook; empty when nothing matched. `coalesced` means the message
+   * replaced the payload of a delivery still waiting (unique queue items): `id` is that delivery's.
+   */
+  deliveries: Array<{ id: string; webhookId: string; coalesced: boolean }>;
 }
 
 /** Options of {@link WebhookDispatcher.close}. */
@@ -134,6 +168,13 @@ export class WebhookDispatcher {
   private closed = false;
   private closing: Promise<void> | null = null;
   private unsubscribe: Promise<() => Promise<void>> | null = null;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly policyCache = new Map<string, { updatedAt: number; policy: RetryPolicy }>();
+  private readonly autoDisable: { afterConsecutiveFailures: number | null; afterFailingForMs: number | null } | null;
+  private readonly breaker: CircuitBreaker | null;
+  private readonly onAlert: ((alert: Alert) => void | Promise<void>) | undefined;
+  private readonly retention: WebhookDispatcherOptions['retention'];
+  private retentionTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WebhookDispatcherOptions = {}) {
     const parsed = parseInput(dispatcherOptionsSchema, options as DispatcherOptionsInput, 'WebhookDispatcher options') ?? {};
@@ -158,6 +199,20 @@ export class WebhookDispatcher {
       ]);
     }
     this.reservedHeaders = builtInHeaderNames(this.settings.headerPrefix);
+    this.retryPolicy = resolveRetryPolicy(parsed.retry, DEFAULT_RETRY_POLICY);
+    this.autoDisable =
+      parsed.autoDisable === false
+        ? null
+        : {
+            afterConsecutiveFailures: parsed.autoDisable?.afterConsecutiveFailures ?? null,
+            afterFailingForMs:
+              parsed.autoDisable?.afterFailingForMs === undefined
+                ? DEFAULTS.autoDisableAfterFailingForMs
+                : parsed.autoDisable.afterFailingForMs,
+          };
+    this.breaker = parsed.circuitBreaker === false ? null : new CircuitBreaker(this.clock, parsed.circuitBreaker ?? {});
+    this.onAlert = parsed.onAlert as ((alert: Alert) => void | Promise<void>) | undefined;
+    this.retention = parsed.retention;
     this.attemptSettings = {
       storage: this.storage,
       transport: this.transport,
@@ -176,6 +231,7 @@ export class WebhookDispatcher {
       perEndpointConcurrency: this.settings.perEndpointConcurrency,
       leaseMs: this.settings.leaseMs,
       pollIntervalMs: this.settings.pollIntervalMs,
+      pausedEndpoints: () => this.breaker?.pausedEndpoints() ?? [],
       run: (delivery) => this.deliver(delivery),
       onError: (error, context) => this.reportError(error, context),
     });
@@ -209,6 +265,7 @@ export class WebhookDispatcher {
     this.assertOpen();
     if (this.pump.isRunning) return;
     this.pump.start();
+    this.startRetention();
     if (this.storage.subscribe && !this.unsubscribe) {
       this.unsubscribe = this.storage.subscribe(() => this.pump.kick()).catch((error: unknown) => {
         this.reportError(error, 'subscribe');
@@ -242,6 +299,7 @@ export class WebhookDispatcher {
     if (!this.closing) {
       this.closed = true;
       this.closing = (async () => {
+        if (this.retentionTimer) clearInterval(this.retentionTimer);
         await this.pump.stop(options.timeoutMs ?? this.settings.requestTimeoutMs, () =>
           this.abortController.abort(new DispatcherClosedError()),
         );
@@ -284,6 +342,8 @@ export class WebhookDispatcher {
       previousSecrets: [],
       description: parsed.description ?? null,
       metadata: parsed.metadata ?? {},
+      retryPolicy: parsed.retry ?? null,
+      uniqueQueueItems: uniqueQueueItemsOf(parsed.uniqueQueueItems),
       createdAt: now,
       updatedAt: now,
     };
@@ -328,12 +388,17 @@ export class WebhookDispatcher {
     if (parsed.priority !== undefined) next.priority = parsed.priority;
     if (parsed.description !== undefined) next.description = parsed.description;
     if (parsed.metadata !== undefined) next.metadata = parsed.metadata;
+    if (parsed.retry !== undefined) next.retryPolicy = parsed.retry;
+    if (parsed.uniqueQueueItems !== undefined) next.uniqueQueueItems = uniqueQueueItemsOf(parsed.uniqueQueueItems);
+    const reenabled = parsed.enabled === true && !current.enabled;
     if (parsed.enabled !== undefined) {
       next.enabled = parsed.enabled;
       if (parsed.enabled) next.disabledReason = null;
     }
     this.checkHeaders(next.headers, next.basicAuth, 'updateWebhook');
     if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
+    // Re-enabling starts the failure count afresh, or auto-disable would strike again at once.
+    if (reenabled) await this.storage.resetWebhookHealth(id);
     this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
     return structuredClone(next);
   }
@@ -364,6 +429,12 @@ export class WebhookDispatcher {
       tenantId: source.tenantId,
       description: source.description,
       metadata: source.metadata,
+      retry: source.retryPolicy,
+      uniqueQueueItems: source.uniqueQueueItems
+        ? source.uniqueQueueItems.keyPath === null
+          ? true
+          : { keyPath: source.uniqueQueueItems.keyPath }
+        : false,
     });
   }
 
@@ -442,7 +513,7 @@ export class WebhookDispatcher {
         lastStatus: null,
         lastError: null,
         isTest: false,
-        coalesceKey: null,
+        coalesceKey: webhook.uniqueQueueItems ? coalesceKeyFor(parsed.entity, parsed.data, webhook.uniqueQueueItems.keyPath) : null,
         coalescedCount: 0,
       };
     });
@@ -453,7 +524,7 @@ export class WebhookDispatcher {
     // Inside a host transaction the rows are invisible until commit: the storage's subscription,
     // the poll, or the host's wake() picks them up then.
     if (parsed.transaction === undefined) this.pump.kick();
-    return { deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId })) };
+    return { deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId, coalesced: d.coalesced })) };
   }
 
   // ---------------------------------------------------------------- log and queue
@@ -466,6 +537,8 @@ export class WebhookDispatcher {
       ...(parsed.deliveryId !== undefined ? { deliveryId: parsed.deliveryId } : {}),
       ...(parsed.tenantId !== undefined ? { tenantId: parsed.tenantId } : {}),
       ...(parsed.success !== undefined ? { success: parsed.success } : {}),
+      ...(parsed.since !== undefined ? { since: parsed.since } : {}),
+      ...(parsed.until !== undefined ? { until: parsed.until } : {}),
       limit: parsed.limit ?? DEFAULTS.listLimit,
       cursor: parsed.cursor ?? null,
     });
@@ -488,6 +561,74 @@ export class WebhookDispatcher {
     const delivery = await this.storage.getDelivery(this.requireId(id, 'id'));
     if (!delivery) throw new DeliveryNotFoundError(id);
     return delivery;
+  }
+
+  /**
+   * Sends a finished delivery again (same `webhook-id`), now. Its attempts count on, so a failure
+   * of the redelivery is final. @throws {DeliveryNotFoundError} {@link WebhookValidationError} when
+   * the delivery is still waiting or in flight.
+   */
+  async redeliver(deliveryId: string): Promise<DeliveryRecord> {
+    this.assertOpen();
+    const delivery = await this.getDelivery(deliveryId);
+    const now = this.clock.now();
+    const requeued = await this.storage.requeueDeliveries({ deliveryIds: [delivery.id], runAt: now, now });
+    if (requeued.length === 0) {
+      throw new WebhookValidationError([
+        { path: 'deliveryId', message: `is ${delivery.status}; only finished deliveries of existing webhooks can be redelivered` },
+      ]);
+    }
+    this.pump.kick();
+    return this.getDelivery(deliveryId);
+  }
+
+  /**
+   * Bulk recovery after an outage: requeues failed deliveries (or those in `statuses`) of a
+   * webhook and/or tenant, last updated at or after `since`. Returns the ids requeued.
+   */
+  async retryFailed(input?: RetryFailedInput): Promise<string[]> {
+    this.assertOpen();
+    const parsed = parseInput(retryFailedSchema, input, 'retryFailed') ?? {};
+    const now = this.clock.now();
+    const ids = await this.storage.requeueDeliveries({
+      ...(parsed.webhookId !== undefined ? { webhookId: parsed.webhookId } : {}),
+      ...(parsed.tenantId !== undefined ? { tenantId: parsed.tenantId } : {}),
+      ...(parsed.since !== undefined ? { since: parsed.since } : {}),
+      statuses: parsed.statuses ?? ['failed'],
+      runAt: now,
+      now,
+    });
+    if (ids.length > 0) this.pump.kick();
+    return ids;
+  }
+
+  /** Cancels a waiting (pending or scheduled) delivery. Returns false when it was not waiting. */
+  async cancelDelivery(deliveryId: string): Promise<boolean> {
+    await this.getDelivery(deliveryId);
+    return this.storage.cancelDelivery(deliveryId, { reason: 'cancelled', now: this.clock.now() });
+  }
+
+  /** The webhook's consecutive-failure record (what auto-disable looks at). */
+  async getWebhookHealth(webhookId: string): Promise<WebhookHealth> {
+    const health = await this.storage.getWebhookHealth(this.requireId(webhookId, 'webhookId'));
+    if (!health) throw new WebhookNotFoundError(webhookId);
+    return health;
+  }
+
+  /**
+   * Retention: blanks the bodies of successful executions and deletes old records. Each cut-off is
+   * an age in ms; failures are typically kept longer than successes.
+   */
+  async prune(input: PruneInput): Promise<PruneResult> {
+    const parsed = parseInput(pruneSchema, input, 'prune');
+    const now = this.clock.now();
+    return this.storage.prune({
+      ...(parsed.stripSuccessfulBodiesOlderThanMs !== undefined
+        ? { stripSuccessfulBodiesBefore: now - parsed.stripSuccessfulBodiesOlderThanMs }
+        : {}),
+      ...(parsed.deleteSucceededOlderThanMs !== undefined ? { deleteSucceededBefore: now - parsed.deleteSucceededOlderThanMs } : {}),
+      ...(parsed.deleteFailedOlderThanMs !== undefined ? { deleteFailedBefore: now - parsed.deleteFailedOlderThanMs } : {}),
+    });
   }
 
   /**
@@ -523,14 +664,151 @@ export class WebhookDispatcher {
       await this.storage.cancelDelivery(delivery.id, { leaseToken: delivery.leaseToken, reason, now: this.clock.now() });
       return;
     }
-    const result = await runAttempt(this.attemptSettings, webhook, delivery);
-    if (!result.recorded) {
+    if (this.breaker && !this.breaker.tryAcquire(delivery.endpoint)) {
+      // The endpoint's circuit is open: hand the delivery back for later, without an attempt.
+      const until = this.breaker.pausedUntil(delivery.endpoint) ?? this.clock.now() + 1_000;
+      await this.storage.releaseDelivery(delivery.id, delivery.leaseToken, until);
+      return;
+    }
+
+    const sent = await sendAttempt(this.attemptSettings, webhook, delivery);
+    if (sent.aborted) {
+      // Shutdown cut the attempt short: give the delivery back so another process (or a restart) sends it.
+      await this.storage.releaseDelivery(delivery.id, sent.leaseToken);
+      return;
+    }
+    if (!sent.leaseToken) {
+      this.reportError(new Error(`lease on ${delivery.id} was lost before sending`), `attempt ${delivery.id}`);
+      return;
+    }
+
+    const attempt = delivery.attempts + 1;
+    const decision = decideRetry(this.policyFor(webhook), attempt, observe(sent), sent.endedAt);
+    const success = decision.action === 'succeeded';
+    const reason = decision.action === 'succeeded' ? null : decision.reason;
+    const errorMessage = success ? null : (sent.error?.message ?? `HTTP ${sent.response?.status ?? 0}`);
+    const outcome: AttemptOutcome =
+      decision.action === 'retry'
+        ? { status: 'scheduled', runAt: decision.runAt, lastStatus: sent.response?.status ?? 0, lastError: reason }
+        : { status: success ? 'succeeded' : 'failed', lastStatus: sent.response?.status ?? 0, lastError: reason };
+    const execution = buildExecution(webhook, delivery, sent, {
+      success,
+      errorMessage,
+      nextAttemptAt: decision.action === 'retry' ? decision.runAt : null,
+    });
+    const recorded = await this.storage.completeAttempt({
+      deliveryId: delivery.id,
+      leaseToken: sent.leaseToken,
+      outcome,
+      execution,
+    });
+    if (!recorded) {
       this.reportError(new Error(`lease on ${delivery.id} was lost; its result was not recorded`), `attempt ${delivery.id}`);
       return;
     }
-    this.notify('delivery.attempted', result);
-    if (result.delivery.status === 'succeeded') this.notify('delivery.succeeded', result);
-    else if (result.delivery.status === 'failed') this.notify('delivery.failed', result);
+
+    const { leaseToken: _t, leaseExpiresAt: _e, ...record } = delivery;
+    const updated: DeliveryRecord = {
+      ...record,
+      status: outcome.status,
+      attempts: attempt,
+      runAt: outcome.runAt ?? record.runAt,
+      lastStatus: outcome.lastStatus,
+      lastError: outcome.lastError,
+      updatedAt: sent.endedAt,
+    };
+    const event = { delivery: updated, execution };
+    this.notify('delivery.attempted', event);
+    this.recordBreaker(delivery.endpoint, sent);
+
+    if (success) this.notify('delivery.succeeded', event);
+    else if (outcome.status === 'scheduled') this.notify('delivery.scheduled', event);
+    else {
+      this.notify('delivery.failed', event);
+      this.raiseAlert({
+        type: 'delivery_failed',
+        webhookId: webhook.id,
+        tenantId: webhook.tenantId,
+        reason: reason ?? 'failed',
+        delivery: updated,
+        execution,
+      });
+    }
+
+    const health = await this.storage.recordWebhookResult(webhook.id, success, sent.endedAt);
+    if (decision.action === 'disable') await this.disableWebhook(webhook.id, decision.reason);
+    else if (!success && health) await this.maybeAutoDisable(webhook.id, health);
+  }
+
+  private recordBreaker(endpoint: string, sent: SentAttempt): void {
+    if (!this.breaker) return;
+    const status = sent.response?.status;
+    // The breaker tracks whether the endpoint is up: 4xx answers (except 408/429) mean it is.
+    const endpointHealthy = status !== undefined && status < 500 && status !== 408 && status !== 429;
+    if (sent.error?.code === 'address_blocked') return;
+    const transition = this.breaker.record(endpoint, endpointHealthy);
+    if (transition === 'opened') {
+      this.notify('endpoint.paused', { endpoint, until: this.breaker.pausedUntil(endpoint) ?? this.clock.now() });
+    } else if (transition === 'closed') {
+      this.notify('endpoint.resumed', { endpoint });
+      this.pump.kick();
+    }
+  }
+
+  private async maybeAutoDisable(webhookId: string, health: WebhookHealth): Promise<void> {
+    const rule = this.autoDisable;
+    if (!rule) return;
+    const now = this.clock.now();
+    if (rule.afterConsecutiveFailures !== null && health.consecutiveFailures >= rule.afterConsecutiveFailures) {
+      await this.disableWebhook(webhookId, `${health.consecutiveFailures} consecutive failed attempts`);
+    } else if (rule.afterFailingForMs !== null && health.failingSince !== null && now - health.failingSince >= rule.afterFailingForMs) {
+      await this.disableWebhook(webhookId, `failing continuously since ${new Date(health.failingSince).toISOString()}`);
+    }
+  }
+
+  private async disableWebhook(webhookId: string, reason: string): Promise<void> {
+    const current = await this.storage.getWebhook(webhookId);
+    if (!current || !current.enabled) return;
+    const next: WebhookRecord = { ...current, enabled: false, disabledReason: reason, updatedAt: this.clock.now() };
+    if (!(await this.storage.updateWebhook(next))) return;
+    this.notify('webhook.disabled', { webhookId, tenantId: current.tenantId, reason });
+    this.raiseAlert({ type: 'webhook_disabled', webhookId, tenantId: current.tenantId, reason });
+  }
+
+  private raiseAlert(alert: Alert): void {
+    this.notify('alert', alert);
+    if (!this.onAlert) return;
+    try {
+      Promise.resolve(this.onAlert(alert)).catch((error: unknown) => this.reportError(error, 'onAlert'));
+    } catch (error) {
+      this.reportError(error, 'onAlert');
+    }
+  }
+
+  /** The webhook's effective retry policy, resolved once per webhook version. */
+  private policyFor(webhook: WebhookRecord): RetryPolicy {
+    if (!webhook.retryPolicy) return this.retryPolicy;
+    const cached = this.policyCache.get(webhook.id);
+    if (cached && cached.updatedAt === webhook.updatedAt) return cached.policy;
+    const policy = resolveRetryPolicy(webhook.retryPolicy, this.retryPolicy);
+    if (this.policyCache.size > 10_000) this.policyCache.clear();
+    this.policyCache.set(webhook.id, { updatedAt: webhook.updatedAt, policy });
+    return policy;
+  }
+
+  private startRetention(): void {
+    const r = this.retention;
+    if (!r || this.retentionTimer) return;
+    const input: PruneInput = {
+      ...(r.stripSuccessfulBodiesAfterMs != null ? { stripSuccessfulBodiesOlderThanMs: r.stripSuccessfulBodiesAfterMs } : {}),
+      ...(r.deleteSucceededAfterMs != null ? { deleteSucceededOlderThanMs: r.deleteSucceededAfterMs } : {}),
+      ...(r.deleteFailedAfterMs != null ? { deleteFailedOlderThanMs: r.deleteFailedAfterMs } : {}),
+    };
+    if (Object.keys(input).length === 0) return;
+    this.retentionTimer = setInterval(() => {
+      this.prune(input).catch((error: unknown) => this.reportError(error, 'retention'));
+    }, r.intervalMs ?? DEFAULTS.retentionIntervalMs);
+    this.retentionTimer.unref();
   }
 
   /** Emits without letting a throwing listener break the caller or the delivery loop. */
@@ -570,4 +848,16 @@ export class WebhookDispatcher {
   private assertOpen(): void {
     if (this.closed) throw new DispatcherClosedError();
   }
+}
+
+/** What an attempt observed, in the terms the retry policy decides on. */
+function observe(sent: SentAttempt): AttemptObservation {
+  if (sent.response) return { kind: 'response', status: sent.response.status, retryAfter: sent.response.headers['retry-after'] ?? null };
+  if (sent.error?.code === 'address_blocked') return { kind: 'blocked' };
+  return { kind: 'network', ...(sent.error ? { code: sent.error.code } : {}) };
+}
+
+function uniqueQueueItemsOf(input: boolean | { keyPath: string } | undefined): WebhookRecord['uniqueQueueItems'] {
+  if (!input) return null;
+  return { keyPath: input === true ? null : input.keyPath };
 }

@@ -19,6 +19,32 @@ export interface WebhookChangeEvent {
   tenantId: string | null;
 }
 
+/** Raised when a delivery fails for good or a webhook is disabled: hosts create a task or e-mail. */
+export type Alert =
+  | {
+      type: 'delivery_failed';
+      webhookId: string;
+      tenantId: string | null;
+      reason: string;
+      delivery: DeliveryRecord;
+      /** The last attempt. */
+      execution: ExecutionRecord;
+    }
+  | { type: 'webhook_disabled'; webhookId: string; tenantId: string | null; reason: string };
+
+/** Payload of `webhook.disabled`. */
+export interface WebhookDisabledEvent extends WebhookChangeEvent {
+  reason: string;
+}
+
+/** Payload of the circuit breaker events. */
+export interface EndpointEvent {
+  /** The endpoint's origin, e.g. `https://merchant.example`. */
+  endpoint: string;
+  /** When sending resumes (for `endpoint.paused`). */
+  until?: number;
+}
+
 /** Payload of the `error` event: something failed in the background, outside any caller's await. */
 export interface DispatcherErrorEvent {
   error: unknown;
@@ -32,8 +58,18 @@ export interface DispatcherEvents {
   'delivery.attempted': (event: AttemptEvent) => void;
   /** An attempt got a 2xx: the delivery is done. */
   'delivery.succeeded': (event: AttemptEvent) => void;
-  /** A delivery failed for good (no attempt left). */
+  /** An attempt failed and another is scheduled (`execution.nextAttemptAt`). */
+  'delivery.scheduled': (event: AttemptEvent) => void;
+  /** A delivery failed for good (no attempt left, or not retryable). */
   'delivery.failed': (event: AttemptEvent) => void;
+  /** A webhook was disabled by the dispatcher (410 Gone, or failing past the auto-disable threshold). */
+  'webhook.disabled': (event: WebhookDisabledEvent) => void;
+  /** The circuit breaker stopped sending to an endpoint. */
+  'endpoint.paused': (event: EndpointEvent) => void;
+  /** A probe succeeded: the endpoint gets traffic again. */
+  'endpoint.resumed': (event: EndpointEvent) => void;
+  /** Something a person should look at (also passed to the `onAlert` option). */
+  alert: (alert: Alert) => void;
   'webhook.created': (event: WebhookChangeEvent) => void;
   'webhook.updated': (event: WebhookChangeEvent) => void;
   'webhook.deleted': (event: WebhookChangeEvent) => void;

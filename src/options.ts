@@ -6,6 +6,8 @@
  */
 import { z } from 'zod';
 import { WebhookValidationError } from './errors.js';
+import { circuitBreakerSchema } from './circuit-breaker.js';
+import { retryPolicySchema } from './retry.js';
 import { isValidSecret } from './signature.js';
 import type { Clock } from './clock.js';
 import type { WebhookStorage } from './storage/types.js';
@@ -25,6 +27,9 @@ export const DEFAULTS = {
   secretRotationGraceMs: 24 * 60 * 60 * 1000,
   listLimit: 50,
   maxListLimit: 1_000,
+  /** Svix disables an endpoint after 5 days of continuous failure. */
+  autoDisableAfterFailingForMs: 5 * 24 * 60 * 60 * 1000,
+  retentionIntervalMs: 60 * 60 * 1000,
 } as const;
 
 /** Header names the library sets itself or that would let a user corrupt the HTTP framing. */
@@ -115,6 +120,12 @@ export const createWebhookSchema = z.strictObject({
   method: methodSchema.optional(),
   description: z.string().max(1000).nullish(),
   metadata: z.record(z.string(), z.unknown()).optional(),
+  /** Retry policy overrides for this webhook. */
+  retry: retryPolicySchema.nullish(),
+  /** Coalesce waiting deliveries per entity key (ShopCtrl's "queue items must be unique"). */
+  uniqueQueueItems: z
+    .union([z.boolean(), z.strictObject({ keyPath: z.string().min(1).max(200).regex(/^[A-Za-z0-9_$.[\]-]+$/, 'must be a dotted path') })])
+    .optional(),
 });
 export type CreateWebhookInput = z.input<typeof createWebhookSchema>;
 
@@ -156,22 +167,45 @@ export const listExecutionsSchema = z
     deliveryId: z.string().min(1).optional(),
     tenantId: tenantIdSchema.optional(),
     success: z.boolean().optional(),
+    since: z.number().int().min(0).optional(),
+    until: z.number().int().min(0).optional(),
     limit: limitSchema,
     cursor: cursorSchema,
   })
   .optional();
 export type ListExecutionsInput = z.input<typeof listExecutionsSchema>;
 
+const deliveryStatusSchema = z.enum(['pending', 'scheduled', 'delivering', 'succeeded', 'failed', 'cancelled']);
+
 export const listDeliveriesSchema = z
   .strictObject({
     webhookId: z.string().min(1).optional(),
     tenantId: tenantIdSchema.optional(),
-    status: z.enum(['pending', 'delivering', 'succeeded', 'failed', 'cancelled']).optional(),
+    status: deliveryStatusSchema.optional(),
     limit: limitSchema,
     cursor: cursorSchema,
   })
   .optional();
 export type ListDeliveriesInput = z.input<typeof listDeliveriesSchema>;
+
+/** Input of `retryFailed`. */
+export const retryFailedSchema = z
+  .strictObject({
+    webhookId: z.string().min(1).optional(),
+    tenantId: tenantIdSchema.optional(),
+    since: z.number().int().min(0).optional(),
+    statuses: z.array(z.enum(['failed', 'cancelled', 'succeeded'])).min(1).optional(),
+  })
+  .optional();
+export type RetryFailedInput = z.input<typeof retryFailedSchema>;
+
+/** Input of `prune`: age cut-offs in ms; each is optional. */
+export const pruneSchema = z.strictObject({
+  stripSuccessfulBodiesOlderThanMs: z.number().int().min(0).optional(),
+  deleteSucceededOlderThanMs: z.number().int().min(0).optional(),
+  deleteFailedOlderThanMs: z.number().int().min(0).optional(),
+});
+export type PruneInput = z.input<typeof pruneSchema>;
 
 const hasMethods = (...names: string[]) => (value: unknown) =>
   typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
@@ -200,6 +234,26 @@ export const dispatcherOptionsSchema = z
     maxResponseBodyBytes: z.number().int().min(0).max(10_000_000).optional(),
     secretRotationGraceMs: z.number().int().min(0).optional(),
     autoStart: z.boolean().optional(),
+    retry: retryPolicySchema.optional(),
+    autoDisable: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          afterConsecutiveFailures: z.number().int().min(1).nullish(),
+          afterFailingForMs: z.number().int().min(1).nullish(),
+        }),
+      ])
+      .optional(),
+    circuitBreaker: z.union([z.literal(false), circuitBreakerSchema]).optional(),
+    onAlert: z.custom<(alert: never) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
+    retention: z
+      .strictObject({
+        stripSuccessfulBodiesAfterMs: z.number().int().min(0).nullish(),
+        deleteSucceededAfterMs: z.number().int().min(0).nullish(),
+        deleteFailedAfterMs: z.number().int().min(0).nullish(),
+        intervalMs: z.number().int().min(1_000).optional(),
+      })
+      .optional(),
   })
   .optional();
 export type DispatcherOptionsInput = z.input<typeof dispatcherOptionsSchema>;

@@ -239,7 +239,7 @@ export function resolveRetryPolicy(input?: RetryPolicyInput, base: RetryPolicy =
 }
 
 /** What happened on one delivery attempt. */
-export type AttemptOutcome =
+export type AttemptObservation =
   /** An HTTP response was received; `retryAfter` is the raw `Retry-After` header, if any. */
   | { kind: 'response'; status: number; retryAfter?: string | null }
   /** The endpoint was not reached, the connection was reset, or the request timed out. */
@@ -402,7 +402,7 @@ const TRANSIENT_4XX = new Set([408, 425, 429]);
 export function decideRetry(
   policy: RetryPolicy,
   attempt: number,
-  outcome: AttemptOutcome,
+  outcome: AttemptObservation,
   now: number,
   random: () => number = Math.random,
 ): RetryDecision {

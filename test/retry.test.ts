@@ -8,7 +8,7 @@ import {
   parseRetryAfter,
   resolveRetryPolicy,
   retryPolicySchema,
-  type AttemptOutcome,
+  type AttemptObservation,
   type RetryDecision,
   type RetryPolicy,
 } from '../src/retry.js';
@@ -23,13 +23,13 @@ const zero = () => 0;
 const half = () => 0.5;
 const one = () => 1;
 
-const status = (code: number, retryAfter?: string | null): AttemptOutcome => ({ kind: 'response', status: code, retryAfter });
+const status = (code: number, retryAfter?: string | null): AttemptObservation => ({ kind: 'response', status: code, retryAfter });
 
 /** A policy with no randomness at all: exponential 1s, 2s, 4s, ... */
 const plain = resolveRetryPolicy({ backoff: { initialDelayMs: SECOND, factor: 2, jitter: false } });
 
 /** Feeds the same outcome for attempts 1, 2, ... until the decision is not a retry. */
-function runUntilDone(policy: RetryPolicy, outcome: AttemptOutcome, random = half): RetryDecision[] {
+function runUntilDone(policy: RetryPolicy, outcome: AttemptObservation, random = half): RetryDecision[] {
   const decisions: RetryDecision[] = [];
   for (let attempt = 1; attempt <= 1_000; attempt++) {
     const decision = decideRetry(policy, attempt, outcome, NOW, random);

@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { RetryPolicyInput } from '../retry.js';
+
 /** An entity × event pair a webhook listens to. `'*'` in either field matches anything. */
 export interface Trigger {
   /** Entity type: `order`, `product`, `invoice`, `shipment`, … Free string. */
@@ -55,6 +57,14 @@ export interface WebhookRecord {
   description: string | null;
   /** Free-form host data. */
   metadata: Record<string, unknown>;
+  /** Retry policy overrides on top of the dispatcher's; null inherits it. */
+  retryPolicy: RetryPolicyInput | null;
+  /**
+   * Unique queue items: while a delivery for the same entity key is still waiting, a new emit
+   * replaces its payload. `keyPath` picks the key from the data (default: `<Entity>Id`, `id`).
+   * Null when off.
+   */
+  uniqueQueueItems: { keyPath: string | null } | null;
   createdAt: number;
   updatedAt: number;
 }

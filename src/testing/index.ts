@@ -43,6 +43,8 @@ export function makeWebhook(overrides: Partial<WebhookRecord> = {}): WebhookReco
     previousSecrets: [],
     description: null,
     metadata: { team: 'ops' },
+    retryPolicy: null,
+    uniqueQueueItems: null,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
@@ -152,6 +154,8 @@ export function describeStorageConformance(name: string, factory: StorageFactory
           previousSecrets: [{ secret: 'whsec_b2xkLXNlY3JldC1rZXktb2YtMjQtYnl0ZXM=', expiresAt: T0 + 1000 }],
           tenantId: 'shop-1',
           description: 'orders to ERP',
+          retryPolicy: { maxAttempts: 3, schedule: [1000, 5000] },
+          uniqueQueueItems: { keyPath: 'order.OrderId' },
           triggers: [
             { entity: 'order', event: 'Create' },
             { entity: 'order', event: 'Edit' },

@@ -1,0 +1,148 @@
+/**
+ * Per-endpoint circuit breaker (in process). When most recent attempts to an endpoint fail, it
+ * stops sending there for a cool-down, then lets one probe through: success closes the circuit,
+ * failure opens it again. A dead endpoint thus stops consuming queue slots and connections.
+ * Defaults follow Convoy: open at ≥ 70 % failures over ≥ 10 attempts in 5 minutes, probe after 30 s.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import type { Clock } from './clock.js';
+
+/** Breaker settings. */
+export interface CircuitBreakerOptions {
+  /** Failure share (0–1] at or above which the circuit opens. Default 0.7. */
+  failureRateThreshold?: number;
+  /** Attempts needed in the window before the rate counts. Default 10. */
+  minimumAttempts?: number;
+  /** Sliding window length. Default 5 minutes. */
+  windowMs?: number;
+  /** How long the circuit stays open before a probe. Default 30 s. */
+  cooldownMs?: number;
+}
+
+export const circuitBreakerSchema = z.strictObject({
+  failureRateThreshold: z.number().gt(0).max(1).optional(),
+  minimumAttempts: z.number().int().min(1).optional(),
+  windowMs: z.number().int().min(1_000).optional(),
+  cooldownMs: z.number().int().min(100).optional(),
+});
+
+const BUCKETS = 10;
+
+interface EndpointState {
+  /** Ring of per-bucket counts covering the window. */
+  buckets: Array<{ start: number; ok: number; failed: number }>;
+  state: 'closed' | 'open' | 'half-open';
+  openUntil: number;
+  probeInFlight: boolean;
+}
+
+/** What changed after a recorded result, for events. */
+export type BreakerTransition = 'opened' | 'closed' | null;
+
+/** Tracks attempt results per endpoint and answers whether sending there is allowed now. */
+export class CircuitBreaker {
+  private readonly threshold: number;
+  private readonly minimum: number;
+  private readonly windowMs: number;
+  private readonly cooldownMs: number;
+  private readonly endpoints = new Map<string, EndpointState>();
+
+  constructor(
+    private readonly clock: Clock,
+    options: CircuitBreakerOptions = {},
+  ) {
+    this.threshold = options.failureRateThreshold ?? 0.7;
+    this.minimum = options.minimumAttempts ?? 10;
+    this.windowMs = options.windowMs ?? 5 * 60_000;
+    this.cooldownMs = options.cooldownMs ?? 30_000;
+  }
+
+  /**
+   * Whether an attempt to `endpoint` may start now. In the half-open state only one probe is
+   * allowed at a time; the caller must then {@link record} its result.
+   */
+  tryAcquire(endpoint: string): boolean {
+    const s = this.endpoints.get(endpoint);
+    if (!s || s.state === 'closed') return true;
+    if (s.state === 'open') {
+      if (this.clock.now() < s.openUntil) return false;
+      s.state = 'half-open';
+      s.probeInFlight = false;
+    }
+    if (s.probeInFlight) return false;
+    s.probeInFlight = true;
+    return true;
+  }
+
+  /** When the endpoint may next be tried, or null when its circuit is closed. */
+  pausedUntil(endpoint: string): number | null {
+    const s = this.endpoints.get(endpoint);
+    if (!s || s.state === 'closed') return null;
+    return s.state === 'open' ? s.openUntil : this.clock.now() + this.cooldownMs / 10;
+  }
+
+  /** Endpoints that must not be claimed for now (open, or half-open with a probe out). */
+  pausedEndpoints(): string[] {
+    const now = this.clock.now();
+    const paused: string[] = [];
+    for (const [endpoint, s] of this.endpoints) {
+      if ((s.state === 'open' && now < s.openUntil) || (s.state === 'half-open' && s.probeInFlight)) paused.push(endpoint);
+    }
+    return paused;
+  }
+
+  /** Records an attempt's result; returns the transition it caused. */
+  record(endpoint: string, success: boolean): BreakerTransition {
+    const now = this.clock.now();
+    let s = this.endpoints.get(endpoint);
+    if (!s) {
+      if (success) return null; // healthy endpoints need no state
+      s = { buckets: [], state: 'closed', openUntil: 0, probeInFlight: false };
+      this.endpoints.set(endpoint, s);
+    }
+    if (s.state === 'half-open') {
+      s.probeInFlight = false;
+      if (success) {
+        this.endpoints.delete(endpoint);
+        return 'closed';
+      }
+      s.state = 'open';
+      s.openUntil = now + this.cooldownMs;
+      return 'opened';
+    }
+    this.count(s, now, success);
+    if (s.state === 'closed') {
+      let ok = 0;
+      let failed = 0;
+      for (const b of s.buckets) {
+        ok += b.ok;
+        failed += b.failed;
+      }
+      const total = ok + failed;
+      if (failed === 0) {
+        this.endpoints.delete(endpoint);
+      } else if (total >= this.minimum && failed / total >= this.threshold) {
+        s.state = 'open';
+        s.openUntil = now + this.cooldownMs;
+        s.buckets = [];
+        return 'opened';
+      }
+    }
+    return null;
+  }
+
+  private count(s: EndpointState, now: number, success: boolean): void {
+    const width = this.windowMs / BUCKETS;
+    const start = Math.floor(now / width) * width;
+    s.buckets = s.buckets.filter((b) => b.start > now - this.windowMs);
+    let bucket = s.buckets[s.buckets.length - 1];
+    if (!bucket || bucket.start !== start) {
+      bucket = { start, ok: 0, failed: 0 };
+      s.buckets.push(bucket);
+    }
+    if (success) bucket.ok++;
+    else bucket.failed++;
+  }
+}
