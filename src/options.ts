@@ -265,12 +265,13 @@ export type DispatcherOptionsInput = z.input<typeof dispatcherOptionsSchema>;
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, context: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({
-    path: issue.path.map(String).join('.'),
-    message:
-      issue.code === 'unrecognized_keys'
-        ? `unknown option ${(issue as { keys: string[] }).keys.map((k) => `"${k}"`).join(', ')}`
-        : issue.message,
-  }));
+  // An unknown key is reported at its own path, so `error.field` names the misspelt option.
+  const issues = result.error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...path, key].join('.'), message: 'is not a known option' }));
+    }
+    return [{ path: path.join('.'), message: issue.message }];
+  });
   throw new WebhookValidationError(issues, { context, cause: result.error });
 }
