@@ -77,6 +77,12 @@ export class DeliveryPump {
     }
     this.fillPromise = this.fill().finally(() => {
       this.fillPromise = null;
+      // A kick that arrived while this fill was finishing (e.g. waiting on nextRunAt) must not
+      // wait for the next poll.
+      if (this.refillRequested && this.running) {
+        this.refillRequested = false;
+        this.kick();
+      }
     });
   }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { EventEmitter } from 'eventemitter3';
 import { buildExecution, buildSignedRequest, sendAttempt, type AttemptSettings, type SentAttempt } from './attempt.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
@@ -198,6 +199,8 @@ export class WebhookDispatcher {
         { path: 'leaseMs', message: `must be longer than requestTimeoutMs (${this.settings.requestTimeoutMs} ms)` },
       ]);
     }
+    // One signal is shared by every attempt in flight (up to `concurrency` listeners).
+    setMaxListeners(0, this.abortController.signal);
     this.reservedHeaders = builtInHeaderNames(this.settings.headerPrefix);
     this.retryPolicy = resolveRetryPolicy(parsed.retry, DEFAULT_RETRY_POLICY);
     this.autoDisable =
@@ -832,8 +835,9 @@ export class WebhookDispatcher {
     const issues = Object.keys(headers)
       .filter((name) => this.reservedHeaders.has(name.toLowerCase()))
       .map((name) => ({ path: `headers.${name}`, message: 'is set by the dispatcher and cannot be overridden' }));
-    if (basicAuth && Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
-      issues.push({ path: 'headers.Authorization', message: 'conflicts with basicAuth; use one or the other' });
+    const authorization = Object.keys(headers).find((name) => name.toLowerCase() === 'authorization');
+    if (basicAuth && authorization !== undefined) {
+      issues.push({ path: `headers.${authorization}`, message: 'conflicts with basicAuth; use one or the other' });
     }
     if (issues.length > 0) throw new WebhookValidationError(issues, { context });
   }

@@ -59,6 +59,7 @@ const nonEmpty = (what: string, max = 200) =>
 /** http(s) URL without embedded credentials. */
 export const urlSchema = z
   .string()
+  .trim()
   .max(2048, 'url is longer than 2048 characters')
   .superRefine((value, ctx) => {
     let url: URL;
