@@ -20,8 +20,9 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 const { port } = receiver.address() as AddressInfo;
 
-// 2. The dispatcher, on the default in-memory storage.
-const dispatcher = new WebhookDispatcher();
+// 2. The dispatcher, on the default in-memory storage. The receiver is on 127.0.0.1, which the
+//    SSRF guard blocks by default (merchant URLs must not reach your internal network): opt out.
+const dispatcher = new WebhookDispatcher({ allowPrivateNetworks: true });
 
 // 3. A merchant's webhook on order Create and Edit, with a custom header.
 const webhook = await dispatcher.createWebhook({

@@ -59,6 +59,7 @@ import type {
   WebhookRecord,
   WebhookStorage,
 } from './storage/types.js';
+import { checkAddress, checkUrlHost, type AddressGuardOptions } from './transport/address-guard.js';
 import { NodeHttpTransport } from './transport/node-http.js';
 import type { Transport } from './transport/types.js';
 import { VERSION } from './version.js';
@@ -94,6 +95,17 @@ export interface WebhookDispatcherOptions {
   secretRotationGraceMs?: number;
   /** Start delivering on construction. Default true; with false, call {@link WebhookDispatcher.start}. */
   autoStart?: boolean;
+  /**
+   * Security opt-out: allow deliveries to loopback, private (RFC 1918), link-local, CGNAT and
+   * other non-public addresses. Off by default, because webhook URLs come from merchants and
+   * every delivery is a request from inside your network (SSRF). Cloud metadata addresses stay
+   * blocked unless listed in `allowedCidrs`.
+   */
+  allowPrivateNetworks?: boolean;
+  /** CIDRs allowed although in a blocked range, e.g. `['10.20.0.0/16']` for an internal endpoint. */
+  allowedCidrs?: string[];
+  /** Extra CIDRs to block. */
+  blockedCidrs?: string[];
   /**
    * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
    * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
@@ -161,6 +173,7 @@ export class WebhookDispatcher {
     >
   >;
   private readonly reservedHeaders: Set<string>;
+  private readonly addressGuard: AddressGuardOptions;
   private readonly pump: DeliveryPump;
   private readonly abortController = new AbortController();
   private readonly attemptSettings: AttemptSettings;
@@ -180,8 +193,19 @@ export class WebhookDispatcher {
   constructor(options: WebhookDispatcherOptions = {}) {
     const parsed = parseInput(dispatcherOptionsSchema, options as DispatcherOptionsInput, 'WebhookDispatcher options') ?? {};
     this.storage = parsed.storage ?? new MemoryStorage();
+    this.addressGuard = {
+      ...(parsed.allowPrivateNetworks ? { allowPrivateNetworks: true } : {}),
+      ...(parsed.allowedCidrs ? { allowedCidrs: parsed.allowedCidrs } : {}),
+      ...(parsed.blockedCidrs ? { blockedCidrs: parsed.blockedCidrs } : {}),
+    };
+    try {
+      // Bad CIDRs surface now, as a validation error naming the option.
+      checkAddress('192.0.2.1', this.addressGuard);
+    } catch (cause) {
+      throw new WebhookValidationError([{ path: 'allowedCidrs', message: (cause as Error).message }], { cause });
+    }
     this.ownsTransport = parsed.transport === undefined;
-    this.transport = parsed.transport ?? new NodeHttpTransport();
+    this.transport = parsed.transport ?? new NodeHttpTransport({ addressGuard: this.addressGuard });
     this.clock = parsed.clock ?? systemClock;
     this.settings = {
       concurrency: parsed.concurrency ?? DEFAULTS.concurrency,
@@ -329,6 +353,7 @@ export class WebhookDispatcher {
     const parsed = parseInput(createWebhookSchema, input, 'createWebhook');
     const headers = parsed.headers ?? {};
     this.checkHeaders(headers, parsed.basicAuth ?? null, 'createWebhook');
+    this.checkUrl(parsed.url, 'createWebhook');
     const now = this.clock.now();
     const webhook: WebhookRecord = {
       id: newId('wh', now),
@@ -383,7 +408,10 @@ export class WebhookDispatcher {
     const current = await this.getWebhook(id);
     const parsed = parseInput(updateWebhookSchema, patch, 'updateWebhook');
     const next: WebhookRecord = { ...current, updatedAt: this.clock.now() };
-    if (parsed.url !== undefined) next.url = parsed.url;
+    if (parsed.url !== undefined) {
+      this.checkUrl(parsed.url, 'updateWebhook');
+      next.url = parsed.url;
+    }
     if (parsed.method !== undefined) next.method = parsed.method;
     if (parsed.triggers !== undefined) next.triggers = parsed.triggers;
     if (parsed.headers !== undefined) next.headers = parsed.headers;
@@ -840,6 +868,26 @@ export class WebhookDispatcher {
       issues.push({ path: `headers.${authorization}`, message: 'conflicts with basicAuth; use one or the other' });
     }
     if (issues.length > 0) throw new WebhookValidationError(issues, { context });
+  }
+
+  /**
+   * Rejects URLs that are blocked whatever they resolve to (IP literals in blocked ranges,
+   * `localhost`) with a clear error now, instead of a failed delivery later. The check at
+   * connect time, on the resolved address, remains the authority.
+   */
+  private checkUrl(url: string, context: string): void {
+    const verdict = checkUrlHost(new URL(url), this.addressGuard);
+    if (verdict && !verdict.allowed) {
+      throw new WebhookValidationError(
+        [
+          {
+            path: 'url',
+            message: `points to a ${verdict.range} address (${verdict.address}); deliveries there are blocked. Allow it with allowPrivateNetworks or allowedCidrs`,
+          },
+        ],
+        { context },
+      );
+    }
   }
 
   private requireId(id: unknown, field: string): string {

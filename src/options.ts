@@ -236,6 +236,9 @@ export const dispatcherOptionsSchema = z
     secretRotationGraceMs: z.number().int().min(0).optional(),
     autoStart: z.boolean().optional(),
     retry: retryPolicySchema.optional(),
+    allowPrivateNetworks: z.boolean().optional(),
+    allowedCidrs: z.array(z.string().max(64)).max(1000).optional(),
+    blockedCidrs: z.array(z.string().max(64)).max(1000).optional(),
     autoDisable: z
       .union([
         z.literal(false),

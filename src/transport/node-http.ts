@@ -10,14 +10,21 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { TransportError } from '../errors.js';
+import { AddressBlockedError, TransportError } from '../errors.js';
+import { checkUrlHost, createGuardedLookup, type AddressGuardOptions } from './address-guard.js';
 import type { Transport, TransportRequest, TransportResponse } from './types.js';
 
 /** Options of {@link NodeHttpTransport}. */
 export interface NodeHttpTransportOptions {
   /** Sockets kept per origin. Default: unlimited (the dispatcher caps concurrency per endpoint). */
   maxSockets?: number;
-  /** DNS lookup used when connecting (the address guard plugs in here). */
+  /**
+   * The outbound address guard (SSRF protection), on by default: loopback, private, link-local,
+   * metadata and other non-public addresses are refused, checked on the address actually dialled.
+   * Pass options to allow some ranges, or `false` to turn it off entirely.
+   */
+  addressGuard?: AddressGuardOptions | false;
+  /** DNS lookup to resolve through (wrapped by the guard when it is on). Default `dns.lookup`. */
   lookup?: LookupFunction;
 }
 
@@ -34,12 +41,21 @@ export class NodeHttpTransport implements Transport {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly lookup: LookupFunction | undefined;
+  private readonly guard: AddressGuardOptions | null;
 
   constructor(options: NodeHttpTransportOptions = {}) {
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? Infinity, scheduling: 'lifo' as const };
+    this.guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
+    // The guarded lookup validates every resolved address, and the socket connects to exactly
+    // the address it returned: no second resolution for a rebinding DNS server to exploit.
+    this.lookup = this.guard ? createGuardedLookup(this.guard, options.lookup) : options.lookup;
+    const agentOptions: http.AgentOptions = {
+      keepAlive: true,
+      maxSockets: options.maxSockets ?? Infinity,
+      scheduling: 'lifo',
+      ...(this.lookup ? { lookup: this.lookup } : {}),
+    };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
-    this.lookup = options.lookup;
   }
 
   send(request: TransportRequest): Promise<TransportResponse> {
@@ -50,6 +66,15 @@ export class NodeHttpTransport implements Transport {
       } catch (cause) {
         reject(new TransportError(`invalid URL ${request.url}`, { cause }));
         return;
+      }
+      if (this.guard) {
+        // Node skips `lookup` for IP-literal hosts, so those are checked here.
+        const verdict = checkUrlHost(url, this.guard);
+        if (verdict && !verdict.allowed) {
+          const cause = new AddressBlockedError(verdict.address, verdict.range, { hostname: url.hostname });
+          reject(new TransportError(cause.message, { cause, code: 'address_blocked' }));
+          return;
+        }
       }
       const isHttps = url.protocol === 'https:';
       let settled = false;
@@ -108,8 +133,11 @@ export class NodeHttpTransport implements Transport {
         });
       });
       req.on('error', (cause: NodeJS.ErrnoException) => {
-        const code = (cause as { code?: string }).code === 'address_blocked' ? 'address_blocked' : 'transport_error';
-        fail(new TransportError(cause.code ? `${cause.code}: ${cause.message}` : cause.message, { cause, code }));
+        if (cause instanceof AddressBlockedError || cause.code === 'address_blocked') {
+          fail(new TransportError(cause.message, { cause, code: 'address_blocked' }));
+          return;
+        }
+        fail(new TransportError(cause.code ? `${cause.code}: ${cause.message}` : cause.message, { cause }));
       });
       const deadline = setTimeout(
         () => fail(new TransportError(`no complete response within ${request.timeoutMs} ms`, { code: 'timeout' })),
