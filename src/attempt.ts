@@ -25,6 +25,69 @@ export interface AttemptSettings {
   leaseMs: number;
   /** Aborts every attempt in progress (shutdown deadline). */
   signal: AbortSignal;
+  /** The host's payload transform, run before signing. */
+  transform?: PayloadTransform;
+}
+
+/** What a transform sees and may change. */
+export interface OutgoingPayload {
+  webhookId: string;
+  tenantId: string | null;
+  entity: string;
+  event: string;
+  deliveryId: string;
+  isTest: boolean;
+  contentType: string;
+  /** The rendered body. */
+  body: string;
+  /** The body parsed, for JSON payloads (undefined otherwise): change it and return it as `payload`. */
+  payload: unknown;
+}
+
+/** What a transform returns: a new `body` (string), or a new JSON `payload`, and extra headers. */
+export interface TransformResult {
+  body?: string;
+  payload?: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Changes a delivery's payload before it is signed (add fields, rename keys, …). It runs on every
+ * attempt; a throwing transform fails that delivery (logged, not retried), never the queue.
+ */
+export type PayloadTransform = (payload: OutgoingPayload) => TransformResult | void | Promise<TransformResult | void>;
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+async function applyTransform(
+  transform: PayloadTransform,
+  webhook: WebhookRecord,
+  delivery: ClaimedDelivery,
+): Promise<{ body: string; headers: Record<string, string> }> {
+  const isJson = delivery.contentType.startsWith('application/json');
+  const result = await transform({
+    webhookId: webhook.id,
+    tenantId: delivery.tenantId,
+    entity: delivery.entity,
+    event: delivery.event,
+    deliveryId: delivery.id,
+    isTest: delivery.isTest,
+    contentType: delivery.contentType,
+    body: delivery.body,
+    payload: isJson ? JSON.parse(delivery.body) : undefined,
+  });
+  if (!result) return { body: delivery.body, headers: {} };
+  const body = result.body !== undefined ? result.body : result.payload !== undefined ? JSON.stringify(result.payload) : delivery.body;
+  if (typeof body !== 'string') throw new TypeError('transform returned a body that is not a string');
+  const headers = result.headers ?? {};
+  for (const [name, value] of Object.entries(headers)) {
+    // Same rules as configured headers: no header injection through a transform either.
+    if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+      throw new TypeError(`transform returned an invalid header ${JSON.stringify(name)}`);
+    }
+  }
+  return { body, headers };
 }
 
 /** Secrets to sign with now: the current one first, then unexpired previous ones. */
@@ -83,11 +146,27 @@ export async function sendAttempt(
     if (!extended) leaseToken = '';
   }
 
-  const startedAt = clock.now();
-  const request = buildSignedRequest(webhook, delivery, settings, startedAt);
-  let response: TransportResponse | null = null;
+  let outgoingWebhook = webhook;
+  let outgoing: ClaimedDelivery = delivery;
   let error: WebhookError | null = null;
-  if (!leaseToken) {
+  if (settings.transform) {
+    try {
+      const transformed = await applyTransform(settings.transform, webhook, delivery);
+      outgoing = { ...delivery, body: transformed.body };
+      outgoingWebhook = { ...webhook, headers: { ...webhook.headers, ...transformed.headers } };
+    } catch (cause) {
+      error = new WebhookError('transform_error', `transform failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+        cause,
+      });
+    }
+  }
+
+  const startedAt = clock.now();
+  const request = buildSignedRequest(outgoingWebhook, outgoing, settings, startedAt);
+  let response: TransportResponse | null = null;
+  if (error) {
+    // The transform failed: nothing is sent.
+  } else if (!leaseToken) {
     error = new WebhookError('lease_lost', 'lease expired before the attempt started');
   } else {
     try {

@@ -6,7 +6,14 @@
  */
 import { setMaxListeners } from 'node:events';
 import { EventEmitter } from 'eventemitter3';
-import { buildExecution, buildSignedRequest, sendAttempt, type AttemptSettings, type SentAttempt } from './attempt.js';
+import {
+  buildExecution,
+  buildSignedRequest,
+  sendAttempt,
+  type AttemptSettings,
+  type PayloadTransform,
+  type SentAttempt,
+} from './attempt.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import { coalesceKeyFor } from './coalesce.js';
 import { systemClock, type Clock } from './clock.js';
@@ -14,6 +21,10 @@ import { DeliveryPump } from './delivery-pump.js';
 import {
   DeliveryNotFoundError,
   DispatcherClosedError,
+  PayloadTooLargeError,
+  TemplateRenderError,
+  TemplateSyntaxError,
+  WebhookError,
   WebhookNotFoundError,
   WebhookValidationError,
 } from './errors.js';
@@ -28,8 +39,10 @@ import {
   listDeliveriesSchema,
   listExecutionsSchema,
   listWebhooksSchema,
+  listMergeFieldsSchema,
   parseInput,
   pruneSchema,
+  testEventSchema,
   retryFailedSchema,
   rotateSecretSchema,
   updateWebhookSchema,
@@ -38,13 +51,17 @@ import {
   type EmitInput,
   type ListDeliveriesInput,
   type ListExecutionsInput,
+  type ListMergeFieldsInput,
   type ListWebhooksInput,
   type PruneInput,
+  type TestEventInput,
   type RetryFailedInput,
   type RotateSecretInput,
   type UpdateWebhookInput,
 } from './options.js';
-import { renderEnvelope } from './payload.js';
+import { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS } from './entity-fields.js';
+import { listMergeFieldsOf, validateTemplate, type MergeFieldInfo } from './mergefields.js';
+import { renderPayload, renderTemplate, templateContext, type PayloadEvent, type PayloadMode, type PayloadTemplate } from './payload.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, resolveRetryPolicy, type AttemptObservation, type RetryPolicy, type RetryPolicyInput } from './retry.js';
 import { generateSecret } from './signature.js';
 import { MemoryStorage } from './storage/memory.js';
@@ -106,6 +123,15 @@ export interface WebhookDispatcherOptions {
   allowedCidrs?: string[];
   /** Extra CIDRs to block. */
   blockedCidrs?: string[];
+  /** Emitted payloads above this many bytes are refused with `PayloadTooLargeError`. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /**
+   * `entityData` field lists of the default payload, by entity or `entity:Event`, on top of the
+   * ShopCtrl defaults (`{ warehouse: ['WarehouseId', 'WarehouseCode'] }`).
+   */
+  entityFields?: Record<string, string[]>;
+  /** Changes each payload before signing (add fields, rename keys). See {@link PayloadTransform}. */
+  transform?: PayloadTransform;
   /**
    * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
    * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
@@ -136,6 +162,15 @@ export interface EmitResult {
    * replaced the payload of a delivery still waiting (unique queue items): `id` is that delivery's.
    */
   deliveries: Array<{ id: string; webhookId: string; coalesced: boolean }>;
+}
+
+/** What {@link WebhookDispatcher.previewPayload} returns. */
+export interface PayloadPreview {
+  body: string;
+  contentType: string;
+  headers: Record<string, string>;
+  method?: string;
+  url?: string;
 }
 
 /** Options of {@link WebhookDispatcher.close}. */
@@ -188,6 +223,8 @@ export class WebhookDispatcher {
   private readonly breaker: CircuitBreaker | null;
   private readonly onAlert: ((alert: Alert) => void | Promise<void>) | undefined;
   private readonly retention: WebhookDispatcherOptions['retention'];
+  private readonly entityFields: EntityFieldRegistry;
+  private readonly maxPayloadBytes: number;
   private retentionTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WebhookDispatcherOptions = {}) {
@@ -240,6 +277,8 @@ export class WebhookDispatcher {
     this.breaker = parsed.circuitBreaker === false ? null : new CircuitBreaker(this.clock, parsed.circuitBreaker ?? {});
     this.onAlert = parsed.onAlert as ((alert: Alert) => void | Promise<void>) | undefined;
     this.retention = parsed.retention;
+    this.entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
+    this.maxPayloadBytes = parsed.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes;
     this.attemptSettings = {
       storage: this.storage,
       transport: this.transport,
@@ -250,6 +289,7 @@ export class WebhookDispatcher {
       maxResponseBodyBytes: this.settings.maxResponseBodyBytes,
       leaseMs: this.settings.leaseMs,
       signal: this.abortController.signal,
+      ...(parsed.transform ? { transform: parsed.transform as PayloadTransform } : {}),
     };
     this.pump = new DeliveryPump({
       storage: this.storage,
@@ -354,6 +394,7 @@ export class WebhookDispatcher {
     const headers = parsed.headers ?? {};
     this.checkHeaders(headers, parsed.basicAuth ?? null, 'createWebhook');
     this.checkUrl(parsed.url, 'createWebhook');
+    if (parsed.payload) this.checkTemplate(parsed.payload, parsed.triggers, parsed.payloadSample, 'createWebhook');
     const now = this.clock.now();
     const webhook: WebhookRecord = {
       id: newId('wh', now),
@@ -372,6 +413,8 @@ export class WebhookDispatcher {
       metadata: parsed.metadata ?? {},
       retryPolicy: parsed.retry ?? null,
       uniqueQueueItems: uniqueQueueItemsOf(parsed.uniqueQueueItems),
+      payload: parsed.payload ?? null,
+      payloadMode: parsed.payloadMode ?? 'full',
       createdAt: now,
       updatedAt: now,
     };
@@ -421,6 +464,11 @@ export class WebhookDispatcher {
     if (parsed.metadata !== undefined) next.metadata = parsed.metadata;
     if (parsed.retry !== undefined) next.retryPolicy = parsed.retry;
     if (parsed.uniqueQueueItems !== undefined) next.uniqueQueueItems = uniqueQueueItemsOf(parsed.uniqueQueueItems);
+    if (parsed.payloadMode !== undefined) next.payloadMode = parsed.payloadMode;
+    if (parsed.payload !== undefined) next.payload = parsed.payload;
+    if (next.payload && (parsed.payload !== undefined || parsed.triggers !== undefined || parsed.payloadSample !== undefined)) {
+      this.checkTemplate(next.payload, next.triggers, parsed.payloadSample, 'updateWebhook');
+    }
     const reenabled = parsed.enabled === true && !current.enabled;
     if (parsed.enabled !== undefined) {
       next.enabled = parsed.enabled;
@@ -461,6 +509,8 @@ export class WebhookDispatcher {
       description: source.description,
       metadata: source.metadata,
       retry: source.retryPolicy,
+      payload: source.payload,
+      payloadMode: source.payloadMode,
       uniqueQueueItems: source.uniqueQueueItems
         ? source.uniqueQueueItems.keyPath === null
           ? true
@@ -517,15 +567,36 @@ export class WebhookDispatcher {
     if (dataJson === undefined) {
       throw new WebhookValidationError([{ path: 'data', message: 'is not JSON-serialisable' }], { context: 'emit' });
     }
+    if (Buffer.byteLength(dataJson) > this.maxPayloadBytes) {
+      throw new PayloadTooLargeError(Buffer.byteLength(dataJson), this.maxPayloadBytes);
+    }
     const webhooks = await this.storage.findWebhooksForEvent({ entity: parsed.entity, event: parsed.event, tenantId });
     if (webhooks.length === 0) return { deliveries: [] };
     const now = this.clock.now();
-    // One envelope per emit, shared by every matching webhook: it names the event, not the delivery.
-    const body = renderEnvelope(
-      { id: newId('evt', now), entity: parsed.entity, event: parsed.event, timestamp: new Date(now).toISOString(), tenantId },
-      dataJson,
-    );
+    const event: PayloadEvent = {
+      id: newId('evt', now),
+      entity: parsed.entity,
+      event: parsed.event,
+      timestamp: new Date(now).toISOString(),
+      tenantId,
+      data: parsed.data,
+    };
+    const rendered = new Map<PayloadMode, string>();
+    const failures: Array<{ webhook: WebhookRecord; error: unknown }> = [];
     const deliveries: DeliveryRecord[] = webhooks.map((webhook) => {
+      let body = '';
+      let contentType = 'application/json';
+      let failure: string | null = null;
+      try {
+        ({ body, contentType } = renderPayload(webhook, event, this.entityFields, dataJson, rendered));
+        const size = Buffer.byteLength(body);
+        if (size > this.maxPayloadBytes) throw new PayloadTooLargeError(size, this.maxPayloadBytes);
+      } catch (error) {
+        // One webhook's template failing on this data must not stop the others' deliveries:
+        // its delivery is recorded as failed, with the reason, and an alert is raised.
+        failure = `payload could not be rendered: ${error instanceof Error ? error.message : String(error)}`;
+        failures.push({ webhook, error });
+      }
       return {
         id: newId('msg', now),
         webhookId: webhook.id,
@@ -535,16 +606,19 @@ export class WebhookDispatcher {
         endpoint: new URL(webhook.url).origin,
         priority: webhook.priority,
         body,
-        contentType: 'application/json',
-        status: 'pending' as const,
+        contentType,
+        status: failure ? ('failed' as const) : ('pending' as const),
         attempts: 0,
         runAt: now,
         createdAt: now,
         updatedAt: now,
         lastStatus: null,
-        lastError: null,
+        lastError: failure,
         isTest: false,
-        coalesceKey: webhook.uniqueQueueItems ? coalesceKeyFor(parsed.entity, parsed.data, webhook.uniqueQueueItems.keyPath) : null,
+        coalesceKey:
+          webhook.uniqueQueueItems && !failure
+            ? coalesceKeyFor(parsed.entity, parsed.data, webhook.uniqueQueueItems.keyPath)
+            : null,
         coalescedCount: 0,
       };
     });
@@ -555,6 +629,18 @@ export class WebhookDispatcher {
     // Inside a host transaction the rows are invisible until commit: the storage's subscription,
     // the poll, or the host's wake() picks them up then.
     if (parsed.transaction === undefined) this.pump.kick();
+    for (const { webhook, error } of failures) {
+      const delivery = deliveries.find((d) => d.webhookId === webhook.id)!;
+      this.reportError(error, `render payload for ${webhook.id}`);
+      this.raiseAlert({
+        type: 'delivery_failed',
+        webhookId: webhook.id,
+        tenantId: webhook.tenantId,
+        reason: delivery.lastError ?? 'payload could not be rendered',
+        delivery,
+        execution: null,
+      });
+    }
     return { deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId, coalesced: d.coalesced })) };
   }
 
@@ -663,34 +749,143 @@ export class WebhookDispatcher {
   }
 
   /**
-   * The exact request a delivery of `data` to this webhook would send now, without sending it.
-   * The signature is real: it verifies with the webhook's secret.
+   * The exact body and headers a delivery of this event would carry, without sending it.
+   * For a webhook (id or object) the headers are complete and signed with its secret, so the
+   * preview verifies like a real delivery; for a bare template, only the body and content type.
+   * @throws {TemplateRenderError} when the template cannot render this data.
    */
-  async previewRequest(
-    webhookId: string,
-    input: Omit<EmitInput, 'tenantId'>,
-  ): Promise<{ method: string; url: string; headers: Record<string, string>; body: string }> {
-    const webhook = await this.getWebhook(webhookId);
-    const parsed = parseInput(emitSchema, { ...input, tenantId: webhook.tenantId }, 'previewRequest');
+  async previewPayload(
+    webhookOrTemplate: string | Webhook | PayloadTemplate,
+    input: { entity: string; event: string; data: unknown },
+  ): Promise<PayloadPreview> {
+    const parsed = parseInput(emitSchema, { entity: input.entity, event: input.event, data: input.data }, 'previewPayload');
     const now = this.clock.now();
-    const id = newId('msg', now);
-    const body = renderEnvelope(
-      { id: newId('evt', now), entity: parsed.entity, event: parsed.event, timestamp: new Date(now).toISOString(), tenantId: webhook.tenantId },
-      JSON.stringify(parsed.data),
-    );
-    return buildSignedRequest(
+    const isTemplate = typeof webhookOrTemplate === 'object' && 'template' in webhookOrTemplate && !('id' in webhookOrTemplate);
+    const webhook = isTemplate
+      ? null
+      : typeof webhookOrTemplate === 'string'
+        ? await this.getWebhook(webhookOrTemplate)
+        : (webhookOrTemplate as Webhook);
+    const event: PayloadEvent = {
+      id: newId('evt', now),
+      entity: parsed.entity,
+      event: parsed.event,
+      timestamp: new Date(now).toISOString(),
+      tenantId: webhook?.tenantId ?? null,
+      data: parsed.data,
+    };
+    if (!webhook) {
+      const { body, contentType } = renderTemplate(webhookOrTemplate as PayloadTemplate, event, null);
+      return { body, contentType, headers: { 'Content-Type': contentType } };
+    }
+    const { body, contentType } = renderPayload(webhook, event, this.entityFields, JSON.stringify(parsed.data));
+    const request = buildSignedRequest(
       webhook,
-      { id, entity: parsed.entity, event: parsed.event, contentType: 'application/json', isTest: false, body },
+      { id: newId('msg', now), entity: parsed.entity, event: parsed.event, contentType, isTest: false, body },
       this.settings,
       now,
     );
+    return { ...request, contentType };
+  }
+
+  /**
+   * Merge fields a template can use: for an entity type in general (from its registered fields),
+   * or, with `data`, for one record (the dynamic list for a specific order). Each has its path
+   * (`order.OrderCode`, `order.Lines[].Sku`) and type.
+   */
+  listMergeFields(input: ListMergeFieldsInput): MergeFieldInfo[] {
+    const parsed = parseInput(listMergeFieldsSchema, input, 'listMergeFields');
+    const data = parsed.data !== undefined ? parsed.data : this.entityFields.sample(parsed.entity, parsed.event);
+    const event: PayloadEvent = {
+      id: 'evt_example',
+      entity: parsed.entity,
+      event: parsed.event,
+      timestamp: new Date(0).toISOString(),
+      tenantId: null,
+      data,
+    };
+    return listMergeFieldsOf(templateContext(event, 'wh_example'));
+  }
+
+  /** Adds or replaces the default payload's `entityData` fields of an entity (or of one of its events). */
+  registerEntityFields(entity: string, fields: string[], options: { event?: string } = {}): void {
+    parseInput(emitSchema.pick({ entity: true }), { entity }, 'registerEntityFields');
+    if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string' || f.length === 0)) {
+      throw new WebhookValidationError([{ path: 'fields', message: 'must be an array of field names' }]);
+    }
+    this.entityFields.register(entity, fields, options.event);
+  }
+
+  /**
+   * Sends a test delivery now, ahead of the queue, marked with the `<prefix>-Webhook-Test: true`
+   * header, and resolves with its result (one attempt, no retries). Works on disabled webhooks,
+   * so merchants can test before enabling. Data defaults to an example of the entity's fields.
+   */
+  async sendTestEvent(webhookId: string, input?: TestEventInput): Promise<{ delivery: DeliveryRecord; execution: ExecutionRecord | null }> {
+    this.assertOpen();
+    if (!this.pump.isRunning) throw new WebhookError('dispatcher_closed', 'start() the dispatcher before sending a test event');
+    const parsed = parseInput(testEventSchema, input, 'sendTestEvent') ?? {};
+    const webhook = await this.getWebhook(webhookId);
+    const trigger = webhook.triggers[0]!;
+    const entity = parsed.entity ?? (trigger.entity === '*' ? 'order' : trigger.entity);
+    const eventName = parsed.event ?? (trigger.event === '*' ? 'Create' : trigger.event);
+    const data = parsed.data !== undefined ? parsed.data : this.entityFields.sample(entity, eventName);
+    const now = this.clock.now();
+    const event: PayloadEvent = {
+      id: newId('evt', now),
+      entity,
+      event: eventName,
+      timestamp: new Date(now).toISOString(),
+      tenantId: webhook.tenantId,
+      data,
+    };
+    const { body, contentType } = renderPayload(webhook, event, this.entityFields, JSON.stringify(data));
+    const delivery: DeliveryRecord = {
+      id: newId('msg', now),
+      webhookId: webhook.id,
+      tenantId: webhook.tenantId,
+      entity,
+      event: eventName,
+      endpoint: new URL(webhook.url).origin,
+      priority: DEFAULTS.testPriority,
+      body,
+      contentType,
+      status: 'pending',
+      attempts: 0,
+      runAt: now,
+      createdAt: now,
+      updatedAt: now,
+      lastStatus: null,
+      lastError: null,
+      isTest: true,
+      coalesceKey: null,
+      coalescedCount: 0,
+    };
+    const attempted = new Promise<ExecutionRecord | null>((resolve) => {
+      const onAttempt = ({ delivery: d, execution }: { delivery: DeliveryRecord; execution: ExecutionRecord }) => {
+        if (d.id !== delivery.id) return;
+        this.off('delivery.attempted', onAttempt);
+        clearTimeout(timer);
+        resolve(execution);
+      };
+      // Bounded wait: a paused endpoint or a closed dispatcher must not hang the caller.
+      const timer = setTimeout(() => {
+        this.off('delivery.attempted', onAttempt);
+        resolve(null);
+      }, this.settings.requestTimeoutMs + 5_000);
+      this.on('delivery.attempted', onAttempt);
+    });
+    await this.storage.enqueueDeliveries([delivery]);
+    this.pump.kick();
+    const execution = await attempted;
+    return { delivery: await this.getDelivery(delivery.id), execution };
   }
 
   // ---------------------------------------------------------------- internals
 
   private async deliver(delivery: ClaimedDelivery): Promise<void> {
     const webhook = await this.storage.getWebhook(delivery.webhookId);
-    if (!webhook || !webhook.enabled) {
+    if (!webhook || (!webhook.enabled && !delivery.isTest)) {
       const reason = webhook ? 'webhook is disabled' : 'webhook was deleted';
       await this.storage.cancelDelivery(delivery.id, { leaseToken: delivery.leaseToken, reason, now: this.clock.now() });
       return;
@@ -714,7 +909,8 @@ export class WebhookDispatcher {
     }
 
     const attempt = delivery.attempts + 1;
-    const decision = decideRetry(this.policyFor(webhook), attempt, observe(sent), sent.endedAt);
+    const policy = delivery.isTest ? TEST_SEND_POLICY : this.policyFor(webhook);
+    const decision = decideRetry(policy, attempt, observe(sent), sent.endedAt);
     const success = decision.action === 'succeeded';
     const reason = decision.action === 'succeeded' ? null : decision.reason;
     const errorMessage = success ? null : (sent.error?.message ?? `HTTP ${sent.response?.status ?? 0}`);
@@ -871,6 +1067,32 @@ export class WebhookDispatcher {
   }
 
   /**
+   * Compiles a template and test-renders it with sample data (the merchant's, or generated from
+   * each trigger's entity fields), so syntax errors (with line and column) and templates that
+   * cannot produce valid output are reported when the webhook is saved.
+   */
+  private checkTemplate(
+    template: PayloadTemplate,
+    triggers: Array<{ entity: string; event: string }>,
+    sample: unknown,
+    context: string,
+  ): void {
+    const trigger = triggers[0] ?? { entity: 'order', event: 'Create' };
+    const entity = trigger.entity === '*' ? 'order' : trigger.entity;
+    const eventName = trigger.event === '*' ? 'Create' : trigger.event;
+    const data = sample !== undefined ? sample : this.entityFields.sample(entity, eventName);
+    const event: PayloadEvent = { id: 'evt_sample', entity, event: eventName, timestamp: new Date(0).toISOString(), tenantId: null, data };
+    try {
+      validateTemplate(template.template, template.mimeType, templateContext(event, 'wh_sample'));
+    } catch (error) {
+      if (error instanceof TemplateSyntaxError || error instanceof TemplateRenderError || error instanceof WebhookValidationError) {
+        throw new WebhookValidationError([{ path: 'payload.template', message: error.message }], { context, cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /**
    * Rejects URLs that are blocked whatever they resolve to (IP literals in blocked ranges,
    * `localhost`) with a clear error now, instead of a failed delivery later. The check at
    * connect time, on the resolved address, remains the authority.
@@ -902,8 +1124,12 @@ export class WebhookDispatcher {
   }
 }
 
+/** Test sends are tried once: the merchant wants to see this attempt's result. */
+const TEST_SEND_POLICY = resolveRetryPolicy({ maxAttempts: 1 });
+
 /** What an attempt observed, in the terms the retry policy decides on. */
 function observe(sent: SentAttempt): AttemptObservation {
+  if (sent.error?.code === 'transform_error') return { kind: 'error' };
   if (sent.response) return { kind: 'response', status: sent.response.status, retryAfter: sent.response.headers['retry-after'] ?? null };
   if (sent.error?.code === 'address_blocked') return { kind: 'blocked' };
   return { kind: 'network', ...(sent.error ? { code: sent.error.code } : {}) };

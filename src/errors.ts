@@ -20,6 +20,7 @@ export type WebhookErrorCode =
   | 'response_too_large'
   | 'storage_error'
   | 'lease_lost'
+  | 'transform_error'
   | VerificationErrorCode;
 
 /** Base class: `instanceof WebhookError` catches everything this library throws on purpose. */

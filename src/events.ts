@@ -27,8 +27,8 @@ export type Alert =
       tenantId: string | null;
       reason: string;
       delivery: DeliveryRecord;
-      /** The last attempt. */
-      execution: ExecutionRecord;
+      /** The last attempt; null when the delivery failed before any attempt (payload could not be rendered). */
+      execution: ExecutionRecord | null;
     }
   | { type: 'webhook_disabled'; webhookId: string; tenantId: string | null; reason: string };
 

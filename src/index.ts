@@ -13,6 +13,10 @@ export type {
   ListWebhooksInput,
   ListExecutionsInput,
   ListDeliveriesInput,
+  ListMergeFieldsInput,
+  TestEventInput,
+  RetryFailedInput,
+  PruneInput,
 } from './options.js';
 export { DEFAULTS } from './options.js';
 export type { DispatcherEvents, AttemptEvent, WebhookChangeEvent, DispatcherErrorEvent } from './events.js';
@@ -27,3 +31,15 @@ export { brandHeaderNames } from './headers.js';
 export { REDACTED } from './redact.js';
 export type { Clock } from './clock.js';
 export * from './errors.js';
+export type { PayloadPreview } from './dispatcher.js';
+export type { PayloadTemplate, PayloadMode } from './payload.js';
+export type { OutgoingPayload, TransformResult, PayloadTransform } from './attempt.js';
+export { compileTemplate, validateTemplate, listMergeFieldsOf, FORMATTERS } from './mergefields.js';
+export type { CompiledTemplate, MergeFieldInfo, MergeFieldType, PayloadMimeType, TemplateLimits } from './mergefields.js';
+export { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS, DEFAULT_ENTITY_FIELDS } from './entity-fields.js';
+export { SVIX_SCHEDULE, DEFAULT_RETRY_POLICY, resolveRetryPolicy, decideRetry, parseRetryAfter } from './retry.js';
+export type { RetryPolicy, RetryPolicyInput, RetryDecision, AttemptObservation } from './retry.js';
+export type { CircuitBreakerOptions } from './circuit-breaker.js';
+export type { Alert, WebhookDisabledEvent, EndpointEvent } from './events.js';
+export { checkAddress, checkUrlHost, createGuardedLookup, METADATA_CIDRS } from './transport/address-guard.js';
+export type { AddressGuardOptions, AddressVerdict } from './transport/address-guard.js';

@@ -30,6 +30,10 @@ export const DEFAULTS = {
   /** Svix disables an endpoint after 5 days of continuous failure. */
   autoDisableAfterFailingForMs: 5 * 24 * 60 * 60 * 1000,
   retentionIntervalMs: 60 * 60 * 1000,
+  /** Payloads above this are refused at emit time (Standard Webhooks advises keeping them small). */
+  maxPayloadBytes: 1024 * 1024,
+  /** Priority of test sends: ahead of everything queued. */
+  testPriority: 1_000_000,
 } as const;
 
 /** Header names the library sets itself or that would let a user corrupt the HTTP framing. */
@@ -123,6 +127,17 @@ export const createWebhookSchema = z.strictObject({
   metadata: z.record(z.string(), z.unknown()).optional(),
   /** Retry policy overrides for this webhook. */
   retry: retryPolicySchema.nullish(),
+  /** The merchant's merge-field template and its MIME type; null for the default payload. */
+  payload: z
+    .strictObject({
+      mimeType: z.enum(['application/json', 'application/xml', 'text/plain']),
+      template: z.string().min(1, 'template must not be empty').max(100_000, 'template is longer than 100,000 characters'),
+    })
+    .nullish(),
+  /** Default payload with the full record or ids only. */
+  payloadMode: z.enum(['full', 'thin']).optional(),
+  /** Sample data the template is test-rendered with when saved (default: generated from the entity's fields). */
+  payloadSample: z.unknown().optional(),
   /** Coalesce waiting deliveries per entity key (ShopCtrl's "queue items must be unique"). */
   uniqueQueueItems: z
     .union([z.boolean(), z.strictObject({ keyPath: z.string().min(1).max(200).regex(/^[A-Za-z0-9_$.[\]-]+$/, 'must be a dotted path') })])
@@ -189,6 +204,24 @@ export const listDeliveriesSchema = z
   .optional();
 export type ListDeliveriesInput = z.input<typeof listDeliveriesSchema>;
 
+/** Input of `listMergeFields`. */
+export const listMergeFieldsSchema = z.strictObject({
+  entity: nonEmpty('entity', 100),
+  event: nonEmpty('event', 100),
+  data: z.unknown().optional(),
+});
+export type ListMergeFieldsInput = z.input<typeof listMergeFieldsSchema>;
+
+/** Input of `sendTestEvent`. */
+export const testEventSchema = z
+  .strictObject({
+    entity: nonEmpty('entity', 100).optional(),
+    event: nonEmpty('event', 100).optional(),
+    data: z.unknown().optional(),
+  })
+  .optional();
+export type TestEventInput = z.input<typeof testEventSchema>;
+
 /** Input of `retryFailed`. */
 export const retryFailedSchema = z
   .strictObject({
@@ -237,6 +270,9 @@ export const dispatcherOptionsSchema = z
     autoStart: z.boolean().optional(),
     retry: retryPolicySchema.optional(),
     allowPrivateNetworks: z.boolean().optional(),
+    maxPayloadBytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+    entityFields: z.record(z.string().min(1), z.array(z.string().min(1).max(200)).max(500)).optional(),
+    transform: z.custom<(payload: never) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
     allowedCidrs: z.array(z.string().max(64)).max(1000).optional(),
     blockedCidrs: z.array(z.string().max(64)).max(1000).optional(),
     autoDisable: z

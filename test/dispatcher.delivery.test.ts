@@ -133,11 +133,20 @@ describe('delivery headers and body', () => {
     expect(h['x-shop-ref']).toBe('shop 1; region=eu');
     expect(h.authorization).toBeUndefined();
 
-    // Body: the envelope, in this key order, with the data untouched.
+    // Body: the default payload, in this key order: ShopCtrl's entityData (order fields, null when
+    // missing) and the record untouched.
     const body = JSON.parse(request.body) as Record<string, unknown>;
-    expect(Object.keys(body)).toEqual(['id', 'entity', 'event', 'timestamp', 'tenantId', 'data']);
+    expect(Object.keys(body)).toEqual(['id', 'timestamp', 'entity', 'event', 'tenantId', 'entityData', 'data']);
     // `id` names the event (`evt_…`, shared by every delivery of one emit); receivers dedupe on webhook-id.
-    expect(body).toEqual({ id: expect.stringMatching(EVT_ID), entity: 'order', event: 'Create', timestamp: expect.any(String), tenantId: 'shop-1', data });
+    expect(body).toEqual({
+      id: expect.stringMatching(EVT_ID),
+      entity: 'order',
+      event: 'Create',
+      timestamp: expect.any(String),
+      tenantId: 'shop-1',
+      entityData: { OrderId: data.OrderId ?? null, OrderCode: data.OrderCode ?? null },
+      data,
+    });
     const emittedAt = Date.parse(body.timestamp as string);
     expect(new Date(emittedAt).toISOString()).toBe(body.timestamp);
     expect(emittedAt).toBeGreaterThanOrEqual(before);

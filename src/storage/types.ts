@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { PayloadMode, PayloadTemplate } from '../payload.js';
 import type { RetryPolicyInput } from '../retry.js';
 
 /** An entity × event pair a webhook listens to. `'*'` in either field matches anything. */
@@ -65,6 +66,10 @@ export interface WebhookRecord {
    * Null when off.
    */
   uniqueQueueItems: { keyPath: string | null } | null;
+  /** The merchant's merge-field template; null sends the default JSON payload. */
+  payload: PayloadTemplate | null;
+  /** Default payload with the full record (`full`) or ids only (`thin`). Ignored with a template. */
+  payloadMode: PayloadMode;
   createdAt: number;
   updatedAt: number;
 }

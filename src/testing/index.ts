@@ -45,6 +45,8 @@ export function makeWebhook(overrides: Partial<WebhookRecord> = {}): WebhookReco
     metadata: { team: 'ops' },
     retryPolicy: null,
     uniqueQueueItems: null,
+    payload: null,
+    payloadMode: 'full',
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
@@ -156,6 +158,8 @@ export function describeStorageConformance(name: string, factory: StorageFactory
           description: 'orders to ERP',
           retryPolicy: { maxAttempts: 3, schedule: [1000, 5000] },
           uniqueQueueItems: { keyPath: 'order.OrderId' },
+          payload: { mimeType: 'application/xml', template: '<order code="{{order.OrderCode}}"/>' },
+          payloadMode: 'thin',
           triggers: [
             { entity: 'order', event: 'Create' },
             { entity: 'order', event: 'Edit' },

@@ -1,0 +1,91 @@
+/**
+ * Which fields the default payload's `entityData` carries per entity and event, after the ShopCtrl
+ * table of default webhook payloads. Fields absent from the emitted data are sent as `null`.
+ * Hosts register their own lists for their own entities.
+ *
+ * @module
+ */
+
+/** Fields per entity, and per `entity:Event` where an event carries more than its entity. */
+export const SHOPCTRL_ENTITY_FIELDS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  product: ['ProductId', 'ProductCode', 'ShopGroupId'],
+  product_package: ['ProductPackageId', 'ProductId', 'ShopGroupId'],
+  product_selection_product: ['ProductId', 'ProductCode', 'ProductSelectionProductId', 'ShopId'],
+  product_group: ['ProductGroupId', 'ProductGroupName'],
+  'order:CustomerRatingChanged': ['OrderId', 'OrderCode', 'CustomerRating'],
+  order_comment: ['OrderCommentId', 'OrderId', 'OrderCode', 'TicketId', 'TicketCode'],
+  invoice: ['InvoiceId', 'InvoiceCode', 'OrderId', 'OrderCode'],
+  shop: ['ShopId'],
+  purchase_order: ['PurchaseOrderId', 'PurchaseOrderCode', 'SupplierId', 'WarehouseId', 'OrderId', 'OrderCode', 'ShopId'],
+  shipment: ['ParcelId', 'TrackingCode', 'OrderShipmentId', 'OrderShipmentCode', 'OrderId', 'OrderCode'],
+  parcel: ['ParcelId', 'TrackingCode', 'OrderShipmentId', 'OrderShipmentCode', 'OrderId', 'OrderCode'],
+  return: ['OrderReturnId', 'OrderReturnCode', 'OrderId', 'OrderCode'],
+  product_property_def: ['Id', 'Code'],
+  product_brand: ['Id', 'Name'],
+  voip_call: ['Id'],
+  ticket: ['TicketId', 'TicketCode', 'OrderId', 'OrderCode', 'ShopId'],
+  'ticket:HandlingEmployeeGroupChanged': [
+    'TicketId',
+    'TicketCode',
+    'OrderId',
+    'OrderCode',
+    'HandlingEmployeeGroupId',
+    'HandlingEmployeeId',
+    'OldHandlingEmployeeGroupId',
+    'OldHandlingEmployeeId',
+  ],
+  'ticket:HandlingEmployeeChanged': [
+    'TicketId',
+    'TicketCode',
+    'OrderId',
+    'OrderCode',
+    'HandlingEmployeeGroupId',
+    'HandlingEmployeeId',
+    'OldHandlingEmployeeGroupId',
+    'OldHandlingEmployeeId',
+  ],
+  'ticket:IncomingMessage': ['TicketId', 'TicketCode', 'OrderId', 'OrderCode', 'ShopId', 'TicketMessageDirection'],
+  'ticket:OutcomingMessage': ['TicketId', 'TicketCode', 'OrderId', 'OrderCode', 'ShopId', 'TicketMessageDirection'],
+});
+
+/** Fields of events with no list of their own ("Default (other events)" in ShopCtrl's table). */
+export const DEFAULT_ENTITY_FIELDS: readonly string[] = Object.freeze(['OrderId', 'OrderCode']);
+
+/** Looks up `entityData` field lists: `entity:Event` first, then `entity`, then the default. */
+export class EntityFieldRegistry {
+  private readonly lists = new Map<string, readonly string[]>();
+
+  constructor(initial: Readonly<Record<string, readonly string[]>> = SHOPCTRL_ENTITY_FIELDS) {
+    for (const [key, fields] of Object.entries(initial)) this.lists.set(key, Object.freeze([...fields]));
+  }
+
+  /** Registers the fields of an entity (or of one event of it, with `event`). */
+  register(entity: string, fields: readonly string[], event?: string): void {
+    this.lists.set(event ? `${entity}:${event}` : entity, Object.freeze([...fields]));
+  }
+
+  /** The field list for an entity and event. */
+  fieldsFor(entity: string, event: string): readonly string[] {
+    return this.lists.get(`${entity}:${event}`) ?? this.lists.get(entity) ?? DEFAULT_ENTITY_FIELDS;
+  }
+
+  /** `entityData` for emitted data: each listed field's value, or null when the data lacks it. */
+  entityData(entity: string, event: string, data: unknown): Record<string, unknown> {
+    const result: Record<string, unknown> = {};
+    const record = data !== null && typeof data === 'object' ? (data as Record<string, unknown>) : null;
+    for (const field of this.fieldsFor(entity, event)) {
+      const value = record && Object.hasOwn(record, field) ? record[field] : undefined;
+      result[field] = value === undefined ? null : value;
+    }
+    return result;
+  }
+
+  /** Example data for an entity: ids as numbers, everything else as `<Field>-1` strings. */
+  sample(entity: string, event: string): Record<string, unknown> {
+    const result: Record<string, unknown> = {};
+    for (const field of this.fieldsFor(entity, event)) {
+      result[field] = /Id$/.test(field) ? 1 : `${field}-1`;
+    }
+    return result;
+  }
+}
