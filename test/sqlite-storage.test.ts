@@ -1,0 +1,437 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StorageError } from '../src/errors.js';
+import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
+import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
+
+const T0 = Date.UTC(2030, 0, 1);
+
+/** A fresh database file path in the OS temp dir, removed (with its WAL files) by `removeDb`. */
+function tempDbPath(): string {
+  return join(tmpdir(), `webhook-dispatcher-${process.pid}-${randomUUID()}.db`);
+}
+
+function removeDb(path: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
+}
+
+describeStorageConformance('SqliteStorage (memory)', () => {
+  const db = new Database(':memory:');
+  const storage = new SqliteStorage({ database: db });
+  return {
+    storage,
+    cleanup: async () => {
+      await storage.close();
+      db.close();
+    },
+  };
+});
+
+describeStorageConformance('SqliteStorage (file)', () => {
+  const path = tempDbPath();
+  const storage = new SqliteStorage({ path });
+  return {
+    storage,
+    cleanup: async () => {
+      await storage.close();
+      removeDb(path);
+    },
+  };
+});
+
+describe('SqliteStorage', () => {
+  // Everything opened in a test is disposed of here, in reverse order.
+  const disposers: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const dispose of disposers.reverse()) await dispose();
+    disposers.length = 0;
+  });
+
+  function memoryDb(options?: Database.Options): Database.Database {
+    const db = new Database(':memory:', options);
+    disposers.push(() => db.close());
+    return db;
+  }
+
+  function fileDb(): string {
+    const path = tempDbPath();
+    disposers.push(() => removeDb(path));
+    return path;
+  }
+
+  function connect(path: string): Database.Database {
+    const db = new Database(path);
+    disposers.push(() => db.close());
+    return db;
+  }
+
+  async function open(options: ConstructorParameters<typeof SqliteStorage>[0]): Promise<SqliteStorage> {
+    const storage = new SqliteStorage(options);
+    disposers.push(() => storage.close());
+    await storage.migrate();
+    return storage;
+  }
+
+  describe('options and schema', () => {
+    it('migrate() is idempotent and records the schema version', async () => {
+      const db = memoryDb();
+      const storage = await open({ database: db });
+      await storage.migrate();
+      await storage.migrate();
+      const versions = db.prepare('SELECT version, applied_at FROM webhook_migrations').all() as Array<{ version: number; applied_at: number }>;
+      expect(versions.map((v) => v.version)).toEqual([1]);
+      expect(versions[0]!.applied_at).toBeGreaterThan(0);
+      const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map(
+        (t) => t.name,
+      );
+      expect(tables).toEqual(['webhook_deliveries', 'webhook_executions', 'webhook_migrations', 'webhook_triggers', 'webhook_webhooks']);
+    });
+
+    it('concurrent migrate() from two connections to one file applies each migration once', async () => {
+      const path = fileDb();
+      const a = new SqliteStorage({ path });
+      const b = new SqliteStorage({ path });
+      disposers.push(() => a.close(), () => b.close());
+      await Promise.all([a.migrate(), b.migrate()]);
+      const db = connect(path);
+      expect(db.prepare('SELECT version FROM webhook_migrations').all()).toEqual([{ version: 1 }]);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    });
+
+    it('isolates two storages in one database by table prefix', async () => {
+      const db = memoryDb();
+      const a = await open({ database: db, tablePrefix: 'shop_a_' });
+      const b = await open({ database: db, tablePrefix: 'shop_b_' });
+      const webhook = makeWebhook();
+      await a.insertWebhook(webhook);
+      await a.enqueueDeliveries([makeDelivery(webhook.id)]);
+      expect(await b.getWebhook(webhook.id)).toBeNull();
+      expect(await b.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+      expect(await a.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toHaveLength(1);
+      // b can hold a webhook with the same id without conflict.
+      await b.insertWebhook(webhook);
+      expect(await b.getWebhook(webhook.id)).toEqual(webhook);
+    });
+
+    it('rejects an invalid table prefix and ambiguous options', () => {
+      const db = memoryDb();
+      for (const tablePrefix of ['', 'Webhook_', '1abc', 'a-b', 'a b', 'x;DROP TABLE t;']) {
+        expect(() => new SqliteStorage({ database: db, tablePrefix })).toThrow(TypeError);
+      }
+      expect(() => new SqliteStorage({})).toThrow(TypeError);
+      expect(() => new SqliteStorage({ database: db, path: 'x.db' })).toThrow(TypeError);
+      expect(() => new SqliteStorage({ database: {} as never })).toThrow(TypeError);
+    });
+
+    it('reports a missing migration as a StorageError', async () => {
+      const storage = new SqliteStorage({ database: memoryDb() });
+      const error = await storage.getWebhook('wh_x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).message).toMatch(/migrate\(\)/);
+      expect((error as StorageError).cause).toBeInstanceOf(Error);
+    });
+
+    it('wraps driver failures in StorageError, keeping the cause', async () => {
+      const storage = await open({ database: memoryDb() });
+      const webhook = makeWebhook();
+      await storage.insertWebhook(webhook);
+      await expect(storage.insertWebhook(webhook)).rejects.toBeInstanceOf(StorageError);
+      const delivery = makeDelivery(webhook.id);
+      await storage.enqueueDeliveries([delivery]);
+      // All or none: a batch containing an existing id writes nothing.
+      const fresh = makeDelivery(webhook.id);
+      await expect(storage.enqueueDeliveries([fresh, delivery])).rejects.toBeInstanceOf(StorageError);
+      expect(await storage.getDelivery(fresh.id)).toBeNull();
+    });
+
+    it('close() leaves a database it was given open, and closes one it opened', async () => {
+      const db = memoryDb();
+      const given = await open({ database: db });
+      await given.close();
+      expect(db.open).toBe(true);
+      await expect(given.getWebhook('wh_x')).rejects.toBeInstanceOf(StorageError);
+
+      const owned = await open({ path: fileDb() });
+      await owned.close();
+      await owned.close(); // idempotent
+      await expect(owned.nextRunAt()).rejects.toThrow(/closed/);
+    });
+
+    it('switches a file it opens to WAL', async () => {
+      const path = fileDb();
+      const storage = await open({ path });
+      await storage.insertWebhook(makeWebhook());
+      const db = connect(path);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    });
+  });
+
+  describe('outbox (host transactions)', () => {
+    async function setup() {
+      const path = fileDb();
+      const storage = await open({ path });
+      const webhook = makeWebhook();
+      await storage.insertWebhook(webhook);
+      const host = connect(path);
+      return { storage, webhook, host };
+    }
+
+    it('drops deliveries enqueued in a host transaction that rolls back', async () => {
+      const { storage, webhook, host } = await setup();
+      host.exec('BEGIN IMMEDIATE');
+      host.exec(`CREATE TABLE orders (id INTEGER PRIMARY KEY)`);
+      const delivery = makeDelivery(webhook.id);
+      const result = await storage.enqueueDeliveries([delivery], { transaction: host });
+      expect(result.deliveries).toEqual([{ id: delivery.id, webhookId: webhook.id, coalesced: false }]);
+      expect(host.inTransaction).toBe(true);
+      host.exec('ROLLBACK');
+      expect(await storage.getDelivery(delivery.id)).toBeNull();
+      expect(await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+    });
+
+    it('keeps deliveries enqueued in a host transaction that commits, invisible until then', async () => {
+      const { storage, webhook, host } = await setup();
+      host.exec('BEGIN IMMEDIATE');
+      const delivery = makeDelivery(webhook.id);
+      await storage.enqueueDeliveries([delivery], { transaction: host });
+      // WAL: the adapter's connection reads the last committed state without waiting.
+      expect(await storage.getDelivery(delivery.id)).toBeNull();
+      host.exec('COMMIT');
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+      expect(claimed.map((d) => d.id)).toEqual([delivery.id]);
+    });
+
+    it('joins a transaction on the adapter’s own Database', async () => {
+      const db = memoryDb();
+      const storage = await open({ database: db });
+      const webhook = makeWebhook();
+      await storage.insertWebhook(webhook);
+      const dropped = makeDelivery(webhook.id);
+      db.exec('BEGIN');
+      await storage.enqueueDeliveries([dropped], { transaction: db });
+      db.exec('ROLLBACK');
+      expect(await storage.getDelivery(dropped.id)).toBeNull();
+
+      // Inside better-sqlite3's own transaction helper too: the writes happen synchronously.
+      const kept = makeDelivery(webhook.id);
+      db.transaction(() => {
+        void storage.enqueueDeliveries([kept], { transaction: db });
+      })();
+      expect(await storage.getDelivery(kept.id)).toEqual(kept);
+    });
+
+    it('a failed enqueue undoes only its own writes in the host transaction', async () => {
+      const { storage, webhook, host } = await setup();
+      const first = makeDelivery(webhook.id);
+      const second = makeDelivery(webhook.id);
+      host.exec('BEGIN IMMEDIATE');
+      await storage.enqueueDeliveries([first], { transaction: host });
+      await expect(storage.enqueueDeliveries([second, first], { transaction: host })).rejects.toBeInstanceOf(StorageError);
+      expect(host.inTransaction).toBe(true);
+      host.exec('COMMIT');
+      expect(await storage.getDelivery(first.id)).toEqual(first);
+      expect(await storage.getDelivery(second.id)).toBeNull();
+    });
+
+    it('rejects a transaction option that is not a better-sqlite3 Database inside a transaction', async () => {
+      const { storage, webhook, host } = await setup();
+      const delivery = makeDelivery(webhook.id);
+      await expect(storage.enqueueDeliveries([delivery], { transaction: {} })).rejects.toThrow(TypeError);
+      await expect(storage.enqueueDeliveries([delivery], { transaction: null })).rejects.toThrow(TypeError);
+      await expect(storage.enqueueDeliveries([delivery], { transaction: host })).rejects.toThrow(/not inside a transaction/);
+      expect(await storage.getDelivery(delivery.id)).toBeNull();
+    });
+  });
+
+  describe('coalescing edge cases', () => {
+    it('a delivery back from an expired lease does not absorb emits, and does not clash with the one that does', async () => {
+      const storage = await open({ database: memoryDb() });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const first = makeDelivery(w.id, { coalesceKey: 'order:1' });
+      await storage.enqueueDeliveries([first]);
+      await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      const during = makeDelivery(w.id, { coalesceKey: 'order:1', runAt: T0 + 60_000 });
+      await storage.enqueueDeliveries([during]);
+      // The lease expires: `first` is claimable again next to `during`, with the same key.
+      expect(await storage.claimDueDeliveries({ now: T0 + 5000, limit: 1, leaseMs: 1000, excludeEndpoints: ['https://merchant.example'] })).toEqual(
+        [],
+      );
+      expect((await storage.getDelivery(first.id))?.status).toBe('pending');
+      const later = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"later":true}' });
+      const result = await storage.enqueueDeliveries([later]);
+      expect(result.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true });
+      expect((await storage.getDelivery(first.id))?.body).toBe(first.body);
+    });
+
+    it('a requeued delivery takes over its key', async () => {
+      const storage = await open({ database: memoryDb() });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'k' })]);
+      const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      await storage.completeAttempt({
+        deliveryId: c!.id,
+        leaseToken: c!.leaseToken,
+        outcome: { status: 'failed', lastStatus: 500, lastError: 'HTTP 500' },
+        execution: makeExecution(c!, { status: 500, success: false }),
+      });
+      const other = makeDelivery(w.id, { coalesceKey: 'k' });
+      await storage.enqueueDeliveries([other]);
+      expect(await storage.requeueDeliveries({ deliveryIds: [c!.id], runAt: T0, now: T0 })).toEqual([c!.id]);
+      const next = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'k', body: '{"n":3}' })]);
+      expect(next.deliveries[0]).toMatchObject({ id: c!.id, coalesced: true });
+      expect((await storage.getDelivery(other.id))?.status).toBe('pending');
+    });
+  });
+
+  describe('claiming at scale', () => {
+    it('claims through the partial due index, never scanning the deliveries table', async () => {
+      const statements: string[] = [];
+      const db = memoryDb({ verbose: (sql) => statements.push(String(sql)) });
+      const storage = await open({ database: db });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await storage.enqueueDeliveries([
+        makeDelivery(w.id, { priority: 2 }),
+        makeDelivery(w.id, { priority: 1, endpoint: 'https://b.example' }),
+        makeDelivery(w.id, { priority: 1, runAt: T0 + 10_000 }),
+      ]);
+      statements.length = 0;
+      await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+      await storage.claimDueDeliveries({ now: T0 + 10_000, limit: 10, leaseMs: 1000, excludeEndpoints: ['https://b.example'] });
+      await storage.nextRunAt();
+      const selects = statements.filter((sql) => sql.startsWith('SELECT') && sql.includes('webhook_deliveries'));
+      expect(selects.some((sql) => sql.includes('ORDER BY run_at, created_at, id') && sql.includes('json_each'))).toBe(true);
+      expect(selects.some((sql) => sql.includes('ORDER BY run_at, created_at, id') && !sql.includes('json_each'))).toBe(true);
+      for (const sql of selects) {
+        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('\n');
+        expect(plan).toMatch(/USING (COVERING )?INDEX webhook_deliveries_(due|run_at|lease)\b/);
+        expect(plan).not.toMatch(/SCAN webhook_deliveries$/m);
+        expect(plan).not.toMatch(/TEMP B-TREE/);
+      }
+    });
+
+    it('claims 100 from a 20k backlog in claim order', async () => {
+      const storage = await open({ path: fileDb() });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const backlog = Array.from({ length: 20_000 }, (_, i) =>
+        makeDelivery(w.id, {
+          priority: i % 3,
+          // A third is scheduled for later: never claimed, never in the way.
+          runAt: i % 4 === 0 ? T0 + 3_600_000 : T0 - (i % 1000),
+          endpoint: `https://shop${i % 50}.example`,
+        }),
+      );
+      await storage.enqueueDeliveries(backlog);
+      const started = performance.now();
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 100, leaseMs: 30_000, excludeEndpoints: ['https://shop7.example'] });
+      const elapsed = performance.now() - started;
+      expect(claimed).toHaveLength(100);
+      const expected = backlog
+        .filter((d) => d.runAt <= T0 && d.endpoint !== 'https://shop7.example')
+        .sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+        .slice(0, 100);
+      expect(claimed.map((d) => d.id)).toEqual(expected.map((d) => d.id));
+      console.log(`claimed 100 of a 20k backlog in ${elapsed.toFixed(1)} ms`);
+    });
+  });
+
+  describe('several connections on one file', () => {
+    it('two instances claiming in an interleaved loop never get the same delivery', async () => {
+      const path = fileDb();
+      const a = await open({ path });
+      const b = await open({ path });
+      const w = makeWebhook();
+      await a.insertWebhook(w);
+      await a.enqueueDeliveries(Array.from({ length: 500 }, () => makeDelivery(w.id)));
+      const loop = async (storage: SqliteStorage) => {
+        const ids: string[] = [];
+        for (;;) {
+          const batch = await storage.claimDueDeliveries({ now: T0, limit: 7, leaseMs: 600_000 });
+          if (batch.length === 0) return ids;
+          ids.push(...batch.map((d) => d.id));
+        }
+      };
+      const [fromA, fromB] = await Promise.all([loop(a), loop(b)]);
+      expect(fromA.length).toBeGreaterThan(0);
+      expect(fromB.length).toBeGreaterThan(0);
+      const all = [...fromA, ...fromB];
+      expect(all).toHaveLength(500);
+      expect(new Set(all).size).toBe(500);
+    });
+
+    it('two processes claiming concurrently never get the same delivery', async () => {
+      const path = fileDb();
+      const storage = await open({ path });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await storage.enqueueDeliveries(Array.from({ length: 2000 }, () => makeDelivery(w.id)));
+
+      const moduleUrl = pathToFileURL(fileURLToPath(new URL('../src/storage/sqlite.ts', import.meta.url))).href;
+      const script = join(tmpdir(), `webhook-dispatcher-claimer-${randomUUID()}.mts`);
+      disposers.push(() => rmSync(script, { force: true }));
+      // Each claimer opens its own connection, says "ready", waits for "go" on stdin (so that the
+      // claim loops really overlap), claims until nothing is left and prints the ids it got.
+      writeFileSync(
+        script,
+        `import { SqliteStorage } from ${JSON.stringify(moduleUrl)};
+const storage = new SqliteStorage({ path: process.argv[2] });
+process.stdout.write('ready\\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+const ids = [];
+for (;;) {
+  const batch = await storage.claimDueDeliveries({ now: ${T0}, limit: 5, leaseMs: 600000 });
+  if (batch.length === 0) break;
+  ids.push(...batch.map((d) => d.id));
+  // Stand-in for sending: yields so the other processes' claims land in between.
+  await new Promise((resolve) => setTimeout(resolve, 1));
+}
+await storage.close();
+process.stdout.write(JSON.stringify(ids) + '\\n', () => process.exit(0));
+`,
+      );
+      const claimers = Array.from({ length: 3 }, () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, path], {
+          cwd: fileURLToPath(new URL('..', import.meta.url)),
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        disposers.push(() => child.kill());
+        let out = '';
+        let err = '';
+        let onReady: () => void = () => {};
+        const ready = new Promise<void>((resolve) => (onReady = resolve));
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.startsWith('ready\n')) onReady();
+        });
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        const done = new Promise<string[]>((resolve, reject) => {
+          child.on('error', reject);
+          child.on('close', (code) => {
+            if (code === 0) resolve(JSON.parse(out.slice('ready\n'.length)) as string[]);
+            else reject(new Error(`claimer exited with ${code}: ${err}`));
+          });
+        });
+        // Surface a crash before "ready" instead of waiting forever.
+        return { child, ready: Promise.race([ready, done.then(() => undefined)]), done };
+      });
+      await Promise.all(claimers.map((c) => c.ready));
+      for (const c of claimers) c.child.stdin.end('go\n');
+      const results = await Promise.all(claimers.map((c) => c.done));
+      const all = results.flat();
+      console.log(`claims per process: ${results.map((ids) => ids.length).join(', ')}`);
+      // Contention really happened: at least two processes got work.
+      expect(results.filter((ids) => ids.length > 0).length).toBeGreaterThanOrEqual(2);
+      expect(all).toHaveLength(2000);
+      expect(new Set(all).size).toBe(2000);
+    }, 60_000);
+  });
+});
