@@ -1,0 +1,584 @@
+/**
+ * PostgresStorage against a real PostgreSQL server: the storage conformance suite, then what
+ * only a database adapter has to prove (migrations, index use, cross-process claims, the
+ * transactional outbox, LISTEN/NOTIFY).
+ *
+ * Needs PostgreSQL on 127.0.0.1:5432 with trust auth, user `postgres`, database `test`
+ * (override with PGHOST, PGPORT, PGUSER, PGDATABASE). Without a server the file is skipped
+ * locally and fails in CI.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { StorageError } from 'webhook-dispatcher';
+import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
+import type { PostgresPool } from 'webhook-dispatcher/storage/postgres';
+import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
+
+const config = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'test',
+};
+const where = `${config.user}@${config.host}:${config.port}/${config.database}`;
+
+/** Null when the server answers, else why not. */
+async function probe(): Promise<string | null> {
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  try {
+    await client.query('SELECT 1');
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await client.end();
+  }
+}
+
+const unavailable = await probe();
+if (unavailable !== null && !process.env.CI) {
+  console.warn(
+    `[postgres-storage] skipped: PostgreSQL at ${where} did not answer (${unavailable}). ` +
+      'To run these tests, start PostgreSQL on 127.0.0.1:5432 with trust auth, user postgres, database test ' +
+      '(or set PGHOST/PGPORT/PGUSER/PGDATABASE); see DEVELOPERS.md.',
+  );
+}
+
+describe.runIf(unavailable !== null && !!process.env.CI)('PostgresStorage: server', () => {
+  it('is reachable in CI', () => {
+    throw new Error(`PostgreSQL at ${where} did not answer (${unavailable}); CI must start it (see .ci/run)`);
+  });
+});
+
+const T0 = Date.UTC(2030, 0, 1);
+const run = randomBytes(4).toString('hex');
+let schemaCount = 0;
+const schemas = new Set<string>();
+const pools: pg.Pool[] = [];
+
+function newPool(): pg.Pool {
+  const pool = new pg.Pool({ ...config, max: 10 });
+  pools.push(pool);
+  return pool;
+}
+
+describe.skipIf(unavailable !== null)('PostgresStorage', () => {
+  const pool = newPool();
+
+  /** A fresh schema name per storage, so tests never see each other's rows. */
+  function newSchema(): string {
+    const schema = `wd_test_${run}_${schemaCount++}`;
+    schemas.add(schema);
+    return schema;
+  }
+
+  async function dropSchema(schema: string): Promise<void> {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    schemas.delete(schema);
+  }
+
+  async function migrated(options: { schema?: string; pool?: PostgresPool } = {}): Promise<PostgresStorage> {
+    const storage = new PostgresStorage({ pool: options.pool ?? pool, schema: options.schema ?? newSchema() });
+    await storage.migrate();
+    return storage;
+  }
+
+  afterAll(async () => {
+    for (const schema of [...schemas]) await dropSchema(schema);
+    await Promise.all(pools.map((p) => p.end()));
+  });
+
+  describeStorageConformance('PostgresStorage', () => {
+    const schema = newSchema();
+    const storage = new PostgresStorage({ pool, schema });
+    return {
+      storage,
+      cleanup: async () => {
+        await storage.close();
+        await dropSchema(schema);
+      },
+    };
+  });
+
+  describe('options', () => {
+    it('validates the pool, schema and prefix, naming the option', () => {
+      expect(() => new PostgresStorage({ pool: {} as PostgresPool })).toThrow(/options\.pool/);
+      expect(() => new PostgresStorage({ pool, schema: 'Public' })).toThrow(/options\.schema/);
+      expect(() => new PostgresStorage({ pool, schema: 'a"; DROP TABLE x; --' })).toThrow(/options\.schema/);
+      expect(() => new PostgresStorage({ pool, tablePrefix: 'wh-' })).toThrow(/options\.tablePrefix/);
+      expect(() => new PostgresStorage({ pool, tablePrefix: 'x'.repeat(40) })).toThrow(/options\.tablePrefix/);
+      expect(() => new PostgresStorage({ pool, schema: 'ok_schema', tablePrefix: '' })).not.toThrow();
+    });
+
+    it('rejects a transaction without query() with a TypeError', async () => {
+      const storage = new PostgresStorage({ pool, schema: newSchema() });
+      const w = makeWebhook();
+      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: {} })).rejects.toThrow(TypeError);
+      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: 'tx' })).rejects.toThrow(/options\.transaction/);
+    });
+
+    it('says so when the transaction client is not inside BEGIN', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: pool })).rejects.toThrow(/call BEGIN/);
+    });
+
+    it('wraps driver failures in StorageError with the pg error as cause', async () => {
+      const storage = new PostgresStorage({ pool, schema: newSchema() }); // not migrated
+      const error = await storage.getWebhook('wh_x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).code).toBe('storage_error');
+      expect(((error as StorageError).cause as { code?: string }).code).toBe('42P01'); // undefined_table
+    });
+  });
+
+  describe('migrations', () => {
+    it('are idempotent, also when three processes migrate at once', async () => {
+      const schema = newSchema();
+      const storages = [0, 1, 2].map(() => new PostgresStorage({ pool, schema }));
+      await Promise.all(storages.map((s) => s.migrate()));
+      await storages[0]!.migrate();
+      const versions = await pool.query(`SELECT version FROM "${schema}".webhook_migrations`);
+      expect(versions.rows).toEqual([{ version: 1 }]);
+      const tables = await pool.query<{ table_name: string }>(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+        [schema],
+      );
+      expect(tables.rows.map((r) => r.table_name)).toEqual([
+        'webhook_deliveries',
+        'webhook_executions',
+        'webhook_migrations',
+        'webhook_webhook_triggers',
+        'webhook_webhooks',
+      ]);
+      const w = makeWebhook();
+      await storages[1]!.insertWebhook(w);
+      expect(await storages[2]!.getWebhook(w.id)).toEqual(w);
+    });
+
+    it('honours the table prefix and keeps two prefixes in one schema apart', async () => {
+      const schema = newSchema();
+      const a = new PostgresStorage({ pool, schema, tablePrefix: 'a_' });
+      const b = new PostgresStorage({ pool, schema, tablePrefix: 'b_' });
+      await Promise.all([a.migrate(), b.migrate()]);
+      const w = makeWebhook();
+      await a.insertWebhook(w);
+      expect(await a.getWebhook(w.id)).toEqual(w);
+      expect(await b.getWebhook(w.id)).toBeNull();
+    });
+
+    it('orders id columns bytewise (COLLATE "C"), like JavaScript strings', async () => {
+      const storage = await migrated();
+      const schema = (storage as unknown as { schema: string }).schema;
+      const collations = await pool.query<{ table_name: string; column_name: string; collation_name: string | null }>(
+        `SELECT table_name, column_name, collation_name FROM information_schema.columns
+         WHERE table_schema = $1 AND column_name IN ('id', 'webhook_id', 'delivery_id')`,
+        [schema],
+      );
+      expect(collations.rows.length).toBeGreaterThanOrEqual(6);
+      expect(collations.rows.every((r) => r.collation_name === 'C')).toBe(true);
+
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const ids = ['msg_a', 'msg_B', 'msg_Z', 'msg_b', 'msg_0'];
+      await storage.enqueueDeliveries(ids.map((id) => makeDelivery(w.id, { id })));
+      const listed = await storage.listDeliveries({ webhookId: w.id, limit: 10 });
+      expect(listed.items.map((d) => d.id)).toEqual([...ids].sort().reverse());
+    });
+  });
+
+  describe('claiming', () => {
+    it('uses the partial indexes on a 20k-row backlog (EXPLAIN: no sequential scan)', async () => {
+      const log: Array<{ text: string; values: unknown[] | undefined }> = [];
+      const spy: PostgresPool = {
+        query: (text, values) => {
+          log.push({ text, values });
+          return pool.query(text, values);
+        },
+        connect: () => pool.connect(),
+      };
+      const schema = newSchema();
+      const storage = await migrated({ schema, pool: spy });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const statuses = ['pending', 'scheduled', 'succeeded', 'failed', 'succeeded'] as const;
+      for (let batch = 0; batch < 10; batch++) {
+        await storage.enqueueDeliveries(
+          Array.from({ length: 2000 }, (_, i) => {
+            const n = batch * 2000 + i;
+            const status = statuses[n % statuses.length]!;
+            return makeDelivery(w.id, {
+              status,
+              priority: n % 7,
+              runAt: status === 'scheduled' ? T0 + 60_000 + n : T0 - n,
+              endpoint: `https://host${n % 50}.example`,
+            });
+          }),
+        );
+      }
+      await storage.claimDueDeliveries({ now: T0, limit: 20, leaseMs: 1 }); // some expired leases too
+      await pool.query(`ANALYZE "${schema}".webhook_deliveries`);
+
+      log.length = 0;
+      const claimed = await storage.claimDueDeliveries({
+        now: T0 + 10,
+        limit: 50,
+        leaseMs: 30_000,
+        excludeEndpoints: ['https://host1.example'],
+      });
+      expect(claimed).toHaveLength(50);
+      const claim = log.find((q) => q.text.includes('SKIP LOCKED'));
+      expect(claim).toBeDefined();
+      const plan = (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claim!.text}`, claim!.values)).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+      expect(plan).not.toMatch(/Seq Scan/);
+      expect(plan).toContain('webhook_deliveries_claim_idx');
+      expect(plan).toContain('webhook_deliveries_lease_idx');
+
+      log.length = 0;
+      await storage.nextRunAt();
+      const next = log[0]!;
+      const nextPlan = (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${next.text}`, next.values)).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+      expect(nextPlan).not.toMatch(/Seq Scan/);
+    });
+
+    it('never gives one delivery to two of 20 concurrent claimers across two instances and pools', async () => {
+      const schema = newSchema();
+      const a = await migrated({ schema, pool: newPool() });
+      const b = new PostgresStorage({ pool: newPool(), schema });
+      const w = makeWebhook();
+      await a.insertWebhook(w);
+      const total = 1000;
+      for (let i = 0; i < total; i += 250) {
+        await a.enqueueDeliveries(
+          Array.from({ length: 250 }, (_, j) => makeDelivery(w.id, { priority: (i + j) % 3, endpoint: `https://e${j % 4}.example` })),
+        );
+      }
+      const seen: string[] = [];
+      const tokens = new Set<string>();
+      for (let round = 0; round < 100 && seen.length < total; round++) {
+        const batches = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).claimDueDeliveries({ now: T0, limit: 7, leaseMs: 60_000 })),
+        );
+        for (const d of batches.flat()) {
+          seen.push(d.id);
+          tokens.add(d.leaseToken);
+        }
+      }
+      expect(seen).toHaveLength(total);
+      expect(new Set(seen).size).toBe(total);
+      expect(tokens.size).toBe(total);
+      expect(await b.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+    });
+
+    it('lets exactly one of many claimers take over an expired lease', async () => {
+      const schema = newSchema();
+      const a = await migrated({ schema });
+      const b = new PostgresStorage({ pool: newPool(), schema });
+      const w = makeWebhook();
+      await a.insertWebhook(w);
+      await a.enqueueDeliveries(Array.from({ length: 30 }, () => makeDelivery(w.id)));
+      const first = await a.claimDueDeliveries({ now: T0, limit: 30, leaseMs: 1000 });
+      expect(first).toHaveLength(30);
+      const batches = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).claimDueDeliveries({ now: T0 + 1000, limit: 4, leaseMs: 1000 })),
+      );
+      const again = batches.flat().map((d) => d.id);
+      expect(new Set(again).size).toBe(again.length);
+      expect(again.sort()).toEqual(first.map((d) => d.id).sort());
+    });
+
+    it('returns claims in claim order across expired leases and pending deliveries', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const stalled = makeDelivery(w.id, { priority: 4, runAt: T0 - 100 });
+      await storage.enqueueDeliveries([stalled]);
+      await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 10 });
+      const high = makeDelivery(w.id, { priority: 9, runAt: T0 });
+      const low = makeDelivery(w.id, { priority: 1, runAt: T0 - 1000 });
+      const sameEarlier = makeDelivery(w.id, { priority: 4, runAt: T0 - 200 });
+      await storage.enqueueDeliveries([low, high, sameEarlier]);
+      const claimed = await storage.claimDueDeliveries({ now: T0 + 100, limit: 3, leaseMs: 1000 });
+      expect(claimed.map((d) => d.id)).toEqual([high.id, sameEarlier.id, stalled.id]);
+    });
+  });
+
+  describe('coalescing', () => {
+    it('merges repeated keys within one batch and reports input order', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const a = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":1}' });
+      const plain = makeDelivery(w.id);
+      const b = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":2}' });
+      const c = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":3}', contentType: 'text/plain' });
+      const result = await storage.enqueueDeliveries([a, plain, b, c]);
+      expect(result.deliveries).toEqual([
+        { id: a.id, webhookId: w.id, coalesced: false },
+        { id: plain.id, webhookId: w.id, coalesced: false },
+        { id: a.id, webhookId: w.id, coalesced: true },
+        { id: a.id, webhookId: w.id, coalesced: true },
+      ]);
+      expect(await storage.getDelivery(a.id)).toMatchObject({ body: '{"v":3}', contentType: 'text/plain', coalescedCount: 2 });
+      const again = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":4}' })]);
+      expect(again.deliveries).toEqual([{ id: a.id, webhookId: w.id, coalesced: true }]);
+    });
+
+    it('lets a retried delivery and a newer one with the same key coexist', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const first = makeDelivery(w.id, { coalesceKey: 'order:1' });
+      await storage.enqueueDeliveries([first]);
+      const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      const during = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"during":true}' });
+      await storage.enqueueDeliveries([during]);
+      // Both claimable with one key: the retry must not collide with the newer delivery.
+      expect(
+        await storage.completeAttempt({
+          deliveryId: claimed!.id,
+          leaseToken: claimed!.leaseToken,
+          outcome: { status: 'scheduled', runAt: T0 + 10, lastStatus: 503, lastError: 'HTTP 503' },
+          execution: makeExecution(claimed!, { success: false, status: 503 }),
+        }),
+      ).toBe(true);
+      // Later emits merge into the never-attempted one, not into the retry.
+      const later = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"later":true}' })]);
+      expect(later.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true });
+      const claimedBoth = await storage.claimDueDeliveries({ now: T0 + 10, limit: 10, leaseMs: 1000 });
+      expect(claimedBoth.map((d) => d.id)).toEqual([during.id, first.id]); // runAt T0 before the retry's T0 + 10
+      const retry = claimedBoth[1];
+      expect(retry?.body).toBe(first.body);
+      expect(await storage.releaseDelivery(retry!.id, retry!.leaseToken)).toBe(true);
+      expect((await storage.getDelivery(first.id))?.status).toBe('scheduled');
+    });
+
+    it('makes a requeued delivery the merge target even when a twin is pending', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const old = makeDelivery(w.id, { coalesceKey: 'order:5' });
+      await storage.enqueueDeliveries([old]);
+      const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      await storage.completeAttempt({
+        deliveryId: c!.id,
+        leaseToken: c!.leaseToken,
+        outcome: { status: 'failed', lastStatus: 500, lastError: null },
+        execution: makeExecution(c!, { success: false, status: 500 }),
+      });
+      const twin = makeDelivery(w.id, { coalesceKey: 'order:5' });
+      await storage.enqueueDeliveries([twin]);
+      expect(await storage.requeueDeliveries({ deliveryIds: [old.id], runAt: T0, now: T0 })).toEqual([old.id]);
+      const merged = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:5', body: '{"n":1}' })]);
+      expect(merged.deliveries[0]).toEqual({ id: old.id, webhookId: w.id, coalesced: true });
+      expect((await storage.getDelivery(twin.id))?.coalescedCount).toBe(0);
+    });
+
+    it('reports coalesced correctly inside a host transaction', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const first = makeDelivery(w.id, { coalesceKey: 'k' });
+        const r1 = await storage.enqueueDeliveries([first], { transaction: client });
+        const r2 = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'k' })], { transaction: client });
+        await client.query('COMMIT');
+        expect(r1.deliveries[0]!.coalesced).toBe(false);
+        expect(r2.deliveries[0]).toEqual({ id: first.id, webhookId: w.id, coalesced: true });
+      } finally {
+        client.release();
+      }
+    });
+  });
+
+  describe('transactional outbox', () => {
+    async function inTransaction(storage: PostgresStorage, webhookId: string, end: 'COMMIT' | 'ROLLBACK'): Promise<string> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const d = makeDelivery(webhookId);
+        await storage.enqueueDeliveries([d], { transaction: client });
+        // Invisible to other connections until the host commits.
+        expect(await storage.getDelivery(d.id)).toBeNull();
+        await client.query(end);
+        return d.id;
+      } finally {
+        client.release();
+      }
+    }
+
+    it('drops the deliveries when the host rolls back', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const id = await inTransaction(storage, w.id, 'ROLLBACK');
+      expect(await storage.getDelivery(id)).toBeNull();
+      expect(await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+    });
+
+    it('keeps them when the host commits', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const id = await inTransaction(storage, w.id, 'COMMIT');
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+      expect(claimed.map((d) => d.id)).toEqual([id]);
+    });
+
+    it('leaves the host transaction usable when an enqueue fails', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const existing = makeDelivery(w.id);
+      await storage.enqueueDeliveries([existing]);
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const fresh = makeDelivery(w.id);
+        await expect(
+          storage.enqueueDeliveries([fresh, makeDelivery(w.id, { id: existing.id })], { transaction: client }),
+        ).rejects.toBeInstanceOf(StorageError);
+        const ok = makeDelivery(w.id);
+        await storage.enqueueDeliveries([ok], { transaction: client });
+        await client.query('COMMIT');
+        expect(await storage.getDelivery(fresh.id)).toBeNull(); // all or none
+        expect(await storage.getDelivery(ok.id)).not.toBeNull();
+      } finally {
+        client.release();
+      }
+    });
+  });
+
+  describe('subscribe (LISTEN/NOTIFY)', () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
+      const until = Date.now() + ms;
+      while (!check()) {
+        if (Date.now() > until) throw new Error('timed out waiting for a notification');
+        await sleep(10);
+      }
+    }
+
+    it('wakes on committed enqueues from any instance, not on rolled-back ones', async () => {
+      const schema = newSchema();
+      const storage = await migrated({ schema });
+      const other = new PostgresStorage({ pool: newPool(), schema });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      let calls = 0;
+      const unsubscribe = await storage.subscribe(() => calls++);
+
+      await other.enqueueDeliveries([makeDelivery(w.id)]);
+      await waitFor(() => calls === 1);
+
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: client });
+        await sleep(300);
+        expect(calls).toBe(1); // not before commit
+        await client.query('ROLLBACK');
+        await sleep(300);
+        expect(calls).toBe(1); // nor after a rollback
+
+        await client.query('BEGIN');
+        await storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: client });
+        await client.query('COMMIT');
+        await waitFor(() => calls === 2);
+      } finally {
+        client.release();
+      }
+
+      await unsubscribe();
+      await other.enqueueDeliveries([makeDelivery(w.id)]);
+      await sleep(300);
+      expect(calls).toBe(2);
+    });
+
+    it('does not hear other schemas', async () => {
+      const storage = await migrated();
+      const stranger = await migrated();
+      const w = makeWebhook();
+      await stranger.insertWebhook(w);
+      let calls = 0;
+      const unsubscribe = await storage.subscribe(() => calls++);
+      await stranger.enqueueDeliveries([makeDelivery(w.id)]);
+      await sleep(300);
+      expect(calls).toBe(0);
+      await unsubscribe();
+    });
+
+    it('close() ends subscriptions and gives the connection back, leaving the pool open', async () => {
+      const listenPool = newPool();
+      const schema = newSchema();
+      const storage = await migrated({ schema, pool: listenPool });
+      let calls = 0;
+      await storage.subscribe(() => calls++);
+      expect(listenPool.totalCount - listenPool.idleCount).toBe(1);
+      await storage.close();
+      expect(listenPool.totalCount - listenPool.idleCount).toBe(0);
+      const w = makeWebhook();
+      await storage.insertWebhook(w); // the pool still works
+      await new PostgresStorage({ pool, schema }).enqueueDeliveries([makeDelivery(w.id)]);
+      await sleep(300);
+      expect(calls).toBe(0);
+      await expect(storage.subscribe(() => undefined)).rejects.toBeInstanceOf(StorageError);
+    });
+
+    it('surfaces a dropped LISTEN connection through onError and detaches', async () => {
+      const schema = newSchema();
+      const errors: StorageError[] = [];
+      const storage = new PostgresStorage({ pool, schema, onError: (e) => errors.push(e) });
+      await storage.migrate();
+      const unsubscribe = await storage.subscribe(() => undefined);
+      const killed = await pool.query(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()`,
+        [`LISTEN "${schema}.webhook_deliveries"`],
+      );
+      expect(killed.rows).toHaveLength(1);
+      await waitFor(() => errors.length === 1);
+      expect(errors[0]).toBeInstanceOf(StorageError);
+      await unsubscribe(); // already detached: a no-op
+      await storage.close();
+    });
+  });
+
+  describe('webhooks', () => {
+    it('rejects a duplicate id with StorageError and keeps the first', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await expect(storage.insertWebhook({ ...w, url: 'https://other.example/' })).rejects.toThrow(/already exists/);
+      expect(await storage.getWebhook(w.id)).toEqual(w);
+    });
+
+    it('returns times as numbers and health that survives updates', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await storage.recordWebhookResult(w.id, false, T0 + 5);
+      await storage.updateWebhook({ ...w, enabled: false });
+      const health = await storage.getWebhookHealth(w.id);
+      expect(health).toEqual({ consecutiveFailures: 1, failingSince: T0 + 5, lastSuccessAt: null, lastFailureAt: T0 + 5 });
+      await storage.enqueueDeliveries([makeDelivery(w.id)]);
+      const [d] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 5 });
+      expect(typeof d!.runAt).toBe('number');
+      expect(typeof d!.leaseExpiresAt).toBe('number');
+      expect(await storage.nextRunAt()).toBe(T0 + 5);
+    });
+  });
+});
