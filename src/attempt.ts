@@ -11,7 +11,7 @@ import { newId } from './ids.js';
 import { redactHeaders } from './redact.js';
 import { signAll } from './signature.js';
 import type { ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from './storage/types.js';
-import type { Transport, TransportResponse } from './transport/types.js';
+import type { Transport, TransportRequest, TransportResponse } from './transport/types.js';
 
 /** Settings an attempt needs from the dispatcher. */
 export interface AttemptSettings {
@@ -175,6 +175,7 @@ export async function sendAttempt(
         timeoutMs: settings.requestTimeoutMs,
         maxResponseBodyBytes: settings.maxResponseBodyBytes,
         signal: settings.signal,
+        ...(webhook.tls ? { tls: transportTls(webhook.tls) } : {}),
       });
     } catch (cause) {
       error =
@@ -191,6 +192,15 @@ export async function sendAttempt(
     endedAt: clock.now(),
     leaseToken,
     aborted: response === null && settings.signal.aborted,
+  };
+}
+
+function transportTls(tls: NonNullable<WebhookRecord['tls']>): NonNullable<TransportRequest['tls']> {
+  return {
+    ...(tls.clientCertificate ? { cert: tls.clientCertificate } : {}),
+    ...(tls.clientKey ? { key: tls.clientKey } : {}),
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
   };
 }
 

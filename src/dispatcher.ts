@@ -415,6 +415,7 @@ export class WebhookDispatcher {
       uniqueQueueItems: uniqueQueueItemsOf(parsed.uniqueQueueItems),
       payload: parsed.payload ?? null,
       payloadMode: parsed.payloadMode ?? 'full',
+      tls: tlsOf(parsed.tls),
       createdAt: now,
       updatedAt: now,
     };
@@ -465,6 +466,7 @@ export class WebhookDispatcher {
     if (parsed.retry !== undefined) next.retryPolicy = parsed.retry;
     if (parsed.uniqueQueueItems !== undefined) next.uniqueQueueItems = uniqueQueueItemsOf(parsed.uniqueQueueItems);
     if (parsed.payloadMode !== undefined) next.payloadMode = parsed.payloadMode;
+    if (parsed.tls !== undefined) next.tls = tlsOf(parsed.tls);
     if (parsed.payload !== undefined) next.payload = parsed.payload;
     if (next.payload && (parsed.payload !== undefined || parsed.triggers !== undefined || parsed.payloadSample !== undefined)) {
       this.checkTemplate(next.payload, next.triggers, parsed.payloadSample, 'updateWebhook');
@@ -511,6 +513,7 @@ export class WebhookDispatcher {
       retry: source.retryPolicy,
       payload: source.payload,
       payloadMode: source.payloadMode,
+      tls: source.tls,
       uniqueQueueItems: source.uniqueQueueItems
         ? source.uniqueQueueItems.keyPath === null
           ? true
@@ -1133,6 +1136,18 @@ function observe(sent: SentAttempt): AttemptObservation {
   if (sent.response) return { kind: 'response', status: sent.response.status, retryAfter: sent.response.headers['retry-after'] ?? null };
   if (sent.error?.code === 'address_blocked') return { kind: 'blocked' };
   return { kind: 'network', ...(sent.error ? { code: sent.error.code } : {}) };
+}
+
+function tlsOf(
+  input: { clientCertificate?: string | null; clientKey?: string | null; ca?: string | null; rejectUnauthorized?: boolean } | null | undefined,
+): WebhookRecord['tls'] {
+  if (!input) return null;
+  return {
+    clientCertificate: input.clientCertificate ?? null,
+    clientKey: input.clientKey ?? null,
+    ca: input.ca ?? null,
+    rejectUnauthorized: input.rejectUnauthorized ?? true,
+  };
 }
 
 function uniqueQueueItemsOf(input: boolean | { keyPath: string } | undefined): WebhookRecord['uniqueQueueItems'] {

@@ -43,3 +43,5 @@ export type { CircuitBreakerOptions } from './circuit-breaker.js';
 export type { Alert, WebhookDisabledEvent, EndpointEvent } from './events.js';
 export { checkAddress, checkUrlHost, createGuardedLookup, METADATA_CIDRS } from './transport/address-guard.js';
 export type { AddressGuardOptions, AddressVerdict } from './transport/address-guard.js';
+export { withEncryptedSecrets, reencryptSecrets } from './storage/encrypted-secrets.js';
+export type { SecretKey, SecretEncryptionOptions } from './storage/encrypted-secrets.js';

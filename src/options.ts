@@ -101,6 +101,13 @@ export const headersSchema = z
     }
   });
 
+/** A PEM block of the given kind (`PRIVATE KEY` also matches `RSA PRIVATE KEY`, `EC PRIVATE KEY`). */
+const pemSchema = (kind: string) =>
+  z
+    .string()
+    .max(64 * 1024, 'PEM is longer than 64 KiB')
+    .regex(new RegExp(`-----BEGIN [A-Z ]*${kind}-----[\\s\\S]+-----END [A-Z ]*${kind}-----`), `must be a PEM ${kind}`);
+
 const secretSchema = z.string().refine(isValidSecret, 'must be "whsec_" followed by base64 of 24-64 bytes');
 
 const basicAuthSchema = z.strictObject({
@@ -132,6 +139,20 @@ export const createWebhookSchema = z.strictObject({
     .strictObject({
       mimeType: z.enum(['application/json', 'application/xml', 'text/plain']),
       template: z.string().min(1, 'template must not be empty').max(100_000, 'template is longer than 100,000 characters'),
+    })
+    .nullish(),
+  /** Client certificate (mTLS) and server verification for this endpoint. */
+  tls: z
+    .strictObject({
+      clientCertificate: pemSchema('CERTIFICATE').nullish(),
+      clientKey: pemSchema('PRIVATE KEY').nullish(),
+      ca: pemSchema('CERTIFICATE').nullish(),
+      /** Explicit opt-out of certificate verification for this webhook only. */
+      rejectUnauthorized: z.boolean().optional(),
+    })
+    .refine((t) => !t.clientCertificate === !t.clientKey, {
+      message: 'clientCertificate and clientKey must be given together',
+      path: ['clientKey'],
     })
     .nullish(),
   /** Default payload with the full record or ids only. */

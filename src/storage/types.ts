@@ -28,6 +28,18 @@ export interface BasicAuth {
   password: string;
 }
 
+/** TLS settings of one webhook: a client certificate (mTLS) and how the server is verified. */
+export interface WebhookTls {
+  /** PEM client certificate chain sent to the endpoint (with `clientKey`). */
+  clientCertificate: string | null;
+  /** PEM private key of the client certificate. A secret: encrypted at rest by `withEncryptedSecrets`. */
+  clientKey: string | null;
+  /** PEM CA certificates trusted for this endpoint, instead of the system store. */
+  ca: string | null;
+  /** Verify the endpoint's certificate. Always true unless explicitly disabled for this webhook. */
+  rejectUnauthorized: boolean;
+}
+
 /** A secret kept valid for signing until `expiresAt` after a rotation. */
 export interface PreviousSecret {
   secret: string;
@@ -70,6 +82,8 @@ export interface WebhookRecord {
   payload: PayloadTemplate | null;
   /** Default payload with the full record (`full`) or ids only (`thin`). Ignored with a template. */
   payloadMode: PayloadMode;
+  /** Client certificate and server verification settings; null for the defaults (verify, no client cert). */
+  tls: WebhookTls | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -47,6 +47,7 @@ export function makeWebhook(overrides: Partial<WebhookRecord> = {}): WebhookReco
     uniqueQueueItems: null,
     payload: null,
     payloadMode: 'full',
+    tls: null,
     createdAt: T0,
     updatedAt: T0,
     ...overrides,
@@ -160,6 +161,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
           uniqueQueueItems: { keyPath: 'order.OrderId' },
           payload: { mimeType: 'application/xml', template: '<order code="{{order.OrderCode}}"/>' },
           payloadMode: 'thin',
+          tls: { clientCertificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', clientKey: null, ca: null, rejectUnauthorized: true },
           triggers: [
             { entity: 'order', event: 'Create' },
             { entity: 'order', event: 'Edit' },

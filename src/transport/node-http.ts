@@ -100,6 +100,14 @@ export class NodeHttpTransport implements Transport {
         agent: isHttps ? this.httpsAgent : this.httpAgent,
       };
       if (this.lookup) options.lookup = this.lookup;
+      if (isHttps && request.tls) {
+        // https.Agent keys its socket pool by these options, so each TLS identity gets its own sockets.
+        const tls = options as https.RequestOptions;
+        if (request.tls.cert) tls.cert = request.tls.cert;
+        if (request.tls.key) tls.key = request.tls.key;
+        if (request.tls.ca) tls.ca = request.tls.ca;
+        tls.rejectUnauthorized = request.tls.rejectUnauthorized;
+      }
       const client = isHttps ? https : http;
       const req = client.request(url, options, (res) => {
         const chunks: Buffer[] = [];

@@ -17,6 +17,13 @@ export interface TransportRequest {
   maxResponseBodyBytes: number;
   /** Aborts the attempt (shutdown). */
   signal?: AbortSignal;
+  /** Per-webhook TLS: client certificate (mTLS), trusted CAs, and verification (on unless disabled). */
+  tls?: {
+    cert?: string;
+    key?: string;
+    ca?: string;
+    rejectUnauthorized: boolean;
+  };
 }
 
 /** What the endpoint answered. Any status is a response; only failures to get one throw. */
