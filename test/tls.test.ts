@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,8 +32,9 @@ beforeAll(async () => {
   pki = makePki(dir);
   // The merchant's endpoint requires a client certificate issued by its CA.
   server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    const socket = req.socket as import('node:tls').TLSSocket;
-    seen.push({ authorized: socket.authorized, subject: socket.getPeerCertificate().subject?.CN });
+    const socket = req.socket as TLSSocket;
+    const cn = socket.getPeerCertificate().subject?.CN;
+    seen.push({ authorized: socket.authorized, subject: Array.isArray(cn) ? cn.join(',') : cn });
     req.resume();
     req.on('end', () => res.end('ok'));
   });
