@@ -80,7 +80,9 @@ export class CircuitBreaker {
   pausedUntil(endpoint: string): number | null {
     const s = this.endpoints.get(endpoint);
     if (!s || s.state === 'closed') return null;
-    return s.state === 'open' ? s.openUntil : this.clock.now() + this.cooldownMs / 10;
+    // Half-open: a probe is out; the others may be retried as soon as it closes the circuit
+    // (pausedEndpoints() keeps them from being claimed meanwhile).
+    return s.state === 'open' ? s.openUntil : this.clock.now();
   }
 
   /** Endpoints that must not be claimed for now (open, or half-open with a probe out). */
@@ -91,6 +93,15 @@ export class CircuitBreaker {
       if ((s.state === 'open' && now < s.openUntil) || (s.state === 'half-open' && s.probeInFlight)) paused.push(endpoint);
     }
     return paused;
+  }
+
+  /**
+   * Settles a probe that ended without a result about the endpoint (aborted by shutdown, lease
+   * lost, address refused locally): the next attempt may probe again.
+   */
+  releaseProbe(endpoint: string): void {
+    const s = this.endpoints.get(endpoint);
+    if (s?.state === 'half-open') s.probeInFlight = false;
   }
 
   /** Records an attempt's result; returns the transition it caused. */
@@ -113,7 +124,7 @@ export class CircuitBreaker {
       return 'opened';
     }
     this.count(s, now, success);
-    if (s.state === 'closed') {
+    if (s.state === 'closed' && !success) {
       let ok = 0;
       let failed = 0;
       for (const b of s.buckets) {

@@ -187,7 +187,10 @@ export class DeliveryPump {
     let delay = this.options.pollIntervalMs;
     try {
       const next = await this.options.storage.nextRunAt();
-      if (next !== null) delay = Math.min(delay, Math.max(0, next - this.options.clock.now()));
+      // Work already due but not claimed was excluded (endpoint full or paused): a freed slot or a
+      // closed circuit kicks the pump, so only future work may shorten the sleep.
+      const now = this.options.clock.now();
+      if (next !== null && next > now) delay = Math.min(delay, next - now);
     } catch (error) {
       this.options.onError(error, 'nextRunAt');
     }

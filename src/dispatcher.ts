@@ -901,6 +901,7 @@ export class WebhookDispatcher {
     }
 
     const sent = await sendAttempt(this.attemptSettings, webhook, delivery);
+    if (sent.aborted || !sent.leaseToken) this.breaker?.releaseProbe(delivery.endpoint);
     if (sent.aborted) {
       // Shutdown cut the attempt short: give the delivery back so another process (or a restart) sends it.
       await this.storage.releaseDelivery(delivery.id, sent.leaseToken);
@@ -975,7 +976,11 @@ export class WebhookDispatcher {
     const status = sent.response?.status;
     // The breaker tracks whether the endpoint is up: 4xx answers (except 408/429) mean it is.
     const endpointHealthy = status !== undefined && status < 500 && status !== 408 && status !== 429;
-    if (sent.error?.code === 'address_blocked') return;
+    // Refused locally, or never sent (transform failed): says nothing about the endpoint.
+    if (sent.error?.code === 'address_blocked' || sent.error?.code === 'transform_error') {
+      this.breaker.releaseProbe(endpoint);
+      return;
+    }
     const transition = this.breaker.record(endpoint, endpointHealthy);
     if (transition === 'opened') {
       this.notify('endpoint.paused', { endpoint, until: this.breaker.pausedUntil(endpoint) ?? this.clock.now() });
