@@ -50,9 +50,13 @@ if (unavailable !== null && !process.env.CI) {
   );
 }
 
-describe.runIf(unavailable !== null && !!process.env.CI)('PostgresStorage: server', () => {
-  it('is reachable in CI', () => {
-    throw new Error(`PostgreSQL at ${where} did not answer (${unavailable}); CI must start it (see .ci/run)`);
+describe('PostgresStorage: server', () => {
+  // Always runs, so CI output never shows a skipped Postgres check: in CI an absent server fails.
+  it('answers, or we are not in CI', () => {
+    if (unavailable !== null && process.env.CI) {
+      throw new Error(`PostgreSQL at ${where} did not answer (${unavailable}); CI must start it (see .ci/run)`);
+    }
+    expect(unavailable === null || !process.env.CI).toBe(true);
   });
 });
 
