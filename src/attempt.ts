@@ -60,10 +60,11 @@ export type PayloadTransform = (payload: OutgoingPayload) => TransformResult | v
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-async function applyTransform(
+/** Runs the host's transform on a delivery's body; validates the headers it adds. */
+export async function applyTransform(
   transform: PayloadTransform,
   webhook: WebhookRecord,
-  delivery: ClaimedDelivery,
+  delivery: Pick<ClaimedDelivery, 'id' | 'tenantId' | 'entity' | 'event' | 'isTest' | 'contentType' | 'body'>,
 ): Promise<{ body: string; headers: Record<string, string> }> {
   const isJson = delivery.contentType.startsWith('application/json');
   const result = await transform({

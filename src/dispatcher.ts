@@ -7,6 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import { EventEmitter } from 'eventemitter3';
 import {
+  applyTransform,
   buildExecution,
   buildSignedRequest,
   sendAttempt,
@@ -753,8 +754,9 @@ export class WebhookDispatcher {
 
   /**
    * The exact body and headers a delivery of this event would carry, without sending it.
-   * For a webhook (id or object) the headers are complete and signed with its secret, so the
-   * preview verifies like a real delivery; for a bare template, only the body and content type.
+   * For a webhook (id or object) the headers are complete and signed with its secret, and the
+   * dispatcher's `transform` is applied, so the preview verifies like a real delivery; for a bare
+   * template, only the rendered body and content type.
    * @throws {TemplateRenderError} when the template cannot render this data.
    */
   async previewPayload(
@@ -781,14 +783,25 @@ export class WebhookDispatcher {
       const { body, contentType } = renderTemplate(webhookOrTemplate as PayloadTemplate, event, null);
       return { body, contentType, headers: { 'Content-Type': contentType } };
     }
-    const { body, contentType } = renderPayload(webhook, event, this.entityFields, JSON.stringify(parsed.data));
-    const request = buildSignedRequest(
-      webhook,
-      { id: newId('msg', now), entity: parsed.entity, event: parsed.event, contentType, isTest: false, body },
-      this.settings,
-      now,
-    );
-    return { ...request, contentType };
+    const rendered = renderPayload(webhook, event, this.entityFields, JSON.stringify(parsed.data));
+    let delivery = {
+      id: newId('msg', now),
+      tenantId: webhook.tenantId,
+      entity: parsed.entity,
+      event: parsed.event,
+      contentType: rendered.contentType,
+      isTest: false,
+      body: rendered.body,
+    };
+    let target: WebhookRecord = webhook;
+    if (this.attemptSettings.transform) {
+      // The preview shows what would really be sent, so the host's transform applies here too.
+      const transformed = await applyTransform(this.attemptSettings.transform, webhook, delivery);
+      delivery = { ...delivery, body: transformed.body };
+      target = { ...webhook, headers: { ...webhook.headers, ...transformed.headers } };
+    }
+    const request = buildSignedRequest(target, delivery, this.settings, now);
+    return { ...request, contentType: rendered.contentType };
   }
 
   /**
