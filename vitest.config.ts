@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^webhook-dispatcher\/testing$/, replacement: src('testing/index.ts') },
       { find: /^webhook-dispatcher\/storage\/sqlite$/, replacement: src('storage/sqlite.ts') },
       { find: /^webhook-dispatcher\/storage\/postgres$/, replacement: src('storage/postgres.ts') },
+      { find: /^webhook-dispatcher\/management$/, replacement: src('management/index.ts') },
       { find: /^webhook-dispatcher$/, replacement: src('index.ts') },
     ],
   },
