@@ -1,0 +1,117 @@
+/**
+ * HTTP errors of the management API and the mapping of library errors onto them. Every error
+ * answer is `{ error: { code, message, field } }`; field names are the API's (snake_case), never
+ * the dispatcher's (`url`, `triggers`), so clients can point at the input they sent.
+ *
+ * @module
+ */
+import type { z } from 'zod';
+import { WebhookError, WebhookValidationError, type ValidationIssue } from '../errors.js';
+
+/** Codes the management API answers with, besides the library's {@link WebhookError} codes. */
+export type ManagementErrorCode =
+  | 'malformed_json'
+  | 'forbidden'
+  | 'route_not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'not_implemented'
+  | 'internal_error';
+
+/** An error that already knows its HTTP answer. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Dispatcher field names → API field names (first path segment). */
+const FIELD_NAMES: Record<string, string> = {
+  url: 'endpoint',
+  triggers: 'event_code',
+  entity: 'event_code',
+  event: 'event_code',
+  gracePeriodMs: 'grace_period_ms',
+  deliveryId: 'delivery_id',
+  webhookId: 'webhook_id',
+  id: 'webhook_id',
+  tenantId: 'organization_id',
+};
+
+/** Keys whose path below the first segment is meaningful to the client (`headers.X-Foo`). */
+const KEEP_SUBPATH = new Set(['headers', 'data']);
+
+/** A dispatcher field path in API terms: `url` → `endpoint`, `triggers.0.entity` → `event_code`. */
+export function apiFieldName(path: string): string {
+  if (path === '') return '';
+  const [head = '', ...rest] = path.split('.');
+  const mapped = FIELD_NAMES[head] ?? head.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return KEEP_SUBPATH.has(head) && rest.length > 0 ? [mapped, ...rest].join('.') : mapped;
+}
+
+/** The 422 answer of a dispatcher validation error, in API field names and without the method context. */
+export function fromValidationError(error: WebhookValidationError): HttpError {
+  const issues = error.issues.map((issue) => ({ path: apiFieldName(issue.path), message: issue.message }));
+  return validationHttpError(issues);
+}
+
+/**
+ * The 422 answer of a failed zod parse of API input (already in API names). `hints` replaces the
+ * generic "is not a known field" for keys worth explaining (e.g. `secret` on PATCH).
+ */
+export function fromZodError(error: z.ZodError, hints: Record<string, string> = {}): HttpError {
+  const issues: ValidationIssue[] = error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...path, key].join('.'), message: hints[key] ?? 'is not a known field' }));
+    }
+    return [{ path: path.join('.'), message: issue.message }];
+  });
+  return validationHttpError(issues);
+}
+
+function validationHttpError(issues: readonly ValidationIssue[]): HttpError {
+  const message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ') || 'invalid input';
+  return new HttpError(422, 'invalid_input', message, issues[0]?.path || null);
+}
+
+/** A generic 500 that reveals nothing about the cause. */
+export function internalError(): HttpError {
+  return new HttpError(500, 'internal_error', 'internal error; the server log has the details');
+}
+
+/**
+ * Maps anything a route threw onto its HTTP answer. Library errors use their `code`; everything
+ * unexpected becomes a generic 500 (returned as `null` so the caller reports the cause).
+ */
+export function toHttpError(error: unknown): HttpError | null {
+  if (error instanceof HttpError) return error;
+  if (error instanceof WebhookValidationError) return fromValidationError(error);
+  if (!(error instanceof WebhookError)) return null;
+  switch (error.code) {
+    case 'webhook_not_found':
+      return new HttpError(404, error.code, 'webhook not found', 'webhook_id');
+    case 'delivery_not_found':
+      return new HttpError(404, error.code, 'delivery not found', 'delivery_id');
+    case 'payload_too_large':
+      return new HttpError(413, error.code, error.message, 'data');
+    case 'template_syntax':
+    case 'template_render':
+      return new HttpError(422, error.code, error.message);
+    case 'dispatcher_closed':
+      return new HttpError(503, error.code, 'the webhook service is shutting down; retry shortly', null, { 'retry-after': '5' });
+    default:
+      // Storage, transport and lease errors are internal: their messages may name hosts or tables.
+      return null;
+  }
+}

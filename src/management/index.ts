@@ -1,0 +1,19 @@
+/**
+ * The management REST API of webhook-dispatcher: a standard Fetch handler for an organization's
+ * webhooks (create, list, get, update, delete, History, redeliver, test send, secret rotation)
+ * plus its OpenAPI 3.1 document, and an Express/Connect adapter.
+ *
+ * ```ts
+ * import { createManagementHandler, toExpressMiddleware } from 'webhook-dispatcher/management';
+ * const handler = createManagementHandler({ dispatcher, authorize: (request, organizationId) => canManage(request, organizationId) });
+ * ```
+ *
+ * @module
+ */
+export { createManagementHandler, DEFAULT_MAX_BODY_BYTES } from './handler.js';
+export type { ManagementDispatcher, ManagementHandlerOptions } from './handler.js';
+export { toExpressMiddleware } from './express.js';
+export type { ExpressMiddlewareOptions, FetchHandler, NodeRequest } from './express.js';
+export { DEFAULT_EVENT_CODES, GENERIC_EVENT_CODE } from './schemas.js';
+export type { EventCodeMap, WebhookResponse, ExecutionResponse } from './schemas.js';
+export type { ManagementErrorCode } from './http-errors.js';
