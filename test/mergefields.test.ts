@@ -892,3 +892,16 @@ describe('performance', () => {
     expect(perRenderMicros).toBeLessThan(200);
   });
 });
+
+describe('XML boundary regression', () => {
+  // Found by the property test: a value ending in "]]" followed by template text ">" formed "]]>".
+  it.each([
+    ['<a>{{list}}></a>', { list: [[]] }],
+    ['<a>{{s}}]></a>', { s: 'x]' }],
+    ['<a>{{s}}></a>', { s: 'y]]' }],
+  ])('%s stays well-formed', (source, data) => {
+    const out = compileTemplate(source, 'application/xml').render(data);
+    expect(out).not.toContain(']]>');
+    expect(XMLValidator.validate(out)).toBe(true);
+  });
+});

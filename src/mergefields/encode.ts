@@ -202,7 +202,10 @@ export function xmlEscape(s: string): string {
 
 /** A value in XML text or attribute content. */
 export function encodeXml(v: unknown, budget: number): string {
-  return xmlEscape(plainText(v, budget));
+  const escaped = xmlEscape(plainText(v, budget));
+  // `>` inside a value is escaped, so `]]>` (forbidden in text) can only form across the
+  // boundary: a value ending in `]` followed by template text `]>` or `>`. Escape that `]`.
+  return escaped.endsWith(']') ? `${escaped.slice(0, -1)}&#93;` : escaped;
 }
 
 /** A value in text/plain output. */
