@@ -6,7 +6,8 @@
  */
 import type { Clock } from './clock.js';
 import { WebhookError } from './errors.js';
-import { buildDeliveryHeaders } from './headers.js';
+import { buildDeliveryHeaders, builtInHeaderNames } from './headers.js';
+import { RESERVED_HEADERS } from './options.js';
 import { newId } from './ids.js';
 import { redactHeaders } from './redact.js';
 import { signAll } from './signature.js';
@@ -27,6 +28,8 @@ export interface AttemptSettings {
   signal: AbortSignal;
   /** The host's payload transform, run before signing. */
   transform?: PayloadTransform;
+  /** Extra header names whose values are redacted in execution records. */
+  redactHeaders?: readonly string[];
 }
 
 /** What a transform sees and may change. */
@@ -63,6 +66,7 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Runs the host's transform on a delivery's body; validates the headers it adds. */
 export async function applyTransform(
   transform: PayloadTransform,
+  headerPrefix: string,
   webhook: WebhookRecord,
   delivery: Pick<ClaimedDelivery, 'id' | 'tenantId' | 'entity' | 'event' | 'isTest' | 'contentType' | 'body'>,
 ): Promise<{ body: string; headers: Record<string, string> }> {
@@ -83,9 +87,13 @@ export async function applyTransform(
   if (typeof body !== 'string') throw new TypeError('transform returned a body that is not a string');
   const headers = result.headers ?? {};
   for (const [name, value] of Object.entries(headers)) {
-    // Same rules as configured headers: no header injection through a transform either.
+    // Same rules as configured headers: no header injection, no framing or signature headers
+    // (Transfer-Encoding next to Content-Length would be a request-smuggling pattern).
     if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
       throw new TypeError(`transform returned an invalid header ${JSON.stringify(name)}`);
+    }
+    if (RESERVED_HEADERS.has(name.toLowerCase()) || builtInHeaderNames(headerPrefix).has(name.toLowerCase())) {
+      throw new TypeError(`transform may not set the ${name} header`);
     }
   }
   return { body, headers };
@@ -152,7 +160,7 @@ export async function sendAttempt(
   let error: WebhookError | null = null;
   if (settings.transform) {
     try {
-      const transformed = await applyTransform(settings.transform, webhook, delivery);
+      const transformed = await applyTransform(settings.transform, settings.headerPrefix, webhook, delivery);
       outgoing = { ...delivery, body: transformed.body };
       outgoingWebhook = { ...webhook, headers: { ...webhook.headers, ...transformed.headers } };
     } catch (cause) {

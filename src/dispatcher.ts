@@ -134,6 +134,11 @@ export interface WebhookDispatcherOptions {
   /** Changes each payload before signing (add fields, rename keys). See {@link PayloadTransform}. */
   transform?: PayloadTransform;
   /**
+   * Header names whose values are redacted in execution records, on top of Authorization,
+   * cookies and names containing token, secret, password, api-key or session.
+   */
+  redactHeaders?: string[];
+  /**
    * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
    * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
    */
@@ -291,6 +296,7 @@ export class WebhookDispatcher {
       leaseMs: this.settings.leaseMs,
       signal: this.abortController.signal,
       ...(parsed.transform ? { transform: parsed.transform as PayloadTransform } : {}),
+      ...(parsed.redactHeaders ? { redactHeaders: parsed.redactHeaders } : {}),
     };
     this.pump = new DeliveryPump({
       storage: this.storage,
@@ -796,7 +802,7 @@ export class WebhookDispatcher {
     let target: WebhookRecord = webhook;
     if (this.attemptSettings.transform) {
       // The preview shows what would really be sent, so the host's transform applies here too.
-      const transformed = await applyTransform(this.attemptSettings.transform, webhook, delivery);
+      const transformed = await applyTransform(this.attemptSettings.transform, this.settings.headerPrefix, webhook, delivery);
       delivery = { ...delivery, body: transformed.body };
       target = { ...webhook, headers: { ...webhook.headers, ...transformed.headers } };
     }
@@ -935,11 +941,13 @@ export class WebhookDispatcher {
       decision.action === 'retry'
         ? { status: 'scheduled', runAt: decision.runAt, lastStatus: sent.response?.status ?? 0, lastError: reason }
         : { status: success ? 'succeeded' : 'failed', lastStatus: sent.response?.status ?? 0, lastError: reason };
-    const execution = buildExecution(webhook, delivery, sent, {
-      success,
-      errorMessage,
-      nextAttemptAt: decision.action === 'retry' ? decision.runAt : null,
-    });
+    const execution = buildExecution(
+      webhook,
+      delivery,
+      sent,
+      { success, errorMessage, nextAttemptAt: decision.action === 'retry' ? decision.runAt : null },
+      this.attemptSettings.redactHeaders,
+    );
     const recorded = await this.storage.completeAttempt({
       deliveryId: delivery.id,
       leaseToken: sent.leaseToken,

@@ -37,7 +37,7 @@ export const DEFAULTS = {
 } as const;
 
 /** Header names the library sets itself or that would let a user corrupt the HTTP framing. */
-const RESERVED_HEADERS = new Set([
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'host',
   'content-length',
   'transfer-encoding',
@@ -292,6 +292,7 @@ export const dispatcherOptionsSchema = z
     retry: retryPolicySchema.optional(),
     allowPrivateNetworks: z.boolean().optional(),
     maxPayloadBytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+    redactHeaders: z.array(z.string().regex(HEADER_NAME, 'must be a header name')).max(100).optional(),
     entityFields: z.record(z.string().min(1), z.array(z.string().min(1).max(200)).max(500)).optional(),
     transform: z.custom<(payload: never) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
     allowedCidrs: z.array(z.string().max(64)).max(1000).optional(),
