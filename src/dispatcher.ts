@@ -62,6 +62,9 @@ import {
 } from './options.js';
 import { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS } from './entity-fields.js';
 import { listMergeFieldsOf, validateTemplate, type MergeFieldInfo } from './mergefields.js';
+import { publish } from './observability/channels.js';
+import { MetricsRecorder, type DeliveryMetrics } from './observability/metrics.js';
+import { endAttemptSpan, startAttemptSpan, type TracerLike } from './observability/tracing.js';
 import { renderPayload, renderTemplate, templateContext, type PayloadEvent, type PayloadMode, type PayloadTemplate } from './payload.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, resolveRetryPolicy, type AttemptObservation, type RetryPolicy, type RetryPolicyInput } from './retry.js';
 import { generateSecret } from './signature.js';
@@ -70,6 +73,7 @@ import type {
   AttemptOutcome,
   ClaimedDelivery,
   DeliveryRecord,
+  DeliveryStatus,
   ExecutionRecord,
   Page,
   PruneResult,
@@ -139,6 +143,11 @@ export interface WebhookDispatcherOptions {
    */
   redactHeaders?: string[];
   /**
+   * An OpenTelemetry tracer (`trace.getTracer('webhook-dispatcher')` from your `@opentelemetry/api`):
+   * each attempt becomes a client span with the semantic HTTP attributes. Nothing is loaded without it.
+   */
+  tracer?: TracerLike;
+  /**
    * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
    * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
    */
@@ -159,6 +168,14 @@ export interface WebhookDispatcherOptions {
     deleteFailedAfterMs?: number | null;
     intervalMs?: number;
   };
+}
+
+/** What {@link WebhookDispatcher.getMetrics} returns. */
+export interface DispatcherMetrics extends DeliveryMetrics {
+  /** Deliveries this process has claimed and not finished. */
+  inFlight: number;
+  /** Deliveries in storage by status (all processes), when the adapter can count them. */
+  deliveriesByStatus: Partial<Record<DeliveryStatus, number>> | null;
 }
 
 /** What {@link WebhookDispatcher.emit} queued. */
@@ -230,6 +247,8 @@ export class WebhookDispatcher {
   private readonly onAlert: ((alert: Alert) => void | Promise<void>) | undefined;
   private readonly retention: WebhookDispatcherOptions['retention'];
   private readonly entityFields: EntityFieldRegistry;
+  private readonly metrics = new MetricsRecorder();
+  private readonly tracer: TracerLike | undefined;
   private readonly maxPayloadBytes: number;
   private retentionTimer: NodeJS.Timeout | null = null;
 
@@ -285,6 +304,7 @@ export class WebhookDispatcher {
     this.retention = parsed.retention;
     this.entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
     this.maxPayloadBytes = parsed.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes;
+    this.tracer = parsed.tracer as TracerLike | undefined;
     this.attemptSettings = {
       storage: this.storage,
       transport: this.transport,
@@ -639,6 +659,15 @@ export class WebhookDispatcher {
     // Inside a host transaction the rows are invisible until commit: the storage's subscription,
     // the poll, or the host's wake() picks them up then.
     if (parsed.transaction === undefined) this.pump.kick();
+    const coalesced = result.deliveries.filter((d) => d.coalesced).length;
+    this.metrics.recordEmit(result.deliveries.length - coalesced, coalesced);
+    publish('emit', () => ({
+      eventId: event.id,
+      entity: event.entity,
+      event: event.event,
+      tenantId,
+      deliveryIds: result.deliveries.map((d) => d.id),
+    }));
     for (const { webhook, error } of failures) {
       const delivery = deliveries.find((d) => d.webhookId === webhook.id)!;
       this.reportError(error, `render payload for ${webhook.id}`);
@@ -756,6 +785,19 @@ export class WebhookDispatcher {
       ...(parsed.deleteSucceededOlderThanMs !== undefined ? { deleteSucceededBefore: now - parsed.deleteSucceededOlderThanMs } : {}),
       ...(parsed.deleteFailedOlderThanMs !== undefined ? { deleteFailedBefore: now - parsed.deleteFailedOlderThanMs } : {}),
     });
+  }
+
+  /**
+   * Counters since start (emits, deliveries, attempts by outcome, hard errors, disabled webhooks),
+   * attempt latency percentiles, deliveries in flight here, and, when the storage adapter can
+   * count them, deliveries by status (the queue depth). For status pages and metrics scrapers.
+   */
+  async getMetrics(): Promise<DispatcherMetrics> {
+    return {
+      ...this.metrics.snapshot(),
+      inFlight: this.pump.inFlight,
+      deliveriesByStatus: this.storage.countDeliveries ? await this.storage.countDeliveries() : null,
+    };
   }
 
   /**
@@ -919,8 +961,22 @@ export class WebhookDispatcher {
       return;
     }
 
+    const attemptInfo = {
+      url: webhook.url,
+      method: webhook.method,
+      webhookId: webhook.id,
+      deliveryId: delivery.id,
+      attempt: delivery.attempts + 1,
+      entity: delivery.entity,
+      event: delivery.event,
+    };
+    publish('attemptStart', () => attemptInfo);
+    const span = this.tracer ? startAttemptSpan(this.tracer, attemptInfo) : null;
     const sent = await sendAttempt(this.attemptSettings, webhook, delivery);
-    if (sent.aborted || !sent.leaseToken) this.breaker?.releaseProbe(delivery.endpoint);
+    if (sent.aborted || !sent.leaseToken) {
+      this.breaker?.releaseProbe(delivery.endpoint);
+      span?.end();
+    }
     if (sent.aborted) {
       // Shutdown cut the attempt short: give the delivery back so another process (or a restart) sends it.
       await this.storage.releaseDelivery(delivery.id, sent.leaseToken);
@@ -955,9 +1011,24 @@ export class WebhookDispatcher {
       execution,
     });
     if (!recorded) {
+      span?.end();
       this.reportError(new Error(`lease on ${delivery.id} was lost; its result was not recorded`), `attempt ${delivery.id}`);
       return;
     }
+
+    const outcomeName = success ? 'succeeded' : outcome.status === 'scheduled' ? 'retry_scheduled' : 'failed';
+    this.metrics.recordAttempt(outcomeName, execution.durationMs, execution.hardError);
+    if (span) endAttemptSpan(span, execution);
+    publish('attemptEnd', () => ({
+      deliveryId: delivery.id,
+      webhookId: webhook.id,
+      attempt,
+      status: execution.status,
+      success,
+      durationMs: execution.durationMs,
+      errorCode: execution.errorCode,
+      outcome: outcomeName,
+    }));
 
     const { leaseToken: _t, leaseExpiresAt: _e, ...record } = delivery;
     const updated: DeliveryRecord = {
@@ -1004,8 +1075,11 @@ export class WebhookDispatcher {
     }
     const transition = this.breaker.record(endpoint, endpointHealthy);
     if (transition === 'opened') {
-      this.notify('endpoint.paused', { endpoint, until: this.breaker.pausedUntil(endpoint) ?? this.clock.now() });
+      const until = this.breaker.pausedUntil(endpoint) ?? this.clock.now();
+      publish('endpoint', () => ({ endpoint, state: 'paused', until }));
+      this.notify('endpoint.paused', { endpoint, until });
     } else if (transition === 'closed') {
+      publish('endpoint', () => ({ endpoint, state: 'resumed' }));
       this.notify('endpoint.resumed', { endpoint });
       this.pump.kick();
     }
@@ -1027,6 +1101,8 @@ export class WebhookDispatcher {
     if (!current || !current.enabled) return;
     const next: WebhookRecord = { ...current, enabled: false, disabledReason: reason, updatedAt: this.clock.now() };
     if (!(await this.storage.updateWebhook(next))) return;
+    this.metrics.recordDisabled();
+    publish('webhookDisabled', () => ({ webhookId, reason }));
     this.notify('webhook.disabled', { webhookId, tenantId: current.tenantId, reason });
     this.raiseAlert({ type: 'webhook_disabled', webhookId, tenantId: current.tenantId, reason });
   }

@@ -45,3 +45,7 @@ export { checkAddress, checkUrlHost, createGuardedLookup, METADATA_CIDRS } from 
 export type { AddressGuardOptions, AddressVerdict } from './transport/address-guard.js';
 export { withEncryptedSecrets, reencryptSecrets } from './storage/encrypted-secrets.js';
 export type { SecretKey, SecretEncryptionOptions } from './storage/encrypted-secrets.js';
+export { CHANNELS } from './observability/channels.js';
+export type { DeliveryMetrics, LatencySummary } from './observability/metrics.js';
+export type { TracerLike, SpanLike } from './observability/tracing.js';
+export type { DispatcherMetrics } from './dispatcher.js';

@@ -292,6 +292,9 @@ export const dispatcherOptionsSchema = z
     retry: retryPolicySchema.optional(),
     allowPrivateNetworks: z.boolean().optional(),
     maxPayloadBytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+    tracer: z
+      .custom<object>((v) => typeof v === 'object' && v !== null && typeof (v as { startSpan?: unknown }).startSpan === 'function', 'must be an OpenTelemetry Tracer (startSpan)')
+      .optional(),
     redactHeaders: z.array(z.string().regex(HEADER_NAME, 'must be a header name')).max(100).optional(),
     entityFields: z.record(z.string().min(1), z.array(z.string().min(1).max(200)).max(500)).optional(),
     transform: z.custom<(payload: never) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),

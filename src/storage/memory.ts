@@ -454,6 +454,12 @@ export class MemoryStorage implements WebhookStorage {
     return result;
   }
 
+  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
+    const counts: Partial<Record<DeliveryStatus, number>> = {};
+    for (const d of this.deliveries.values()) counts[d.status] = (counts[d.status] ?? 0) + 1;
+    return counts;
+  }
+
   async close(): Promise<void> {}
 
   /** Changes status, keeping the coalescing index in step (only claimable deliveries absorb emits). */

@@ -779,6 +779,14 @@ export class PostgresStorage implements WebhookStorage {
     });
   }
 
+  /** Deliveries by status, for metrics (a scan of the status column). */
+  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
+    return this.guard('countDeliveries', async () => {
+      const result = await this.pool.query(`SELECT status, count(*)::int AS n FROM ${this.n.deliveries} GROUP BY status`);
+      return Object.fromEntries((result.rows as Array<{ status: DeliveryStatus; n: number }>).map((r) => [r.status, r.n]));
+    });
+  }
+
   /**
    * Makes final deliveries `pending` again, skipping those whose webhook is gone. A requeued
    * delivery with a coalescing key becomes that key's merge target (the last one, when several

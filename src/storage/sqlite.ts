@@ -766,6 +766,16 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
+  /** Deliveries by status, for metrics (a scan of the status column). */
+  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
+    return this.run('count deliveries', () => {
+      const rows = this.connection()
+        .stmt(`SELECT status, count(*) AS n FROM ${this.prefix}deliveries GROUP BY status`)
+        .all() as Array<{ status: DeliveryStatus; n: number }>;
+      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    });
+  }
+
   async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
     return this.run('requeue deliveries', () => {
       const c = this.connection();

@@ -416,6 +416,9 @@ export interface WebhookStorage {
   /** Retention: deletes or blanks old records as requested. */
   prune(request: PruneRequest): Promise<PruneResult>;
 
+  /** Optional capability: deliveries by status (the queue depth), for metrics. May scan the table. */
+  countDeliveries?(): Promise<Partial<Record<DeliveryStatus, number>>>;
+
   /**
    * Optional capability: calls `listener` soon after deliveries are enqueued and committed by any
    * process (e.g. Postgres LISTEN/NOTIFY), so dispatchers wake without waiting for their poll.

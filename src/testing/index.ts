@@ -416,6 +416,20 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(delivering.items.map((d) => d.id).sort()).toEqual(claimed.map((d) => d.id).sort());
       });
 
+      it('counts deliveries by status, when the adapter offers countDeliveries', async () => {
+        if (!storage.countDeliveries) return; // optional capability
+        const w = await seedWebhook();
+        await storage.enqueueDeliveries([makeDelivery(w.id), makeDelivery(w.id), makeDelivery(w.id)]);
+        const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+        await storage.completeAttempt({
+          deliveryId: c!.id,
+          leaseToken: c!.leaseToken,
+          outcome: { status: 'failed', lastStatus: 500, lastError: 'HTTP 500' },
+          execution: makeExecution(c!, { status: 500, success: false }),
+        });
+        expect(await storage.countDeliveries()).toEqual({ pending: 2, failed: 1 });
+      });
+
       it('reports the next run time, or null when nothing is pending', async () => {
         expect(await storage.nextRunAt()).toBeNull();
         const w = await seedWebhook();
