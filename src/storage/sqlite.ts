@@ -447,8 +447,10 @@ function openDatabase(path: string): SqliteDatabase {
  * blocking the thread, so keep host transactions short. When the host's transaction is on the
  * adapter's own Database, the adapter's other writes made meanwhile join that transaction too.
  *
- * The enqueue work runs synchronously before the returned promise settles, so it also works
- * inside a better-sqlite3 `db.transaction(() => …)` callback.
+ * `storage.enqueueDeliveries` runs synchronously before its promise settles, so it also works
+ * inside a better-sqlite3 `db.transaction(() => …)` callback; `dispatcher.emit` does not (it awaits
+ * the webhook lookup first, after the callback has committed): with `emit`, open the transaction
+ * with `db.exec('BEGIN IMMEDIATE')` and `COMMIT` after the emit resolves.
  */
 export class SqliteStorage implements WebhookStorage {
   private readonly db: SqliteDatabase;
