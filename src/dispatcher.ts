@@ -82,7 +82,7 @@ import type {
   WebhookStorage,
 } from './storage/types.js';
 import { checkAddress, checkUrlHost, type AddressGuardOptions } from './transport/address-guard.js';
-import { NodeHttpTransport } from './transport/node-http.js';
+import { AutoTransport } from './transport/auto.js';
 import type { Transport } from './transport/types.js';
 import { VERSION } from './version.js';
 
@@ -93,7 +93,10 @@ export type Webhook = WebhookRecord;
 export interface WebhookDispatcherOptions {
   /** Where webhooks, the delivery queue and the execution log live. Default: a new {@link MemoryStorage}. */
   storage?: WebhookStorage;
-  /** Sends the HTTP requests. Default: {@link NodeHttpTransport} (interceptable by msw). */
+  /**
+   * Sends the HTTP requests. Default: {@link AutoTransport}: undici pools, switching to node:http
+   * while msw or nock intercepts it, so host tests need no setup.
+   */
   transport?: Transport;
   /** Time source, for tests. Default: the wall clock. */
   clock?: Clock;
@@ -267,7 +270,7 @@ export class WebhookDispatcher {
       throw new WebhookValidationError([{ path: 'allowedCidrs', message: (cause as Error).message }], { cause });
     }
     this.ownsTransport = parsed.transport === undefined;
-    this.transport = parsed.transport ?? new NodeHttpTransport({ addressGuard: this.addressGuard });
+    this.transport = parsed.transport ?? new AutoTransport({ addressGuard: this.addressGuard });
     this.clock = parsed.clock ?? systemClock;
     this.settings = {
       concurrency: parsed.concurrency ?? DEFAULTS.concurrency,

@@ -49,3 +49,21 @@ export { CHANNELS } from './observability/channels.js';
 export type { DeliveryMetrics, LatencySummary } from './observability/metrics.js';
 export type { TracerLike, SpanLike } from './observability/tracing.js';
 export type { DispatcherMetrics } from './dispatcher.js';
+export { createWebhookVerifier, expressVerifier, honoVerifier, DEFAULT_RECEIVER_MAX_BODY_BYTES } from './receiver/index.js';
+export type {
+  WebhookVerifier,
+  WebhookVerifierOptions,
+  VerifiedPayload,
+  ReceivedWebhook,
+  ReceiverErrorResponse,
+  ReceiverMiddlewareOptions,
+  ExpressWebhookMiddleware,
+  WebhookRequest,
+  HonoContextLike,
+  HonoWebhookMiddleware,
+  WebhookHonoEnv,
+} from './receiver/index.js';
+export { UndiciTransport } from './transport/undici.js';
+export type { UndiciTransportOptions } from './transport/undici.js';
+export { AutoTransport, isHttpIntercepted } from './transport/auto.js';
+export type { AutoTransportOptions } from './transport/auto.js';

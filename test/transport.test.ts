@@ -1,0 +1,93 @@
+import http from 'node:http';
+import type { LookupFunction } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AutoTransport, NodeHttpTransport, UndiciTransport, isHttpIntercepted, type Transport } from 'webhook-dispatcher';
+import { Receiver } from './helpers/receiver.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const rebindingDns: LookupFunction = (_hostname, options, callback) => {
+  if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+  else (callback as unknown as (e: null, a: string, f: number) => void)(null, '127.0.0.1', 4);
+};
+
+const request = (url: string) => ({
+  url,
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: '{"a":1}',
+  timeoutMs: 5_000,
+  maxResponseBodyBytes: 100,
+});
+
+describe.each([
+  ['UndiciTransport', (o: ConstructorParameters<typeof UndiciTransport>[0]) => new UndiciTransport(o)],
+  ['NodeHttpTransport', (o: ConstructorParameters<typeof NodeHttpTransport>[0]) => new NodeHttpTransport(o)],
+] as const)('%s', (_name, make) => {
+  function transport(options: Parameters<typeof make>[0]): Transport {
+    const t = make(options);
+    cleanups.push(() => t.close?.());
+    return t;
+  }
+
+  it('blocks a name whose DNS answer is loopback, before connecting', async () => {
+    const receiver = await Receiver.start();
+    cleanups.push(() => receiver.close());
+    const port = new URL(receiver.url('/')).port;
+    const error = await transport({ lookup: rebindingDns }).send(request(`http://rebind.example:${port}/x`)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'address_blocked', message: expect.stringMatching(/rebind\.example.*127\.0\.0\.1/) });
+    expect(receiver.requests).toHaveLength(0);
+  });
+
+  it('blocks IP literals, and delivers when the range is allowed', async () => {
+    const receiver = await Receiver.start({ respond: { status: 201, body: 'x'.repeat(500) } });
+    cleanups.push(() => receiver.close());
+    await expect(transport({}).send(request(receiver.url('/x')))).rejects.toMatchObject({ code: 'address_blocked' });
+    const response = await transport({ addressGuard: { allowedCidrs: ['127.0.0.1/32'] } }).send(request(receiver.url('/x')));
+    expect(response).toMatchObject({ status: 201, bodyTruncated: true });
+    expect(response.body).toHaveLength(100);
+    expect(receiver.requests[0]!.body).toBe('{"a":1}');
+  });
+
+  it('never follows redirects', async () => {
+    const target = await Receiver.start();
+    const redirect = await Receiver.start({ respond: { status: 302, headers: { location: target.url('/') } } });
+    cleanups.push(() => target.close(), () => redirect.close());
+    const response = await transport({ addressGuard: false }).send(request(redirect.url('/')));
+    expect(response.status).toBe(302);
+    expect(target.requests).toHaveLength(0);
+  });
+});
+
+describe('AutoTransport', () => {
+  it('detects a replaced http.request (nock-style) and routes through node:http while it is active', async () => {
+    expect(isHttpIntercepted()).toBe(false);
+    const receiver = await Receiver.start();
+    cleanups.push(() => receiver.close());
+    const original = http.request;
+    let intercepted = 0;
+    // A minimal interceptor in the style of nock: wrap http.request.
+    http.request = function wrapped(...args: Parameters<typeof http.request>) {
+      intercepted++;
+      return original(...(args as [never]));
+    } as typeof http.request;
+    try {
+      expect(isHttpIntercepted()).toBe(true);
+      const auto = new AutoTransport({ addressGuard: false });
+      cleanups.push(() => auto.close());
+      await auto.send(request(receiver.url('/a')));
+      expect(intercepted).toBe(1);
+    } finally {
+      http.request = original;
+    }
+    expect(isHttpIntercepted()).toBe(false);
+    const auto = new AutoTransport({ addressGuard: false });
+    cleanups.push(() => auto.close());
+    await auto.send(request(receiver.url('/b')));
+    expect(intercepted).toBe(1); // undici path: the wrapper was not called
+    expect(receiver.requests.map((r) => r.path)).toEqual(['/a', '/b']);
+  });
+});
