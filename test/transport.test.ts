@@ -72,7 +72,7 @@ describe('AutoTransport', () => {
     // A minimal interceptor in the style of nock: wrap http.request.
     http.request = function wrapped(...args: Parameters<typeof http.request>) {
       intercepted++;
-      return original(...(args as [never]));
+      return (original as (...a: unknown[]) => http.ClientRequest)(...args);
     } as typeof http.request;
     try {
       expect(isHttpIntercepted()).toBe(true);
