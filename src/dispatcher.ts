@@ -151,6 +151,12 @@ export interface WebhookDispatcherOptions {
    */
   tracer?: TracerLike;
   /**
+   * How long (real time) a webhook read for sending is reused before storage is read again.
+   * Changes made through this dispatcher apply at once; those made by other processes within this
+   * time. Default 1,000 ms; 0 reads storage on every attempt.
+   */
+  webhookCacheMs?: number;
+  /**
    * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
    * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
    */
@@ -251,6 +257,13 @@ export class WebhookDispatcher {
   private readonly retention: WebhookDispatcherOptions['retention'];
   private readonly entityFields: EntityFieldRegistry;
   private readonly metrics = new MetricsRecorder();
+  /**
+   * Webhooks read by the attempt path, for `webhookCacheMs` of real time: saves a storage read per
+   * delivery. This process's own changes invalidate it at once; other processes' within that time.
+   */
+  private readonly webhookCache = new Map<string, { webhook: WebhookRecord; readAt: number }>();
+  private readonly webhookCacheMs: number;
+  private readonly origins = new Map<string, string>();
   private readonly tracer: TracerLike | undefined;
   private readonly maxPayloadBytes: number;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -308,6 +321,7 @@ export class WebhookDispatcher {
     this.entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
     this.maxPayloadBytes = parsed.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes;
     this.tracer = parsed.tracer as TracerLike | undefined;
+    this.webhookCacheMs = parsed.webhookCacheMs ?? DEFAULTS.webhookCacheMs;
     this.attemptSettings = {
       storage: this.storage,
       transport: this.transport,
@@ -507,7 +521,9 @@ export class WebhookDispatcher {
       if (parsed.enabled) next.disabledReason = null;
     }
     this.checkHeaders(next.headers, next.basicAuth, 'updateWebhook');
+    this.webhookCache.delete(id);
     if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
+    this.webhookCache.delete(id);
     // Re-enabling starts the failure count afresh, or auto-disable would strike again at once.
     if (reenabled) await this.storage.resetWebhookHealth(id);
     this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
@@ -518,7 +534,9 @@ export class WebhookDispatcher {
   async deleteWebhook(id: string): Promise<void> {
     this.assertOpen();
     const current = await this.getWebhook(id);
+    this.webhookCache.delete(id);
     if (!(await this.storage.deleteWebhook(id))) throw new WebhookNotFoundError(id);
+    this.webhookCache.delete(id);
     this.notify('webhook.deleted', { webhookId: id, tenantId: current.tenantId });
   }
 
@@ -572,6 +590,7 @@ export class WebhookDispatcher {
       updatedAt: now,
     };
     if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
+    this.webhookCache.delete(id);
     this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
     return structuredClone(next);
   }
@@ -636,7 +655,7 @@ export class WebhookDispatcher {
         tenantId,
         entity: parsed.entity,
         event: parsed.event,
-        endpoint: new URL(webhook.url).origin,
+        endpoint: this.originOf(webhook.url),
         priority: webhook.priority,
         body,
         contentType,
@@ -950,8 +969,32 @@ export class WebhookDispatcher {
 
   // ---------------------------------------------------------------- internals
 
+  private async cachedWebhook(id: string): Promise<WebhookRecord | null> {
+    const now = performance.now();
+    const hit = this.webhookCache.get(id);
+    if (hit && now - hit.readAt < this.webhookCacheMs) return hit.webhook;
+    const webhook = await this.storage.getWebhook(id);
+    if (this.webhookCacheMs > 0) {
+      if (this.webhookCache.size >= 10_000) this.webhookCache.clear();
+      if (webhook) this.webhookCache.set(id, { webhook, readAt: now });
+      else this.webhookCache.delete(id);
+    }
+    return webhook;
+  }
+
+  /** The endpoint (origin) of a URL, cached: parsed once per URL rather than per delivery. */
+  private originOf(url: string): string {
+    let origin = this.origins.get(url);
+    if (origin === undefined) {
+      if (this.origins.size >= 10_000) this.origins.clear();
+      origin = new URL(url).origin;
+      this.origins.set(url, origin);
+    }
+    return origin;
+  }
+
   private async deliver(delivery: ClaimedDelivery): Promise<void> {
-    const webhook = await this.storage.getWebhook(delivery.webhookId);
+    const webhook = await this.cachedWebhook(delivery.webhookId);
     if (!webhook || (!webhook.enabled && !delivery.isTest)) {
       const reason = webhook ? 'webhook is disabled' : 'webhook was deleted';
       await this.storage.cancelDelivery(delivery.id, { leaseToken: delivery.leaseToken, reason, now: this.clock.now() });
@@ -1104,6 +1147,7 @@ export class WebhookDispatcher {
     if (!current || !current.enabled) return;
     const next: WebhookRecord = { ...current, enabled: false, disabledReason: reason, updatedAt: this.clock.now() };
     if (!(await this.storage.updateWebhook(next))) return;
+    this.webhookCache.delete(webhookId);
     this.metrics.recordDisabled();
     publish('webhookDisabled', () => ({ webhookId, reason }));
     this.notify('webhook.disabled', { webhookId, tenantId: current.tenantId, reason });

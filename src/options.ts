@@ -32,6 +32,8 @@ export const DEFAULTS = {
   retentionIntervalMs: 60 * 60 * 1000,
   /** Payloads above this are refused at emit time (Standard Webhooks advises keeping them small). */
   maxPayloadBytes: 1024 * 1024,
+  /** Real-time reuse of a webhook read by the attempt path. */
+  webhookCacheMs: 1_000,
   /** Priority of test sends: ahead of everything queued. */
   testPriority: 1_000_000,
 } as const;
@@ -295,6 +297,7 @@ export const dispatcherOptionsSchema = z
     tracer: z
       .custom<object>((v) => typeof v === 'object' && v !== null && typeof (v as { startSpan?: unknown }).startSpan === 'function', 'must be an OpenTelemetry Tracer (startSpan)')
       .optional(),
+    webhookCacheMs: z.number().int().min(0).max(60_000).optional(),
     redactHeaders: z.array(z.string().regex(HEADER_NAME, 'must be a header name')).max(100).optional(),
     entityFields: z.record(z.string().min(1), z.array(z.string().min(1).max(200)).max(500)).optional(),
     transform: z.custom<(payload: never) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),

@@ -73,9 +73,43 @@ function freezeCopy(webhook: WebhookRecord): WebhookRecord {
   return deepFreeze(structuredClone(webhook));
 }
 
-function publicDelivery(d: StoredDelivery): DeliveryRecord {
-  const { leaseToken: _t, leaseExpiresAt: _e, version: _v, ...record } = d;
-  return record;
+// Explicit literals rather than spreads with added or removed fields: V8 builds these with a
+// fixed shape, several times faster on the claim/complete hot path.
+function publicDelivery(d: DeliveryRecord): DeliveryRecord {
+  return {
+    id: d.id,
+    webhookId: d.webhookId,
+    tenantId: d.tenantId,
+    entity: d.entity,
+    event: d.event,
+    endpoint: d.endpoint,
+    priority: d.priority,
+    body: d.body,
+    contentType: d.contentType,
+    status: d.status,
+    attempts: d.attempts,
+    runAt: d.runAt,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError,
+    isTest: d.isTest,
+    coalesceKey: d.coalesceKey,
+    coalescedCount: d.coalescedCount,
+  };
+}
+
+function storedDelivery(d: DeliveryRecord): StoredDelivery {
+  const stored = publicDelivery(d) as StoredDelivery;
+  stored.leaseToken = null;
+  stored.leaseExpiresAt = null;
+  stored.version = 0;
+  return stored;
+}
+
+/** Executions hold only flat header maps besides primitives: a shallow copy is a full copy. */
+function copyExecution(e: ExecutionRecord): ExecutionRecord {
+  return { ...e, requestHeaders: { ...e.requestHeaders }, responseHeaders: { ...e.responseHeaders } };
 }
 
 function paginate<T extends { id: string }>(sortedDesc: T[], limit: number, cursor?: string | null): Page<T> {
@@ -208,7 +242,7 @@ export class MemoryStorage implements WebhookStorage {
         result.deliveries.push({ id: existing.id, webhookId: d.webhookId, coalesced: true });
         continue;
       }
-      const stored: StoredDelivery = { ...d, leaseToken: null, leaseExpiresAt: null, version: 0 };
+      const stored = storedDelivery(d);
       this.deliveries.set(d.id, stored);
       if (isClaimable(stored.status)) {
         if (key !== null) this.coalescing.set(key, stored.id);
@@ -239,7 +273,10 @@ export class MemoryStorage implements WebhookStorage {
       d.leaseExpiresAt = now + request.leaseMs;
       d.updatedAt = now;
       this.leases.push({ id: d.id, token: d.leaseToken, expiresAt: d.leaseExpiresAt });
-      claimed.push({ ...publicDelivery(d), leaseToken: d.leaseToken, leaseExpiresAt: d.leaseExpiresAt });
+      const claim = publicDelivery(d) as ClaimedDelivery;
+      claim.leaseToken = d.leaseToken;
+      claim.leaseExpiresAt = d.leaseExpiresAt;
+      claimed.push(claim);
     }
     for (const entry of skipped) this.ready.push(entry);
     return claimed;
@@ -359,7 +396,7 @@ export class MemoryStorage implements WebhookStorage {
         (query.until === undefined || e.startedAt < query.until),
     );
     const page = paginate(matches.sort(byIdDesc), query.limit, query.cursor);
-    return { items: page.items.map((e) => structuredClone(e)), nextCursor: page.nextCursor };
+    return { items: page.items.map(copyExecution), nextCursor: page.nextCursor };
   }
 
   async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
@@ -472,7 +509,7 @@ export class MemoryStorage implements WebhookStorage {
   }
 
   private appendExecution(execution: ExecutionRecord): void {
-    const stored = structuredClone(execution);
+    const stored = copyExecution(execution);
     this.executions.push(stored);
     const byWebhook = this.executionsByWebhook.get(stored.webhookId);
     if (byWebhook) byWebhook.push(stored);
