@@ -477,6 +477,37 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
       }
     }
 
+    it('throttles notifications of its own enqueues to one per notifyIntervalMs, never in host transactions', async () => {
+      const schema = newSchema();
+      const storage = await migrated({ schema });
+      const throttled = new PostgresStorage({ pool, schema, notifyIntervalMs: 60_000 });
+      const every = new PostgresStorage({ pool, schema, notifyIntervalMs: 0 });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      let calls = 0;
+      const unsubscribe = await storage.subscribe(() => calls++);
+      try {
+        for (let i = 0; i < 3; i++) await throttled.enqueueDeliveries([makeDelivery(w.id)]);
+        await waitFor(() => calls === 1);
+        await sleep(200);
+        expect(calls).toBe(1);
+        for (let i = 0; i < 2; i++) await every.enqueueDeliveries([makeDelivery(w.id)]);
+        await waitFor(() => calls === 3);
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          await throttled.enqueueDeliveries([makeDelivery(w.id)], { transaction: client });
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+        await waitFor(() => calls === 4);
+        expect(() => new PostgresStorage({ pool, schema, notifyIntervalMs: -1 })).toThrow(/notifyIntervalMs/);
+      } finally {
+        await unsubscribe();
+      }
+    });
+
     it('wakes on committed enqueues from any instance, not on rolled-back ones', async () => {
       const schema = newSchema();
       const storage = await migrated({ schema });

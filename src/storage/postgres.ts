@@ -91,6 +91,14 @@ export interface PostgresStorageOptions {
    * dispatcher keeps polling); without this option the error is dropped after detaching.
    */
   onError?: (error: StorageError) => void;
+  /**
+   * Outside a host transaction, notify other dispatchers at most once per this many ms. Every
+   * NOTIFY serialises its commit (a global lock), which capped single emits near 300/s; the
+   * emitting process wakes its own dispatcher anyway, and a woken dispatcher claims everything due.
+   * Enqueues in a host transaction always notify (nobody else would wake on commit). Default 50 ms;
+   * 0 notifies on every enqueue.
+   */
+  notifyIntervalMs?: number;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -368,6 +376,8 @@ export class PostgresStorage implements WebhookStorage {
   private readonly n: Names;
   /** NOTIFY channel shared by every adapter on the same tables. */
   private readonly channel: string;
+  private readonly notifyIntervalMs: number;
+  private lastNotifyAt = -Infinity;
   private readonly subscriptions = new Set<() => Promise<void>>();
   private closed = false;
 
@@ -375,7 +385,11 @@ export class PostgresStorage implements WebhookStorage {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('PostgresStorage: options must be an object with a `pool`');
     }
-    const { pool, schema = 'public', tablePrefix = 'webhook_', onError } = options;
+    const { pool, schema = 'public', tablePrefix = 'webhook_', onError, notifyIntervalMs = 50 } = options;
+    if (!Number.isFinite(notifyIntervalMs) || notifyIntervalMs < 0) {
+      throw new TypeError('PostgresStorage: notifyIntervalMs must be a number >= 0');
+    }
+    this.notifyIntervalMs = notifyIntervalMs;
     if (!isQueryable(pool) || typeof (pool as PostgresPool).connect !== 'function') {
       throw new TypeError('PostgresStorage: options.pool must be a pg.Pool (with query() and connect())');
     }
@@ -587,13 +601,20 @@ export class PostgresStorage implements WebhookStorage {
           }
           throw error;
         }
-      } else if (rounds.length === 1) {
-        // One statement is its own transaction: insert and notify commit together.
-        await this.enqueueRound(this.pool, rounds[0]!, results, true);
       } else {
-        await this.transaction(async (client) => {
-          for (const [i, round] of rounds.entries()) await this.enqueueRound(client, round, results, i === rounds.length - 1);
-        });
+        const now = performance.now();
+        const notify = now - this.lastNotifyAt >= this.notifyIntervalMs;
+        if (notify) this.lastNotifyAt = now;
+        if (rounds.length === 1) {
+          // One statement is its own transaction: insert and notify commit together.
+          await this.enqueueRound(this.pool, rounds[0]!, results, notify);
+        } else {
+          await this.transaction(async (client) => {
+            for (const [i, round] of rounds.entries()) {
+              await this.enqueueRound(client, round, results, notify && i === rounds.length - 1);
+            }
+          });
+        }
       }
       return { deliveries: results };
     });
