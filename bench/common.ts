@@ -1,0 +1,357 @@
+/**
+ * Shared pieces of the benchmark: the receiver process client, the payload, the storage write
+ * counter, statistics and cleanup.
+ *
+ * @module
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { WebhookStorage } from '../src/storage/types.js';
+
+/** High-resolution wall-clock time in ms; the receiver uses the same formula. */
+export const hrNow = (): number => performance.timeOrigin + performance.now();
+
+// ---------------------------------------------------------------- receiver process
+
+/** Latency percentiles in ms, emit (or request start) → receipt at the receiver. */
+export interface LatencyStats {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface ReceiverStats {
+  /** Requests received (all ports). */
+  count: number;
+  perPort: number[];
+  latency: LatencyStats | null;
+}
+
+interface ReceiverReply {
+  id?: number;
+  type?: string;
+  ports?: number[];
+  error?: string;
+  [key: string]: unknown;
+}
+
+/** The forked `bench/receiver.mjs`, driven over IPC. */
+export class Receiver {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (m: ReceiverReply) => void; reject: (e: Error) => void }>();
+  private exited = false;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly ports: number[],
+  ) {
+    child.on('message', (message: ReceiverReply) => {
+      if (typeof message?.id !== 'number') return;
+      const waiter = this.pending.get(message.id);
+      if (!waiter) return;
+      this.pending.delete(message.id);
+      if (message.error) waiter.reject(new Error(`receiver: ${message.error}`));
+      else waiter.resolve(message);
+    });
+    child.on('exit', (code, signal) => {
+      this.exited = true;
+      const error = new Error(`receiver exited (code ${code}, signal ${signal})`);
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    });
+  }
+
+  /** Forks the receiver with `ports` listening ports and waits until it listens. */
+  static async start(ports: number): Promise<Receiver> {
+    const script = fileURLToPath(new URL('./receiver.mjs', import.meta.url));
+    // execArgv: [] so the child neither loads tsx nor inherits --cpu-prof.
+    const child = fork(script, ['--ports', String(ports)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const listening = await new Promise<number[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('receiver did not start within 10 s')), 10_000);
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`receiver exited during start (code ${code})`)));
+      child.on('message', (m: ReceiverReply) => {
+        if (m?.type === 'ready' && Array.isArray(m.ports)) {
+          clearTimeout(timer);
+          resolve(m.ports);
+        }
+      });
+    }).catch((error: unknown) => {
+      child.kill();
+      throw error;
+    });
+    child.removeAllListeners('exit');
+    child.removeAllListeners('error');
+    return new Receiver(child, listening);
+  }
+
+  origin(index = 0): string {
+    return `http://127.0.0.1:${this.port(index)}`;
+  }
+
+  url(index = 0, path = '/hook'): string {
+    return `${this.origin(index)}${path}`;
+  }
+
+  private port(index: number): number {
+    const port = this.ports[index];
+    if (port === undefined) throw new Error(`receiver has no port #${index}`);
+    return port;
+  }
+
+  private call(cmd: string, extra: Record<string, unknown> = {}): Promise<ReceiverReply> {
+    if (this.exited) return Promise.reject(new Error('receiver is not running'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.send({ id, cmd, ...extra });
+    });
+  }
+
+  /** Counts and latency percentiles since the last call; resets them. */
+  async stats(): Promise<ReceiverStats> {
+    const m = await this.call('stats');
+    return { count: m.count as number, perPort: m.perPort as number[], latency: (m.latency as LatencyStats | null) ?? null };
+  }
+
+  /** Port indices that hold requests for 30 s from now on; held requests elsewhere are answered. */
+  async hang(indices: number[]): Promise<void> {
+    await this.call('hang', { ports: indices });
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    if (this.child.connected) this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3_000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  /** Synchronous last resort (process 'exit' handler). */
+  killNow(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+}
+
+// ---------------------------------------------------------------- payload
+
+const ORDER_TEMPLATE = {
+  OrderId: 100_234,
+  OrderCode: 'SO-2026-100234',
+  Status: 'Confirmed',
+  Currency: 'EUR',
+  CreatedAt: '2026-11-23T10:18:34.141Z',
+  Customer: { CustomerId: 5_812, Name: 'Jane Example', Email: 'jane.example@example.com', Phone: '+31 20 123 4567' },
+  ShippingAddress: { Street: 'Keizersgracht 123', PostalCode: '1015 CJ', City: 'Amsterdam', Country: 'NL' },
+  Lines: [
+    { Sku: 'TSHIRT-BLK-M', Description: 'T-shirt black, size M', Quantity: 2, UnitPrice: 19.95, VatRate: 21 },
+    { Sku: 'HOODIE-GRY-L', Description: 'Hoodie grey, size L', Quantity: 1, UnitPrice: 49.95, VatRate: 21 },
+    { Sku: 'SOCKS-3PK', Description: 'Socks, 3-pack', Quantity: 3, UnitPrice: 9.95, VatRate: 21 },
+    { Sku: 'CAP-NAVY', Description: 'Cap navy, one size', Quantity: 1, UnitPrice: 14.95, VatRate: 21 },
+  ],
+  Totals: { Subtotal: 139.6, Shipping: 4.95, Vat: 25.09, Total: 144.55 },
+  Notes: 'Leave the parcel with the neighbours at number 125 if nobody is home. Gift wrap the hoodie, please.',
+  Tags: ['web', 'returning-customer', 'newsletter'],
+};
+
+/** The emitted data: ~0.9 KiB; `sentAt` first so the receiver finds it at once. */
+export function eventData(): Record<string, unknown> {
+  return { sentAt: hrNow(), ...ORDER_TEMPLATE };
+}
+
+let eventCounter = 0;
+
+/**
+ * A body shaped and sized like the dispatcher's envelope (`{ id, entity, event, timestamp,
+ * tenantId, data }`), for the raw-HTTP rows. Serialised per request, as `emit()` does.
+ */
+export function envelopeBody(): string {
+  const id = `evt_${String(eventCounter++).padStart(26, '0')}`;
+  return JSON.stringify({ id, entity: 'order', event: 'Create', timestamp: new Date().toISOString(), tenantId: null, data: eventData() });
+}
+
+// ---------------------------------------------------------------- storage write counter
+
+/** The storage methods that write. */
+export const WRITE_METHODS = [
+  'enqueueDeliveries',
+  'claimDueDeliveries',
+  'completeAttempt',
+  'releaseDelivery',
+  'extendLease',
+  'recordWebhookResult',
+  'cancelDelivery',
+  'updateWebhook',
+  'insertWebhook',
+] as const;
+
+const WRITES = new Set<string | symbol>(WRITE_METHODS);
+
+/** Counts calls of the write methods of a storage adapter through a Proxy. */
+export class WriteCounter {
+  readonly counts = new Map<string, number>();
+
+  /** A proxy of `storage` that counts write calls; methods run with the real object as `this`. */
+  wrap<T extends WebhookStorage>(storage: T): T {
+    const bound = new Map<string | symbol, unknown>();
+    return new Proxy(storage, {
+      get: (target, prop) => {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        let fn = bound.get(prop);
+        if (fn === undefined) {
+          const method = value as (...args: unknown[]) => unknown;
+          fn = WRITES.has(prop)
+            ? (...args: unknown[]) => {
+                this.counts.set(prop as string, (this.counts.get(prop as string) ?? 0) + 1);
+                return method.apply(target, args);
+              }
+            : method.bind(target);
+          bound.set(prop, fn);
+        }
+        return fn;
+      },
+    });
+  }
+
+  reset(): void {
+    this.counts.clear();
+  }
+
+  total(): number {
+    let sum = 0;
+    for (const n of this.counts.values()) sum += n;
+    return sum;
+  }
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+}
+
+// ---------------------------------------------------------------- statistics
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function range(values: readonly number[]): [number, number] {
+  return [Math.min(...values), Math.max(...values)];
+}
+
+/** `1,234` style with a fixed number of decimals. */
+export function fmt(value: number | null | undefined, decimals = 0): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return '–';
+  return value.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+/** `median (min–max)`. */
+export function fmtMedianRange(values: readonly number[], decimals = 0, suffix = ''): string {
+  if (values.length === 0) return '–';
+  const [lo, hi] = range(values);
+  if (values.length === 1) return `${fmt(values[0], decimals)}${suffix}`;
+  return `${fmt(median(values), decimals)}${suffix} (${fmt(lo, decimals)}–${fmt(hi, decimals)})`;
+}
+
+// ---------------------------------------------------------------- misc
+
+/** A full GC between measurements, when V8 lets us have one (flag set at runtime). */
+export const collectGarbage: () => void = (() => {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    if (typeof gc === 'function') return () => (gc as () => void)();
+  } catch {
+    // not available: run without
+  }
+  return () => {};
+})();
+
+export class TimeoutError extends Error {}
+
+/** Rejects with a {@link TimeoutError} when `promise` takes longer than `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(`${what} did not finish within ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class InterruptedError extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+/** Cleanup actions that must run even when the benchmark fails or is interrupted. */
+export class Cleanup {
+  private readonly actions = new Set<() => Promise<void> | void>();
+  /** Set by {@link interrupt}: nothing new may start. */
+  interrupted = false;
+
+  /** Throws an {@link InterruptedError} once the run was interrupted: call before creating resources. */
+  check(): void {
+    if (this.interrupted) throw new InterruptedError();
+  }
+
+  /** Marks the run interrupted and releases everything now, which also ends the work in progress. */
+  async interrupt(): Promise<void> {
+    this.interrupted = true;
+    await this.runAll();
+  }
+
+  /**
+   * Registers an action; returns a function that runs it now and unregisters it. After an
+   * interrupt, runs the action at once and throws an {@link InterruptedError}.
+   */
+  add(action: () => Promise<void> | void): () => Promise<void> {
+    if (this.interrupted) {
+      void Promise.resolve()
+        .then(action)
+        .catch(() => undefined);
+      throw new InterruptedError();
+    }
+    this.actions.add(action);
+    return async () => {
+      if (!this.actions.delete(action)) return;
+      await action();
+    };
+  }
+
+  private running: Promise<void> = Promise.resolve();
+
+  /**
+   * Runs every registered action, newest first, reporting (not throwing) failures. Resolves only
+   * when every earlier `runAll()` has finished too.
+   */
+  runAll(): Promise<void> {
+    this.running = this.running.then(() => this.runRegistered());
+    return this.running;
+  }
+
+  private async runRegistered(): Promise<void> {
+    const actions = [...this.actions].reverse();
+    this.actions.clear();
+    for (const action of actions) {
+      try {
+        await action();
+      } catch (error) {
+        console.error(`cleanup failed: ${(error as Error).message}`);
+      }
+    }
+  }
+}

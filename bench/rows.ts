@@ -1,0 +1,333 @@
+/**
+ * The throughput rows: raw HTTP ceilings (R0–R2) and the dispatcher end to end on each storage
+ * adapter (D-mem, D-sqlite, D-pg). Every row sends the same ~1 KiB JSON body with 64 requests in
+ * flight to the same receiver process.
+ *
+ * @module
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { WebhookDispatcher } from '../src/dispatcher.js';
+import { generateSecret, sign } from '../src/signature.js';
+import { MemoryStorage } from '../src/storage/memory.js';
+import type { WebhookStorage } from '../src/storage/types.js';
+import { envelopeBody, eventData, WriteCounter, type Cleanup, type Receiver } from './common.js';
+
+/** Requests in flight in every row. */
+export const IN_FLIGHT = 64;
+/** Concurrent `emit()` calls per batch in the dispatcher rows. */
+export const EMIT_BATCH = 64;
+
+/** Facts about the databases the rows used (versions, durability settings), for the report. */
+export const environmentNotes = new Set<string>();
+
+/** A row cannot run here (adapter not written yet, database not reachable). Printed, not fatal. */
+export class RowUnavailable extends Error {}
+
+export interface RowContext {
+  /** Deliveries to make. */
+  n: number;
+  receiver: Receiver;
+  cleanup: Cleanup;
+}
+
+/** A row set up for one measured run. */
+export interface PreparedRow {
+  /** The measured part. */
+  run(): Promise<void>;
+  /** Releases everything `prepare` created. Also registered with the run's cleanup. */
+  teardown(): Promise<void>;
+  /** Storage write calls, for the dispatcher rows. */
+  writes?: WriteCounter;
+  /** Background errors the dispatcher reported during the run. */
+  errors?: string[];
+  /** SQL statements sent to the database during the run (D-pg). */
+  sqlStatements?: () => number;
+}
+
+export interface RowDef {
+  name: string;
+  /** One line for the report. */
+  what: string;
+  /** Minimum ratio to R0 (median of the per-round ratios). */
+  target?: number;
+  prepare(ctx: RowContext): Promise<PreparedRow>;
+}
+
+// ---------------------------------------------------------------- raw HTTP rows
+
+/** Runs `send` `n` times with `IN_FLIGHT` workers. */
+async function closedLoop(n: number, send: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await send(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n) }, worker));
+}
+
+function undiciRow(signing: boolean): RowDef['prepare'] {
+  return async ({ n, receiver, cleanup }) => {
+    cleanup.check();
+    const pool = new Pool(receiver.origin(0), { connections: IN_FLIGHT });
+    const secret = generateSecret();
+    const teardown = cleanup.add(() => pool.close());
+    let failures = 0;
+    return {
+      teardown,
+      run: async () => {
+        await closedLoop(n, async (i) => {
+          const body = envelopeBody();
+          const headers: Record<string, string> = { 'content-type': 'application/json' };
+          if (signing) {
+            const id = `msg_${String(i).padStart(26, '0')}`;
+            const timestamp = Math.floor(Date.now() / 1000);
+            headers['webhook-id'] = id;
+            headers['webhook-timestamp'] = String(timestamp);
+            headers['webhook-signature'] = sign(secret, { id, timestamp, body });
+          }
+          const response = await pool.request({ path: '/hook', method: 'POST', headers, body });
+          await response.body.text();
+          if (response.statusCode !== 200) failures++;
+        });
+        if (failures > 0) throw new Error(`${failures} requests failed`);
+      },
+    };
+  };
+}
+
+const fetchRow: RowDef['prepare'] = async ({ n, receiver, cleanup }) => {
+  const url = receiver.url(0);
+  const teardown = cleanup.add(() => undefined);
+  let failures = 0;
+  return {
+    teardown,
+    run: async () => {
+      await closedLoop(n, async () => {
+        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: envelopeBody() });
+        await response.text();
+        if (response.status !== 200) failures++;
+      });
+      if (failures > 0) throw new Error(`${failures} requests failed`);
+    },
+  };
+};
+
+// ---------------------------------------------------------------- dispatcher rows
+
+/** What the D rows need from an adapter besides the contract. */
+type AdapterInstance = WebhookStorage & { migrate?(): Promise<void>; close?(): Promise<void> };
+
+interface OpenedStorage {
+  storage: AdapterInstance;
+  /** Closes the adapter and removes what was created for it. */
+  dispose(): Promise<void>;
+  /** Statements sent to the database so far, when the row can count them. */
+  sqlStatements?: () => number;
+}
+
+/**
+ * Counts `query()` calls on a pg Pool and on the clients its `connect()` hands out (transactions),
+ * i.e. the statements sent, each one round trip.
+ */
+function countQueries<T extends object>(pool: T, counter: { n: number }): T {
+  const wrapQuery = (target: object, prop: string | symbol, value: (...args: unknown[]) => unknown) =>
+    prop === 'query'
+      ? (...args: unknown[]) => {
+          counter.n++;
+          return value.apply(target, args);
+        }
+      : value.bind(target);
+  const proxyOf = <O extends object>(object: O, extra?: (prop: string | symbol, value: (...a: unknown[]) => unknown) => unknown): O =>
+    new Proxy(object, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        const fn = value as (...args: unknown[]) => unknown;
+        return extra?.(prop, fn) ?? wrapQuery(target, prop, fn);
+      },
+    });
+  return proxyOf(pool, (prop, connect) =>
+    prop === 'connect'
+      ? async (...args: unknown[]) => proxyOf((await connect.apply(pool, args)) as object)
+      : undefined,
+  );
+}
+
+/**
+ * Imports an adapter module being written by colleagues. The specifier is not a literal, so the
+ * type check does not depend on the module existing (or on its exact exports) yet.
+ */
+async function importAdapter<T>(specifier: string, exportName: string): Promise<T> {
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(specifier)) as Record<string, unknown>;
+  } catch (error) {
+    throw new RowUnavailable(`n/a (adapter missing: ${firstLine(error)})`);
+  }
+  const value = module[exportName];
+  if (typeof value !== 'function') throw new RowUnavailable(`n/a (adapter missing: no export ${exportName})`);
+  return value as T;
+}
+
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 160);
+}
+
+async function openMemory(_cleanup: Cleanup): Promise<OpenedStorage> {
+  return { storage: new MemoryStorage(), dispose: async () => {} };
+}
+
+async function openSqlite(cleanup: Cleanup): Promise<OpenedStorage> {
+  const SqliteStorage = await importAdapter<new (options: { path: string }) => AdapterInstance>('../src/storage/sqlite.js', 'SqliteStorage');
+  cleanup.check();
+  const dir = await mkdtemp(join(tmpdir(), 'wd-bench-'));
+  let storage: AdapterInstance | undefined;
+  const dispose = async () => {
+    try {
+      await storage?.close?.();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  try {
+    storage = new SqliteStorage({ path: join(dir, 'bench.db') });
+    await storage.migrate?.();
+  } catch (error) {
+    await dispose().catch(() => undefined);
+    throw new RowUnavailable(`n/a (adapter failed to open: ${firstLine(error)})`);
+  }
+  if (![...environmentNotes].some((n) => n.startsWith('SQLite'))) {
+    try {
+      const Database = (await import('better-sqlite3')).default;
+      const db = new Database(':memory:');
+      const version = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+      db.close();
+      environmentNotes.add(`SQLite ${version} (better-sqlite3), a temporary file per round; the adapter opens it with WAL and synchronous=NORMAL`);
+    } catch {
+      // informational only
+    }
+  }
+  return { storage, dispose };
+}
+
+let schemaSequence = 0;
+
+async function openPostgres(cleanup: Cleanup): Promise<OpenedStorage> {
+  const PostgresStorage = await importAdapter<new (options: { pool: unknown; schema: string }) => AdapterInstance>(
+    '../src/storage/postgres.js',
+    'PostgresStorage',
+  );
+  const pg = (await import('pg')).default;
+  cleanup.check();
+  const pool = new pg.Pool({
+    host: process.env.PGHOST ?? '127.0.0.1',
+    port: Number(process.env.PGPORT ?? 5432),
+    user: process.env.PGUSER ?? 'postgres',
+    database: process.env.PGDATABASE ?? 'test',
+    max: 16,
+  });
+  pool.on('error', () => undefined); // idle client errors (server restart) must not crash the run
+  const schema = `wd_bench_${process.pid}_${schemaSequence++}`;
+  const statements = { n: 0 };
+  let storage: AdapterInstance | undefined;
+  let schemaCreated = false;
+  const dispose = async () => {
+    try {
+      await storage?.close?.();
+      if (schemaCreated) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    } finally {
+      await pool.end();
+    }
+  };
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new RowUnavailable(`n/a (PostgreSQL not reachable: ${firstLine(error)})`);
+  }
+  try {
+    schemaCreated = true;
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    storage = new PostgresStorage({ pool: countQueries(pool, statements), schema });
+    await storage.migrate?.();
+    // Open the pool's connections now, so connection setup is not part of the measurement.
+    await Promise.all(Array.from({ length: 16 }, () => pool.query('SELECT 1')));
+    const settings = await pool.query(
+      `SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS sync,
+              current_setting('fsync') AS fsync, current_setting('shared_buffers') AS buffers`,
+    );
+    const row = settings.rows[0] as { version: string; sync: string; fsync: string; buffers: string };
+    environmentNotes.add(
+      `PostgreSQL ${row.version} at ${process.env.PGHOST ?? '127.0.0.1'}: synchronous_commit=${row.sync}, fsync=${row.fsync}, ` +
+        `shared_buffers=${row.buffers}; a pg.Pool of 16 connections; a fresh schema per round, dropped afterwards`,
+    );
+  } catch (error) {
+    await dispose().catch(() => undefined);
+    throw new RowUnavailable(`n/a (adapter failed to open: ${firstLine(error)})`);
+  }
+  return { storage, dispose, sqlStatements: () => statements.n };
+}
+
+/** The dispatcher end to end: `n` emits (batches of concurrent calls) then `drain()`. */
+function dispatcherRow(open: (cleanup: Cleanup) => Promise<OpenedStorage>): RowDef['prepare'] {
+  return async ({ n, receiver, cleanup }) => {
+    const opened = await open(cleanup);
+    let dispatcher: WebhookDispatcher | undefined;
+    // (After an interrupt, add() runs this at once and throws.)
+    const teardown = cleanup.add(async () => {
+      try {
+        await dispatcher?.close({ timeoutMs: 2_000 });
+      } finally {
+        await opened.dispose();
+      }
+    });
+    const writes = new WriteCounter();
+    const errors: string[] = [];
+    try {
+      dispatcher = new WebhookDispatcher({
+        storage: writes.wrap(opened.storage),
+        concurrency: IN_FLIGHT,
+        perEndpointConcurrency: IN_FLIGHT,
+        circuitBreaker: false,
+        allowPrivateNetworks: true,
+      });
+      dispatcher.on('error', ({ error, context }) => {
+        if (errors.length < 20) errors.push(`${context}: ${firstLine(error)}`);
+      });
+      await dispatcher.createWebhook({ url: receiver.url(0), triggers: [{ entity: 'order', event: 'Create' }] });
+    } catch (error) {
+      await teardown();
+      throw error;
+    }
+    writes.reset();
+    const d = dispatcher;
+    const sqlAtStart = opened.sqlStatements?.() ?? 0;
+    return {
+      teardown,
+      writes,
+      errors,
+      ...(opened.sqlStatements ? { sqlStatements: () => opened.sqlStatements!() - sqlAtStart } : {}),
+      run: async () => {
+        for (let sent = 0; sent < n; ) {
+          const batch: Promise<unknown>[] = [];
+          for (const end = Math.min(n, sent + EMIT_BATCH); sent < end; sent++) {
+            batch.push(d.emit({ entity: 'order', event: 'Create', data: eventData() }));
+          }
+          await Promise.all(batch);
+        }
+        await d.drain();
+      },
+    };
+  };
+}
+
+export const ROWS: RowDef[] = [
+  { name: 'R0', what: 'raw undici Pool.request, 64 connections (the ceiling)', prepare: undiciRow(false) },
+  { name: 'R1', what: 'R0 + Standard Webhooks HMAC signature per request', prepare: undiciRow(true) },
+  { name: 'R2', what: 'global fetch, 64 in flight', prepare: fetchRow },
+  { name: 'D-mem', what: 'dispatcher end to end, MemoryStorage', target: 0.7, prepare: dispatcherRow(openMemory) },
+  { name: 'D-sqlite', what: 'dispatcher end to end, SqliteStorage (temp file, WAL)', target: 0.4, prepare: dispatcherRow(openSqlite) },
+  { name: 'D-pg', what: 'dispatcher end to end, PostgresStorage (fresh schema, pool of 16)', target: 0.25, prepare: dispatcherRow(openPostgres) },
+];

@@ -1,0 +1,514 @@
+/**
+ * The benchmark suite: `tsx bench/run.ts [--quick] [--only <names>] [--rounds <k>] [--deliveries <n>] [--no-write]`.
+ *
+ * Throughput rows run in interleaved rounds (every round runs every row once, in the same order,
+ * so machine drift hits all rows alike) after one warm-up round; the report gives the median and
+ * the range (min–max). Scenarios follow. The table is printed and written to docs/benchmarks.md.
+ * PASS/FAIL against the targets is reported; the exit code is 0 either way (non-zero only when
+ * the suite itself breaks). See bench/README.md.
+ *
+ * @module
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  Cleanup,
+  collectGarbage,
+  envelopeBody,
+  fmt,
+  fmtMedianRange,
+  median,
+  Receiver,
+  TimeoutError,
+  withTimeout,
+  WRITE_METHODS,
+} from './common.js';
+import { environmentNotes, ROWS, RowUnavailable, IN_FLIGHT, type RowDef } from './rows.js';
+import { backlogScenario, emitScenario, hangScenario, type ScenarioContext, type ScenarioResult, type TargetResult } from './scenarios.js';
+
+// ---------------------------------------------------------------- options
+
+interface Options {
+  quick: boolean;
+  only: Set<string> | null;
+  rounds: number;
+  deliveries: number;
+  write: boolean;
+}
+
+const SCENARIOS = ['backlog', 'hang', 'emit'] as const;
+/**
+ * Deliveries per row in a full run. Chosen so the whole suite stays under 5 minutes on the 2-core
+ * development VM even while other work runs on it: D-pg (bound by Postgres commits, ~200–400/s
+ * there) and the 100k backlog dominate the run time. Raise it with --deliveries on a bigger machine.
+ */
+const FULL_DELIVERIES = 4_000;
+const HELP = `Usage: tsx bench/run.ts [options]
+
+  --quick            3,000 deliveries per row instead of ${fmt(FULL_DELIVERIES)}; smaller scenarios
+  --only <names>     comma-separated rows/scenarios to run: ${ROWS.map((r) => r.name).join(', ')}, ${SCENARIOS.join(', ')}
+                     (also "rows", "scenarios"); docs/benchmarks.md is not written
+  --rounds <k>       measured rounds of the throughput rows (default 5, minimum 1)
+  --deliveries <n>   deliveries per row and round
+  --no-write         do not write docs/benchmarks.md
+`;
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { quick: false, only: null, rounds: 5, deliveries: 0, write: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--only') options.only = new Set(value().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+    else if (arg === '--rounds') options.rounds = Math.max(1, Number.parseInt(value(), 10) || 5);
+    else if (arg === '--deliveries') options.deliveries = Math.max(64, Number.parseInt(value(), 10) || 0);
+    else if (arg === '--no-write') options.write = false;
+    else if (arg === '--help' || arg === '-h') {
+      console.log(HELP);
+      process.exit(0);
+    } else throw new Error(`unknown option ${arg}\n\n${HELP}`);
+  }
+  if (!options.deliveries) options.deliveries = options.quick ? 3_000 : FULL_DELIVERIES;
+  if (options.only) {
+    const known = new Set(['rows', 'scenarios', ...SCENARIOS, ...ROWS.map((r) => r.name.toLowerCase())]);
+    const unknown = [...options.only].filter((name) => !known.has(name));
+    if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')}\n\n${HELP}`);
+    options.write = false;
+  }
+  return options;
+}
+
+const selected = (options: Options, name: string, group: 'rows' | 'scenarios'): boolean =>
+  options.only === null || options.only.has(name.toLowerCase()) || options.only.has(group);
+
+// ---------------------------------------------------------------- measuring rows
+
+interface RowSample {
+  round: number;
+  rate: number;
+  seconds: number;
+  cpuUsPerDelivery: number;
+  p50: number | null;
+  p99: number | null;
+  writesPerDelivery: number | null;
+  /** SQL statements (round trips) per delivery, when counted (D-pg). */
+  sqlPerDelivery: number | null;
+  received: number;
+}
+
+interface RowState {
+  def: RowDef;
+  samples: RowSample[];
+  /** Set when the row cannot run (adapter missing, database down) or broke: printed instead of numbers. */
+  unavailable: string | null;
+  writeTotals: Map<string, number>;
+  deliveriesCounted: number;
+  errors: string[];
+}
+
+const started = performance.now();
+const log = (line: string) => console.log(`[${fmt((performance.now() - started) / 1000, 1).padStart(6)} s] ${line}`);
+
+async function measureRow(state: RowState, n: number, round: number, receiver: Receiver, cleanup: Cleanup): Promise<RowSample | null> {
+  collectGarbage();
+  const { def } = state;
+  let prepared;
+  try {
+    prepared = await withTimeout(def.prepare({ n, receiver, cleanup }), 60_000, `${def.name} setup`);
+  } catch (error) {
+    state.unavailable = error instanceof RowUnavailable ? error.message : `error in setup: ${firstLine(error)}`;
+    return null;
+  }
+  try {
+    await receiver.stats(); // reset counts and latencies
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    // A stuck row (e.g. an unfinished adapter) must not hang the suite.
+    await withTimeout(prepared.run(), Math.max(60_000, n * 10), def.name);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const stats = await receiver.stats();
+    if (stats.count < n) throw new Error(`receiver got ${stats.count} of ${n} deliveries`);
+    let writesPerDelivery: number | null = null;
+    if (prepared.writes) {
+      writesPerDelivery = prepared.writes.total() / n;
+      if (round > 0) {
+        for (const [method, count] of prepared.writes.counts) state.writeTotals.set(method, (state.writeTotals.get(method) ?? 0) + count);
+        state.deliveriesCounted += n;
+      }
+    }
+    const sqlPerDelivery = prepared.sqlStatements ? prepared.sqlStatements() / n : null;
+    if (prepared.errors?.length) state.errors.push(...prepared.errors.slice(0, 5 - state.errors.length));
+    return {
+      round,
+      rate: n / seconds,
+      seconds,
+      cpuUsPerDelivery: (cpu.user + cpu.system) / n,
+      p50: stats.latency?.p50 ?? null,
+      p99: stats.latency?.p99 ?? null,
+      writesPerDelivery,
+      sqlPerDelivery,
+      received: stats.count,
+    };
+  } catch (error) {
+    state.unavailable = `${error instanceof TimeoutError ? 'timed out' : 'error'}: ${firstLine(error)}`;
+    return null;
+  } finally {
+    await prepared.teardown().catch((error: unknown) => log(`${def.name}: teardown failed: ${firstLine(error)}`));
+  }
+}
+
+function firstLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 200);
+}
+
+function progressLine(name: string, sample: RowSample, r0: RowSample | undefined): string {
+  return [
+    name.padEnd(9),
+    `${fmt(sample.rate).padStart(7)} deliveries/s`,
+    r0 && name !== 'R0' ? `${fmt(sample.rate / r0.rate, 2)}× R0` : '',
+    `p50 ${fmt(sample.p50, 1)} ms`,
+    `p99 ${fmt(sample.p99, 1)} ms`,
+    `CPU ${fmt(sample.cpuUsPerDelivery, 0)} µs/delivery`,
+    sample.writesPerDelivery === null ? '' : `${fmt(sample.writesPerDelivery, 2)} writes/delivery`,
+    sample.sqlPerDelivery === null ? '' : `${fmt(sample.sqlPerDelivery, 1)} SQL statements/delivery`,
+  ]
+    .filter(Boolean)
+    .join('  ');
+}
+
+/** Deliveries per run of the hang scenario (2,700 of them to the healthy endpoints by default). */
+const hangDeliveries = (options: Options) => Math.min(options.deliveries, 3_000);
+
+/**
+ * Prints an estimate of the remaining run time from the warm-up round. The warm-up still pays for
+ * JIT compilation, so the estimate errs on the long side. Scenarios are estimated from D-mem's rate.
+ */
+function projectDuration(options: Options, warmN: number, warm: Map<string, { run: number; overhead: number; rate: number }>): void {
+  let rows = 0;
+  for (const { run, overhead } of warm.values()) rows += options.rounds * (overhead + (run * options.deliveries) / warmN);
+  let scenarios = 0;
+  const dmem = warm.get('D-mem')?.rate;
+  if (dmem) {
+    const big = options.quick ? 20_000 : 100_000;
+    const bigReps = options.quick ? 2 : 1;
+    if (selected(options, 'backlog', 'scenarios')) scenarios += (bigReps * big + (bigReps + 2) * 1_000) * (1 / dmem + 50e-6);
+    if (selected(options, 'hang', 'scenarios')) scenarios += (10 * hangDeliveries(options)) / dmem + 5;
+    if (selected(options, 'emit', 'scenarios')) scenarios += options.quick ? 12 : 25;
+  }
+  const total = (performance.now() - started) / 1000 + rows + scenarios;
+  log(
+    `projected: measured rounds ~${fmt(rows)} s${scenarios ? `, scenarios ~${fmt(scenarios)} s` : ''}, whole run ~${fmt(total)} s` +
+      (total > 300 ? ' (over 5 min: the machine is slow or busy; --deliveries lowers it)' : ''),
+  );
+}
+
+// ---------------------------------------------------------------- report
+
+interface RowSummary {
+  name: string;
+  what: string;
+  unavailable: string | null;
+  rate: string;
+  ratio: string;
+  p50: string;
+  p99: string;
+  cpu: string;
+  writes: string;
+  target: TargetResult | null;
+}
+
+function summarizeRow(state: RowState, r0: RowState | undefined): RowSummary {
+  const { def, samples } = state;
+  const ratios: number[] = [];
+  if (r0 && def.name !== 'R0') {
+    for (const s of samples) {
+      const base = r0.samples.find((b) => b.round === s.round);
+      if (base) ratios.push(s.rate / base.rate);
+    }
+  }
+  const values = (pick: (s: RowSample) => number | null) => samples.map(pick).filter((v): v is number => v !== null);
+  const medianOrNull = (v: number[]) => (v.length ? median(v) : null);
+  const ratio = ratios.length ? median(ratios) : null;
+  const target: TargetResult | null =
+    def.target === undefined
+      ? null
+      : {
+          name: `${def.name} throughput / R0`,
+          value: ratio === null ? (state.unavailable ?? 'n/a') : `${fmt(ratio, 2)}×`,
+          target: `≥ ${fmt(def.target, 2)}×`,
+          pass: ratio === null ? null : ratio >= def.target,
+        };
+  const unavailable = samples.length === 0 ? (state.unavailable ?? 'n/a (not run)') : null;
+  return {
+    name: def.name,
+    what: def.what,
+    unavailable,
+    rate: unavailable ?? fmtMedianRange(values((s) => s.rate)),
+    ratio: def.name === 'R0' ? (unavailable ? '–' : '1.00×') : ratios.length ? fmtMedianRange(ratios, 2, '×') : '–',
+    p50: fmt(medianOrNull(values((s) => s.p50)), 1),
+    p99: fmt(medianOrNull(values((s) => s.p99)), 1),
+    cpu: fmt(medianOrNull(values((s) => s.cpuUsPerDelivery)), 0),
+    writes: fmt(medianOrNull(values((s) => s.writesPerDelivery)), 2),
+    target,
+  };
+}
+
+/** Plain-text table for the console. */
+function textTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Markdown table; the first `textColumns` columns are left-aligned, the rest (numbers) right-aligned. */
+function markdownTable(headers: string[], rows: string[][], textColumns = 1): string {
+  const escape = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${headers.map(escape).join(' | ')} |`,
+    `| ${headers.map((_, i) => (i < textColumns ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(escape).join(' | ')} |`),
+  ].join('\n');
+}
+
+const ROW_HEADERS = ['row', 'deliveries/s', '× R0', 'p50 ms', 'p99 ms', 'CPU µs/delivery', 'writes/delivery', 'target'];
+
+function rowCells(s: RowSummary): string[] {
+  const target = s.target ? `${s.target.target} ${verdict(s.target.pass)}` : '';
+  if (s.unavailable) return [s.name, s.unavailable, '–', '–', '–', '–', '–', s.target ? `${s.target.target} n/a` : ''];
+  return [s.name, s.rate, s.ratio, s.p50, s.p99, s.cpu, s.writes, target];
+}
+
+const verdict = (pass: boolean | null): string => (pass === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function commandLine(argv: string[]): string {
+  const args = argv.join(' ');
+  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${args ? ` -- ${args}` : ''}`;
+  return `npx tsx bench/run.ts${args ? ` ${args}` : ''}`;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const options = parseOptions(argv);
+  const cleanup = new Cleanup();
+  const cpus = os.cpus();
+  const machine = {
+    cpu: cpus[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpus.length,
+    memoryGiB: os.totalmem() / 2 ** 30,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    loadStart: os.loadavg(),
+  };
+  const date = new Date();
+  const bodyBytes = Buffer.byteLength(envelopeBody());
+  log(`webhook-dispatcher benchmark${options.quick ? ' (quick)' : ''}: ${machine.cpu}, ${machine.cores} cores, ${fmt(machine.memoryGiB, 1)} GiB, Node ${machine.node}`);
+  log(`load average ${machine.loadStart.map((l) => l.toFixed(2)).join(' ')}; ${fmt(options.deliveries)} deliveries per row, ${options.rounds} rounds + 1 warm-up, ${IN_FLIGHT} in flight, body ${fmt(bodyBytes)} bytes`);
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (cleanup.interrupted) process.exit(130);
+    log(`${signal}: stopping and cleaning up (again to quit at once)`);
+    // Releasing everything ends the measurement in progress; main() then stops and cleans up the rest.
+    void cleanup.interrupt();
+    setTimeout(() => {
+      log('cleanup is taking too long; exiting');
+      process.exit(130);
+    }, 20_000).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const receiver = await Receiver.start(10);
+  process.on('exit', () => receiver.killNow());
+  cleanup.add(() => receiver.close());
+
+  const states: RowState[] = ROWS.filter((def) => selected(options, def.name, 'rows')).map((def) => ({
+    def,
+    samples: [],
+    unavailable: null,
+    writeTotals: new Map(),
+    deliveriesCounted: 0,
+    errors: [],
+  }));
+  const warmCost = new Map<string, { run: number; overhead: number; rate: number }>();
+  const scenarios: ScenarioResult[] = [];
+  const scenarioErrors: Array<{ name: string; error: string }> = [];
+
+  try {
+    // ---- throughput rows: 1 warm-up round (not reported), then interleaved measured rounds
+    if (states.length > 0) {
+      const warmN = Math.max(200, Math.round(options.deliveries / 5));
+      for (let round = 0; round <= options.rounds; round++) {
+        const n = round === 0 ? warmN : options.deliveries;
+        if (cleanup.interrupted) break;
+        log(round === 0 ? `warm-up round (${fmt(warmN)} deliveries per row)` : `round ${round}/${options.rounds}`);
+        let r0: RowSample | undefined;
+        for (const state of states) {
+          if (state.unavailable || cleanup.interrupted) continue;
+          const rowStart = performance.now();
+          const sample = await measureRow(state, n, round, receiver, cleanup);
+          if (round === 0 && sample) {
+            warmCost.set(state.def.name, { run: sample.seconds, overhead: (performance.now() - rowStart) / 1000 - sample.seconds, rate: sample.rate });
+          }
+          if (!sample) {
+            log(`${state.def.name.padEnd(9)} ${state.unavailable}`);
+            continue;
+          }
+          if (state.def.name === 'R0') r0 = sample;
+          if (round > 0) state.samples.push(sample);
+          log(`${round === 0 ? '(warm-up) ' : ''}${progressLine(state.def.name, sample, r0)}`);
+        }
+        if (round === 0 && !cleanup.interrupted) projectDuration(options, warmN, warmCost);
+      }
+    }
+
+    // ---- scenarios
+    const ctx: ScenarioContext = { receiver, cleanup, quick: options.quick, log };
+    const runScenario = async (name: string, run: () => Promise<ScenarioResult>) => {
+      if (!selected(options, name, 'scenarios') || cleanup.interrupted) return;
+      log(`scenario: ${name}`);
+      try {
+        scenarios.push(await run());
+      } catch (error) {
+        scenarioErrors.push({ name, error: firstLine(error) });
+        log(`scenario ${name} failed: ${firstLine(error)}`);
+      }
+    };
+    await runScenario('backlog', () => backlogScenario(ctx));
+    await runScenario('hang', () => hangScenario(ctx, hangDeliveries(options)));
+    await runScenario('emit', () => emitScenario(ctx));
+  } finally {
+    await cleanup.runAll();
+  }
+  if (cleanup.interrupted) {
+    log('interrupted: no report written');
+    process.exit(130);
+  }
+
+  // ---- report
+  const seconds = (performance.now() - started) / 1000;
+  const r0State = states.find((s) => s.def.name === 'R0');
+  const summaries = states.map((s) => summarizeRow(s, r0State));
+  const targets: TargetResult[] = [
+    ...summaries.flatMap((s) => (s.target ? [s.target] : [])),
+    ...scenarios.flatMap((s) => s.targets),
+  ];
+  const writeBreakdown = states
+    .filter((s) => s.deliveriesCounted > 0)
+    .map((s) => {
+      const parts = WRITE_METHODS.filter((m) => s.writeTotals.has(m)).map((m) => `${m} ${fmt(s.writeTotals.get(m)! / s.deliveriesCounted, 3)}`);
+      const sql = s.samples.map((x) => x.sqlPerDelivery).filter((v): v is number => v !== null);
+      return `${s.def.name}: ${parts.join(', ')}${sql.length ? `; ${fmt(median(sql), 2)} SQL statements (round trips) per delivery` : ''}`;
+    });
+  const dispatcherErrors = states.filter((s) => s.errors.length > 0).map((s) => `${s.def.name}: ${s.errors.join('; ')}`);
+  // Rows that broke after some rounds: their numbers cover only the rounds before.
+  const rowProblems = states
+    .filter((s) => s.samples.length > 0 && s.unavailable)
+    .map((s) => `${s.def.name}: only ${s.samples.length} of ${options.rounds} rounds, then ${s.unavailable}`);
+
+  if (summaries.length) {
+    console.log('');
+    console.log(`Throughput: ${fmt(options.deliveries)} deliveries per row, ${IN_FLIGHT} in flight, median (min–max) of ${options.rounds} rounds`);
+    console.log(textTable(ROW_HEADERS, summaries.map(rowCells)));
+  }
+  if (writeBreakdown.length) console.log(`\nStorage writes per delivery:\n  ${writeBreakdown.join('\n  ')}`);
+  if (rowProblems.length) console.log(`\nIncomplete rows:\n  ${rowProblems.join('\n  ')}`);
+  if (dispatcherErrors.length) console.log(`\nDispatcher errors:\n  ${dispatcherErrors.join('\n  ')}`);
+  if (environmentNotes.size) console.log(`\nDatabases:\n  ${[...environmentNotes].join('\n  ')}`);
+  for (const s of scenarios) {
+    console.log(`\n${s.title}\n${textTable(s.headers, s.rows)}`);
+  }
+  for (const e of scenarioErrors) console.log(`\nscenario ${e.name} failed: ${e.error}`);
+  if (targets.length) {
+    console.log('\nTargets');
+    console.log(textTable(['target', 'measured', 'goal', 'result'], targets.map((t) => [t.name, t.value, t.target, verdict(t.pass)])));
+  }
+  console.log(`\nTotal ${fmt(seconds, 1)} s. Indicative numbers: re-run on a quiet machine before comparing.`);
+
+  if (!options.write) {
+    console.log(options.only ? '(--only: docs/benchmarks.md not written)' : '(--no-write: docs/benchmarks.md not written)');
+    return;
+  }
+  const commit = gitCommit();
+  const loadEnd = os.loadavg();
+  const md = [
+    '# Benchmarks',
+    '',
+    'Generated by `bench/run.ts` (see [bench/README.md](../bench/README.md) for what each row and scenario measures).',
+    'Numbers depend heavily on the machine and on what else runs on it: compare rows of one run, not runs of different machines.',
+    '',
+    `- **Date:** ${date.toISOString()}`,
+    `- **Command:** \`${commandLine(argv)}\``,
+    `- **Machine:** ${machine.cpu}, ${machine.cores} cores, ${fmt(machine.memoryGiB, 1)} GiB RAM, ${machine.os}`,
+    `- **Node:** ${machine.node}`,
+    `- **Load average** (1/5/15 min) at start: ${machine.loadStart.map((l) => l.toFixed(2)).join(' / ')}; at end: ${loadEnd.map((l) => l.toFixed(2)).join(' / ')}`,
+    ...(commit ? [`- **Commit:** ${commit} (plus any uncommitted changes in the working tree)`] : []),
+    `- **Duration:** ${fmt(seconds, 0)} s`,
+    '',
+    '## Throughput',
+    '',
+    `${fmt(options.deliveries)} deliveries per row and round, ${IN_FLIGHT} requests in flight, a ${fmt(bodyBytes)}-byte JSON body, ` +
+      `receiver in a separate process on 127.0.0.1 answering \`200 ok\`. ${options.rounds} measured rounds after 1 warm-up round; ` +
+      'each round runs every row once in this order. Cells: median (min–max). `× R0` is the median of the per-round ratios to ' +
+      "that round's R0. Latency is emit (or request start) → receipt at the receiver, median of the rounds' percentiles; " +
+      'for the D rows it includes the time waiting in the queue behind the backlog that the emit loop builds up. ' +
+      'CPU is user + system time of the sending process (receiver excluded) per delivery.',
+    '',
+    markdownTable(['row', 'what', ...ROW_HEADERS.slice(1)], summaries.map((s) => {
+      const cells = rowCells(s);
+      return [cells[0]!, s.what, ...cells.slice(1)];
+    }), 2),
+    '',
+    ...(writeBreakdown.length ? ['Storage write calls per delivery, by method:', '', ...writeBreakdown.map((l) => `- ${l}`), ''] : []),
+    ...(rowProblems.length ? ['Incomplete rows:', '', ...rowProblems.map((l) => `- ${l}`), ''] : []),
+    ...(dispatcherErrors.length ? ['Background errors the dispatcher reported:', '', ...dispatcherErrors.map((l) => `- ${l}`), ''] : []),
+    ...(environmentNotes.size ? ['Databases:', '', ...[...environmentNotes].map((l) => `- ${l}`), ''] : []),
+    '## Scenarios',
+    '',
+    ...scenarios.flatMap((s) => [
+      `### ${s.title}`,
+      '',
+      s.setup,
+      '',
+      markdownTable(s.headers, s.rows),
+      '',
+      ...s.targets.map((t) => `Target: ${t.name} ${t.target}: **${t.value} ${verdict(t.pass)}**`),
+      ...(s.notes.length ? ['', ...s.notes] : []),
+      '',
+    ]),
+    ...scenarioErrors.map((e) => `Scenario ${e.name} failed: ${e.error}\n`),
+    '## Targets',
+    '',
+    markdownTable(['target', 'measured', 'goal', 'result'], targets.map((t) => [t.name, t.value, t.target, verdict(t.pass)])),
+    '',
+    'All targets are reported, never enforced: the run exits 0 either way.',
+    '',
+  ].join('\n');
+  const out = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+  await writeFile(out, md);
+  console.log(`Wrote ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
