@@ -49,7 +49,7 @@ export { CHANNELS } from './observability/channels.js';
 export type { DeliveryMetrics, LatencySummary } from './observability/metrics.js';
 export type { TracerLike, SpanLike } from './observability/tracing.js';
 export type { DispatcherMetrics } from './dispatcher.js';
-export { createWebhookVerifier, expressVerifier, honoVerifier, DEFAULT_RECEIVER_MAX_BODY_BYTES } from './receiver/index.js';
+export { createWebhookVerifier, expressVerifier, honoVerifier, receiverErrorResponse, DEFAULT_RECEIVER_MAX_BODY_BYTES } from './receiver/index.js';
 export type {
   WebhookVerifier,
   WebhookVerifierOptions,

@@ -1,0 +1,24 @@
+/**
+ * Receiver helpers for the merchants' developers: verify the deliveries this library sends
+ * (Standard Webhooks signatures) in Express/Connect, Hono, Fastify or any framework.
+ *
+ * - {@link createWebhookVerifier}: framework-neutral, `verify(rawBody, headers)`.
+ * - {@link expressVerifier}: Express/Connect middleware, sets `req.webhook`.
+ * - {@link honoVerifier}: Hono middleware, sets `c.get('webhook')`.
+ *
+ * None of them imports a framework. See `docs/receivers.md`.
+ *
+ * @module
+ */
+export { createWebhookVerifier, isJsonContentType, receiverErrorResponse } from './verifier.js';
+export type {
+  WebhookVerifier,
+  WebhookVerifierOptions,
+  VerifiedPayload,
+  ReceivedWebhook,
+  ReceiverErrorResponse,
+} from './verifier.js';
+export { expressVerifier, DEFAULT_RECEIVER_MAX_BODY_BYTES } from './express.js';
+export type { ExpressWebhookMiddleware, ReceiverMiddlewareOptions, WebhookRequest } from './express.js';
+export { honoVerifier } from './hono.js';
+export type { HonoContextLike, HonoWebhookMiddleware, WebhookHonoEnv } from './hono.js';
