@@ -176,9 +176,11 @@ describe.runIf(unavailable === null)('Postgres durability', () => {
     it('finishes a SIGKILLed process\'s backlog from the same schema: every delivery arrives, duplicates bounded by its window', async () => {
       const TOTAL = 3_000;
       const CHILD_CONCURRENCY = 8;
-      // The minimum lease the options allow; it must exceed requestTimeoutMs.
-      const LEASE_MS = 1_000;
-      const REQUEST_TIMEOUT_MS = 500;
+      // Short leases for the process that dies, so its work is re-claimed soon after the kill.
+      const LEASE_MS = 3_000;
+      const RECOVERY_LEASE_MS = 30_000;
+      const RECOVERY_TIMEOUT_MS = 5_000;
+      const REQUEST_TIMEOUT_MS = 1_000;
       const started = Date.now();
 
       const schema = newSchema();
@@ -216,8 +218,9 @@ describe.runIf(unavailable === null)('Postgres durability', () => {
       const { dispatcher, errors } = newDispatcher(storage, {
         concurrency: 32,
         perEndpointConcurrency: 32,
-        leaseMs: LEASE_MS,
-        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        // The survivor is alive: a long lease, so a loaded machine never makes it re-claim its own work.
+        leaseMs: RECOVERY_LEASE_MS,
+        requestTimeoutMs: RECOVERY_TIMEOUT_MS,
         pollIntervalMs: 100,
       });
       const expected = new Set(worker.ids);
