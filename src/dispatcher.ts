@@ -239,7 +239,7 @@ export class WebhookDispatcher {
       | 'secretRotationGraceMs'
     >
   >;
-  private readonly reservedHeaders: Set<string>;
+  private readonly reservedHeaders: ReadonlySet<string>;
   private readonly addressGuard: AddressGuardOptions;
   private readonly pump: DeliveryPump;
   private readonly abortController = new AbortController();

@@ -51,20 +51,32 @@ export function buildDeliveryHeaders(input: HeaderInput): Record<string, string>
     const { username, password } = input.webhook.basicAuth;
     builtIn.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
-  const taken = new Set(Object.keys(builtIn).map((name) => name.toLowerCase()));
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(input.webhook.headers)) {
-    if (!taken.has(name.toLowerCase())) headers[name] = value;
+  const custom = input.webhook.headers;
+  let headers: Record<string, string> = builtIn;
+  for (const name in custom) {
+    // Validation already refuses custom headers named like built-in ones; this keeps them out even
+    // for records written by other means. Built once per attempt: the common case has none.
+    const lower = name.toLowerCase();
+    if (builtInHeaderNames(input.headerPrefix).has(lower) || (lower === 'authorization' && input.webhook.basicAuth)) continue;
+    if (headers === builtIn) headers = {};
+    headers[name] = custom[name]!;
   }
-  return Object.assign(headers, builtIn);
+  return headers === builtIn ? builtIn : Object.assign(headers, builtIn);
 }
 
+const builtInNamesByPrefix = new Map<string, ReadonlySet<string>>();
+
 /** Lower-case names of the headers the dispatcher sets itself, which custom headers may not use. */
-export function builtInHeaderNames(prefix: string): Set<string> {
-  const brand = brandHeaderNames(prefix);
-  return new Set(
-    ['content-type', 'user-agent', 'webhook-id', 'webhook-timestamp', 'webhook-signature', ...Object.values(brand)].map((n) =>
-      n.toLowerCase(),
-    ),
-  );
+export function builtInHeaderNames(prefix: string): ReadonlySet<string> {
+  let names = builtInNamesByPrefix.get(prefix);
+  if (!names) {
+    const brand = brandHeaderNames(prefix);
+    names = new Set(
+      ['content-type', 'user-agent', 'webhook-id', 'webhook-timestamp', 'webhook-signature', ...Object.values(brand)].map((n) =>
+        n.toLowerCase(),
+      ),
+    );
+    builtInNamesByPrefix.set(prefix, names);
+  }
+  return names;
 }
