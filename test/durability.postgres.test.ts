@@ -19,51 +19,10 @@ import { WebhookDispatcher, type DispatcherErrorEvent, type WebhookDispatcherOpt
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { startCrashWorker, type CrashWorker } from './helpers/crash-worker.js';
 import { Receiver, type ReceivedRequest } from './helpers/receiver.js';
+import { pgConfig, requirePostgres } from './helpers/postgres.js';
 
-const config = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-  database: process.env.PGDATABASE ?? 'test',
-};
-const where = `${config.user}@${config.host}:${config.port}/${config.database}`;
-
-/** Null when the server answers, else why not. */
-async function probe(): Promise<string | null> {
-  const client = new pg.Client({ ...config, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-  } catch (error) {
-    return (error as Error).message;
-  }
-  try {
-    await client.query('SELECT 1');
-    return null;
-  } catch (error) {
-    return (error as Error).message;
-  } finally {
-    await client.end();
-  }
-}
-
-const unavailable = await probe();
-if (unavailable !== null && !process.env.CI) {
-  console.warn(
-    `[durability.postgres] skipped: PostgreSQL at ${where} did not answer (${unavailable}). ` +
-      'To run these tests, start PostgreSQL on 127.0.0.1:5432 with trust auth, user postgres, database test ' +
-      '(or set PGHOST/PGPORT/PGUSER/PGDATABASE); see DEVELOPERS.md.',
-  );
-}
-
-describe('Postgres durability: server', () => {
-  // Always runs, so CI output never shows a skipped Postgres check: in CI an absent server fails.
-  it('answers, or we are not in CI', () => {
-    if (unavailable !== null && process.env.CI) {
-      throw new Error(`PostgreSQL at ${where} did not answer (${unavailable}); CI must start it (see .ci/run)`);
-    }
-    expect(unavailable === null || !process.env.CI).toBe(true);
-  });
-});
+const available = await requirePostgres('durability.postgres');
+const config = pgConfig;
 
 const run = randomBytes(4).toString('hex');
 let schemaCount = 0;
@@ -171,7 +130,7 @@ async function isListening(pool: pg.Pool, schema: string): Promise<boolean> {
   return (rows[0]?.n ?? 0) > 0;
 }
 
-describe.runIf(unavailable === null)('Postgres durability', () => {
+describe.runIf(available)('Postgres durability', () => {
   describe('crash recovery', () => {
     it('finishes a SIGKILLed process\'s backlog from the same schema: every delivery arrives, duplicates bounded by its window', async () => {
       const TOTAL = 3_000;

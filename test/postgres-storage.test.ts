@@ -14,51 +14,10 @@ import { StorageError } from 'webhook-dispatcher';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import type { PostgresPool } from 'webhook-dispatcher/storage/postgres';
 import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
+import { pgConfig, requirePostgres } from './helpers/postgres.js';
 
-const config = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-  database: process.env.PGDATABASE ?? 'test',
-};
-const where = `${config.user}@${config.host}:${config.port}/${config.database}`;
-
-/** Null when the server answers, else why not. */
-async function probe(): Promise<string | null> {
-  const client = new pg.Client({ ...config, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-  } catch (error) {
-    return (error as Error).message;
-  }
-  try {
-    await client.query('SELECT 1');
-    return null;
-  } catch (error) {
-    return (error as Error).message;
-  } finally {
-    await client.end();
-  }
-}
-
-const unavailable = await probe();
-if (unavailable !== null && !process.env.CI) {
-  console.warn(
-    `[postgres-storage] skipped: PostgreSQL at ${where} did not answer (${unavailable}). ` +
-      'To run these tests, start PostgreSQL on 127.0.0.1:5432 with trust auth, user postgres, database test ' +
-      '(or set PGHOST/PGPORT/PGUSER/PGDATABASE); see DEVELOPERS.md.',
-  );
-}
-
-describe('PostgresStorage: server', () => {
-  // Always runs, so CI output never shows a skipped Postgres check: in CI an absent server fails.
-  it('answers, or we are not in CI', () => {
-    if (unavailable !== null && process.env.CI) {
-      throw new Error(`PostgreSQL at ${where} did not answer (${unavailable}); CI must start it (see .ci/run)`);
-    }
-    expect(unavailable === null || !process.env.CI).toBe(true);
-  });
-});
+const available = await requirePostgres('postgres-storage');
+const config = pgConfig;
 
 const T0 = Date.UTC(2030, 0, 1);
 const run = randomBytes(4).toString('hex');
@@ -72,7 +31,7 @@ function newPool(): pg.Pool {
   return pool;
 }
 
-describe.skipIf(unavailable !== null)('PostgresStorage', () => {
+describe.runIf(available)('PostgresStorage', () => {
   const pool = newPool();
 
   /** A fresh schema name per storage, so tests never see each other's rows. */
