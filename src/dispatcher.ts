@@ -264,6 +264,8 @@ export class WebhookDispatcher {
   private readonly webhookCache = new Map<string, { webhook: WebhookRecord; readAt: number }>();
   private readonly webhookCacheMs: number;
   private readonly origins = new Map<string, string>();
+  /** Webhooks this process recorded healthy, until when (real time) another success need not be written. */
+  private readonly healthyUntil = new Map<string, number>();
   private readonly tracer: TracerLike | undefined;
   private readonly maxPayloadBytes: number;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -525,7 +527,10 @@ export class WebhookDispatcher {
     if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
     this.webhookCache.delete(id);
     // Re-enabling starts the failure count afresh, or auto-disable would strike again at once.
-    if (reenabled) await this.storage.resetWebhookHealth(id);
+    if (reenabled) {
+      await this.storage.resetWebhookHealth(id);
+      this.healthyUntil.delete(id);
+    }
     this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
     return structuredClone(next);
   }
@@ -1104,9 +1109,27 @@ export class WebhookDispatcher {
       });
     }
 
-    const health = await this.storage.recordWebhookResult(webhook.id, success, sent.endedAt);
+    const health = await this.recordHealth(webhook.id, success, sent.endedAt);
     if (decision.action === 'disable') await this.disableWebhook(webhook.id, decision.reason);
     else if (!success && health) await this.maybeAutoDisable(webhook.id, health);
+  }
+
+  /**
+   * Records an attempt's result for auto-disable. A success on a webhook this process saw healthy
+   * within the last few seconds is not written again: one storage write per attempt saved on the
+   * common path, while a failure streak recorded by another process is still reset within that time.
+   */
+  private async recordHealth(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
+    const now = performance.now();
+    if (success && (this.healthyUntil.get(webhookId) ?? 0) > now) return null;
+    const health = await this.storage.recordWebhookResult(webhookId, success, at);
+    if (success && health?.consecutiveFailures === 0) {
+      if (this.healthyUntil.size >= 10_000) this.healthyUntil.clear();
+      this.healthyUntil.set(webhookId, now + HEALTHY_WRITE_INTERVAL_MS);
+    } else {
+      this.healthyUntil.delete(webhookId);
+    }
+    return health;
   }
 
   private recordBreaker(endpoint: string, sent: SentAttempt): void {
@@ -1275,6 +1298,9 @@ export class WebhookDispatcher {
     if (this.closed) throw new DispatcherClosedError();
   }
 }
+
+/** How long a recorded success makes further successes of the same webhook skip the health write. */
+const HEALTHY_WRITE_INTERVAL_MS = 5_000;
 
 /** Test sends are tried once: the merchant wants to see this attempt's result. */
 const TEST_SEND_POLICY = resolveRetryPolicy({ maxAttempts: 1 });
