@@ -131,6 +131,11 @@ export interface WebhookDispatcherOptions {
   allowedCidrs?: string[];
   /** Extra CIDRs to block. */
   blockedCidrs?: string[];
+  /**
+   * Send deliveries through this HTTP(S) proxy. The address guard still applies to the target:
+   * the dispatcher resolves and checks it, and asks the proxy to connect to exactly that address.
+   */
+  proxy?: string;
   /** Emitted payloads above this many bytes are refused with `PayloadTooLargeError`. Default 1 MiB. */
   maxPayloadBytes?: number;
   /**
@@ -285,7 +290,8 @@ export class WebhookDispatcher {
       throw new WebhookValidationError([{ path: 'allowedCidrs', message: (cause as Error).message }], { cause });
     }
     this.ownsTransport = parsed.transport === undefined;
-    this.transport = parsed.transport ?? new AutoTransport({ addressGuard: this.addressGuard });
+    this.transport =
+      parsed.transport ?? new AutoTransport({ addressGuard: this.addressGuard, ...(parsed.proxy ? { proxy: parsed.proxy } : {}) });
     this.clock = parsed.clock ?? systemClock;
     this.settings = {
       concurrency: parsed.concurrency ?? DEFAULTS.concurrency,

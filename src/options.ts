@@ -294,6 +294,10 @@ export const dispatcherOptionsSchema = z
     retry: retryPolicySchema.optional(),
     allowPrivateNetworks: z.boolean().optional(),
     maxPayloadBytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+    proxy: z
+      .string()
+      .refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), 'must be an http(s) proxy URL')
+      .optional(),
     tracer: z
       .custom<object>((v) => typeof v === 'object' && v !== null && typeof (v as { startSpan?: unknown }).startSpan === 'function', 'must be an OpenTelemetry Tracer (startSpan)')
       .optional(),

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,9 +49,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function deliverOnce(tls: Parameters<WebhookDispatcher['createWebhook']>[0]['tls']) {
+async function deliverOnce(tls: Parameters<WebhookDispatcher['createWebhook']>[0]['tls'], proxy?: string) {
   // Security opt-out: the test endpoint is on 127.0.0.1.
-  const dispatcher = new WebhookDispatcher({ allowPrivateNetworks: true, retry: { maxAttempts: 1 }, circuitBreaker: false });
+  const dispatcher = new WebhookDispatcher({
+    allowPrivateNetworks: true,
+    retry: { maxAttempts: 1 },
+    circuitBreaker: false,
+    ...(proxy ? { proxy } : {}),
+  });
   try {
     const hook = await dispatcher.createWebhook({ url, triggers: [{ entity: 'order', event: 'Create' }], tls });
     await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 1 } });
@@ -85,6 +91,38 @@ describe('client certificates (mTLS) and certificate verification', () => {
   it('skips verification only when the webhook explicitly opts out', async () => {
     const execution = await deliverOnce({ clientCertificate: pki.clientCert, clientKey: pki.clientKey, rejectUnauthorized: false });
     expect(execution).toMatchObject({ status: 200, success: true });
+  });
+
+  it('verifies the endpoint and presents the client certificate through an HTTP CONNECT proxy too', async () => {
+    const tunnels: string[] = [];
+    const proxy = createHttpServer();
+    proxy.on('connect', (req, client, head) => {
+      tunnels.push(req.url ?? '');
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const before = seen.length;
+      const ok = await deliverOnce({ clientCertificate: pki.clientCert, clientKey: pki.clientKey, ca: pki.ca }, proxyUrl);
+      expect(ok).toMatchObject({ status: 200, success: true });
+      expect(seen.slice(before)).toEqual([{ authorized: true, subject: 'merchant-integration' }]);
+      const untrusted = await deliverOnce({ clientCertificate: pki.clientCert, clientKey: pki.clientKey }, proxyUrl);
+      expect(untrusted).toMatchObject({ status: 0, success: false });
+      expect(tunnels.length).toBeGreaterThanOrEqual(2);
+      expect(tunnels.every((t) => t.startsWith('127.0.0.1:'))).toBe(true);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('validates TLS settings at creation', async () => {

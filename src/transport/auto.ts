@@ -49,6 +49,8 @@ export function isHttpIntercepted(): boolean {
 export interface AutoTransportOptions {
   /** The outbound address guard for both paths (on by default). */
   addressGuard?: AddressGuardOptions | false;
+  /** Send through this HTTP(S) proxy (undici path; see {@link UndiciTransport}). */
+  proxy?: string;
 }
 
 /** undici normally; node:http while an HTTP interceptor is active. */
@@ -57,7 +59,10 @@ export class AutoTransport implements Transport {
   private interceptable: NodeHttpTransport | null = null;
 
   constructor(private readonly options: AutoTransportOptions = {}) {
-    this.fast = new UndiciTransport(options.addressGuard === undefined ? {} : { addressGuard: options.addressGuard });
+    this.fast = new UndiciTransport({
+      ...(options.addressGuard === undefined ? {} : { addressGuard: options.addressGuard }),
+      ...(options.proxy ? { proxy: options.proxy } : {}),
+    });
   }
 
   send(request: TransportRequest): Promise<TransportResponse> {

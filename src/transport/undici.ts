@@ -8,8 +8,9 @@
  *
  * @module
  */
-import type { LookupFunction } from 'node:net';
-import { Pool } from 'undici';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { AddressBlockedError, TransportError } from '../errors.js';
 import { checkUrlHost, createGuardedLookup, type AddressGuardOptions } from './address-guard.js';
 import type { Transport, TransportRequest, TransportResponse } from './types.js';
@@ -22,6 +23,12 @@ export interface UndiciTransportOptions {
   lookup?: LookupFunction;
   /** Idle keep-alive sockets are closed after this long. Default 30 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Send through this HTTP(S) proxy (`http://proxy.internal:3128`, credentials allowed in the URL).
+   * The target name is resolved here, through the guard, and the proxy is asked to CONNECT to
+   * exactly that address, so the proxy never resolves it: the guard still applies to the target.
+   */
+  proxy?: string;
 }
 
 function flatten(headers: Record<string, string | string[] | undefined>): Record<string, string> {
@@ -45,8 +52,11 @@ export class UndiciTransport implements Transport {
   private readonly guard: AddressGuardOptions | null;
   private readonly lookup: LookupFunction | undefined;
   private readonly keepAliveTimeout: number;
+  private readonly proxy: string | null;
+  private readonly proxies = new Map<string, ProxyAgent>();
 
   constructor(options: UndiciTransportOptions = {}) {
+    this.proxy = options.proxy ?? null;
     this.guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
     this.lookup = this.guard ? createGuardedLookup(this.guard, options.lookup) : options.lookup;
     this.keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
@@ -78,10 +88,13 @@ export class UndiciTransport implements Transport {
     request.signal?.addEventListener('abort', onAbort, { once: true });
     if (request.signal?.aborted) controller.abort();
     try {
-      const response = await this.pool(url, request.tls).request({
+      const target = this.proxy ? await this.viaProxy(url, request) : null;
+      const dispatcher: Dispatcher = target ? target.agent : this.pool(url, request.tls);
+      const response = await dispatcher.request({
+        ...(target ? { origin: target.origin } : {}),
         path: `${url.pathname}${url.search}`,
         method: request.method as 'POST',
-        headers: request.headers,
+        headers: target ? { ...request.headers, host: url.host } : request.headers,
         body: request.body,
         signal: controller.signal,
         // The overall deadline above is the authority; these only must not fire first.
@@ -125,9 +138,52 @@ export class UndiciTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.pools.values()];
+    const dispatchers: Dispatcher[] = [...this.pools.values(), ...this.proxies.values()];
     this.pools.clear();
-    await Promise.all(pools.map((pool) => pool.destroy()));
+    this.proxies.clear();
+    await Promise.all(dispatchers.map((d) => d.destroy()));
+  }
+
+  /**
+   * Resolves the target through the guarded lookup and returns the proxy agent and the origin to
+   * CONNECT to: the approved IP, with TLS verified against the original name.
+   */
+  private async viaProxy(url: URL, request: TransportRequest): Promise<{ agent: ProxyAgent; origin: string }> {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const address = isIP(host) ? host : await this.resolve(host);
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    const origin = `${url.protocol}//${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+    const tls = request.tls;
+    const key = `${host}\0${tls ? `${tls.rejectUnauthorized}\0${tls.cert ?? ''}\0${tls.key ?? ''}\0${tls.ca ?? ''}` : ''}`;
+    let agent = this.proxies.get(key);
+    if (!agent) {
+      agent = new ProxyAgent({
+        uri: this.proxy!,
+        keepAliveTimeout: this.keepAliveTimeout,
+        requestTls: {
+          // The connection goes to an IP: SNI and certificate verification use the original name.
+          ...(isIP(host) ? {} : { servername: host }),
+          ...(tls?.cert ? { cert: tls.cert } : {}),
+          ...(tls?.key ? { key: tls.key } : {}),
+          ...(tls?.ca ? { ca: tls.ca } : {}),
+          ...(tls ? { rejectUnauthorized: tls.rejectUnauthorized } : {}),
+        },
+      });
+      this.proxies.set(key, agent);
+    }
+    return { agent, origin };
+  }
+
+  /** One address for a name, through the guard (which rejects blocked answers). */
+  private resolve(hostname: string): Promise<string> {
+    const lookup = this.lookup ?? (dnsLookup as unknown as LookupFunction);
+    return new Promise((resolve, reject) => {
+      lookup(hostname, { all: true }, (error, addresses) => {
+        const first = Array.isArray(addresses) ? addresses[0]?.address : (addresses as unknown as string);
+        if (error || !first) reject(error ?? new Error(`${hostname} did not resolve`));
+        else resolve(first);
+      });
+    });
   }
 
   /** The pool for an origin and TLS identity (a client certificate must never be reused for another). */
