@@ -39,6 +39,39 @@ function flatten(headers: Record<string, string | string[] | undefined>): Record
   return result;
 }
 
+/**
+ * A minimal abort signal for undici (it accepts EventEmitter-like signals): one per attempt, much
+ * cheaper than an AbortController and its EventTarget.
+ */
+class AbortHandle {
+  aborted = false;
+  reason: unknown = undefined;
+  private listener: (() => void) | null = null;
+
+  on(_event: 'abort', listener: () => void): this {
+    this.listener = listener;
+    return this;
+  }
+
+  once(event: 'abort', listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  removeListener(): this {
+    this.listener = null;
+    return this;
+  }
+
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.listener;
+    this.listener = null;
+    listener?.();
+  }
+}
+
 function blockedCause(error: unknown): AddressBlockedError | null {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof AddressBlockedError) return e;
@@ -54,6 +87,10 @@ export class UndiciTransport implements Transport {
   private readonly keepAliveTimeout: number;
   private readonly proxy: string | null;
   private readonly proxies = new Map<string, ProxyAgent>();
+  /** Parsed URL and IP-literal guard verdict per URL string: endpoints repeat, parsing need not. */
+  private readonly targets = new Map<string, { url: URL; blocked: AddressBlockedError | null }>();
+  /** Attempts in flight per shutdown signal: one listener on the signal, not one per attempt. */
+  private readonly inFlight = new WeakMap<AbortSignal, Set<AbortHandle>>();
 
   constructor(options: UndiciTransportOptions = {}) {
     this.proxy = options.proxy ?? null;
@@ -63,30 +100,18 @@ export class UndiciTransport implements Transport {
   }
 
   async send(request: TransportRequest): Promise<TransportResponse> {
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch (cause) {
-      throw new TransportError(`invalid URL ${request.url}`, { cause });
-    }
-    if (this.guard) {
-      // IP-literal hosts never go through lookup: check them here.
-      const verdict = checkUrlHost(url, this.guard);
-      if (verdict && !verdict.allowed) {
-        const cause = new AddressBlockedError(verdict.address, verdict.range, { hostname: url.hostname });
-        throw new TransportError(cause.message, { cause, code: 'address_blocked' });
-      }
-    }
+    const { url, blocked } = this.target(request.url);
+    if (blocked) throw new TransportError(blocked.message, { cause: blocked, code: 'address_blocked' });
 
-    const controller = new AbortController();
+    const handle = new AbortHandle();
     let timedOut = false;
     const deadline = setTimeout(() => {
       timedOut = true;
-      controller.abort();
+      handle.abort();
     }, request.timeoutMs);
-    const onAbort = () => controller.abort();
-    request.signal?.addEventListener('abort', onAbort, { once: true });
-    if (request.signal?.aborted) controller.abort();
+    const attempts = request.signal ? this.attemptsOf(request.signal) : null;
+    attempts?.add(handle);
+    if (request.signal?.aborted) handle.abort(request.signal.reason);
     try {
       const target = this.proxy ? await this.viaProxy(url, request) : null;
       const dispatcher: Dispatcher = target ? target.agent : this.pool(url, request.tls);
@@ -96,7 +121,7 @@ export class UndiciTransport implements Transport {
         method: request.method as 'POST',
         headers: target ? { ...request.headers, host: url.host } : request.headers,
         body: request.body,
-        signal: controller.signal,
+        signal: handle,
         // The overall deadline above is the authority; these only must not fire first.
         headersTimeout: request.timeoutMs + 1_000,
         bodyTimeout: request.timeoutMs + 1_000,
@@ -133,8 +158,41 @@ export class UndiciTransport implements Transport {
       throw new TransportError(code ? `${code}: ${message}` : message, { cause });
     } finally {
       clearTimeout(deadline);
-      request.signal?.removeEventListener('abort', onAbort);
+      attempts?.delete(handle);
     }
+  }
+
+  private target(raw: string): { url: URL; blocked: AddressBlockedError | null } {
+    let target = this.targets.get(raw);
+    if (!target) {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch (cause) {
+        throw new TransportError(`invalid URL ${raw}`, { cause });
+      }
+      // IP-literal hosts never go through lookup: check them here (names are checked on connect).
+      const verdict = this.guard ? checkUrlHost(url, this.guard) : null;
+      const blocked =
+        verdict && !verdict.allowed ? new AddressBlockedError(verdict.address, verdict.range, { hostname: url.hostname }) : null;
+      target = { url, blocked };
+      if (this.targets.size >= 10_000) this.targets.clear();
+      this.targets.set(raw, target);
+    }
+    return target;
+  }
+
+  private attemptsOf(signal: AbortSignal): Set<AbortHandle> {
+    let attempts = this.inFlight.get(signal);
+    if (!attempts) {
+      const set = new Set<AbortHandle>();
+      attempts = set;
+      this.inFlight.set(signal, set);
+      signal.addEventListener('abort', () => {
+        for (const handle of set) handle.abort(signal.reason);
+      }, { once: true });
+    }
+    return attempts;
   }
 
   async close(): Promise<void> {
