@@ -126,6 +126,12 @@ export class UndiciTransport implements Transport {
         headersTimeout: request.timeoutMs + 1_000,
         bodyTimeout: request.timeoutMs + 1_000,
       });
+      const declared = Number(response.headers['content-length'] ?? Number.NaN);
+      if (Number.isInteger(declared) && declared <= request.maxResponseBodyBytes) {
+        // HTTP framing holds the body to its declared length, so it fits the cap: read it whole,
+        // which is much cheaper than iterating the stream.
+        return { status: response.statusCode, headers: flatten(response.headers), body: await response.body.text(), bodyTruncated: false };
+      }
       const chunks: Buffer[] = [];
       let received = 0;
       let truncated = false;
