@@ -360,10 +360,12 @@ export interface WebhookStorage {
 
   /**
    * Adds deliveries, all or none. A delivery with a `coalesceKey` whose webhook already has a
-   * claimable (`pending`/`scheduled`) delivery with the same key is merged into it instead: the
-   * existing delivery keeps its id, priority and `runAt`, takes the new `body`, and its
-   * `coalescedCount` grows by one. Atomic under concurrency: two enqueues with the same key never
-   * leave two claimable deliveries.
+   * delivery with the same key that is waiting and has not been claimed since it was queued (or
+   * requeued) is merged into it instead: the existing delivery keeps its id, priority and `runAt`,
+   * takes the new `body`, and its `coalescedCount` grows by one. A delivery that was claimed (in
+   * flight, or a retry waiting as `scheduled`) never absorbs emits, since its body may already have
+   * been sent. Atomic under concurrency: two enqueues with the same key never leave two mergeable
+   * deliveries.
    */
   enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult>;
   /** Claims due deliveries exclusively (see the interface guarantees), marking them `delivering`. */
