@@ -17,8 +17,8 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebhookDispatcher, type DispatcherErrorEvent, type WebhookDispatcherOptions } from 'webhook-dispatcher';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
-import { startCrashWorker, type CrashWorker } from './helpers/crash-worker.js';
-import { Receiver, type ReceivedRequest } from './helpers/receiver.js';
+import { countById, idCounter, runCrashRecovery, sleep, waitFor } from './helpers/durability.js';
+import { Receiver } from './helpers/receiver.js';
 import { pgConfig, requirePostgres } from './helpers/postgres.js';
 
 const available = await requirePostgres('durability.postgres');
@@ -85,35 +85,6 @@ function newDispatcher(storage: PostgresStorage, options: WebhookDispatcherOptio
   return { dispatcher, errors };
 }
 
-/** Polls `condition` every 10 ms; rejects with `what` after `timeoutMs`. */
-async function waitFor(condition: () => boolean | Promise<boolean>, what: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await sleep(10);
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** How often each `webhook-id` reached the receiver. */
-function countById(requests: readonly ReceivedRequest[]): Map<string, number> {
-  return idCounter(requests)();
-}
-
-/** An incremental {@link countById}: each call only looks at requests received since the last. */
-function idCounter(requests: readonly ReceivedRequest[]): () => Map<string, number> {
-  const counts = new Map<string, number>();
-  let next = 0;
-  return () => {
-    for (; next < requests.length; next++) {
-      const id = requests[next]!.headers['webhook-id'] ?? '(none)';
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    return counts;
-  };
-}
-
 async function statusCounts(pool: pg.Pool, schema: string): Promise<Record<string, number>> {
   const { rows } = await pool.query<{ status: string; n: number }>(
     `SELECT status, count(*)::int AS n FROM "${schema}".webhook_deliveries GROUP BY status`,
@@ -133,87 +104,25 @@ async function isListening(pool: pg.Pool, schema: string): Promise<boolean> {
 describe.runIf(available)('Postgres durability', () => {
   describe('crash recovery', () => {
     it('finishes a SIGKILLed process\'s backlog from the same schema: every delivery arrives, duplicates bounded by its window', async () => {
-      const TOTAL = 3_000;
-      const CHILD_CONCURRENCY = 8;
-      // Short leases for the process that dies, so its work is re-claimed soon after the kill.
-      const LEASE_MS = 3_000;
-      const RECOVERY_LEASE_MS = 30_000;
-      const RECOVERY_TIMEOUT_MS = 5_000;
-      const REQUEST_TIMEOUT_MS = 1_000;
-      const started = Date.now();
-
       const schema = newSchema();
       const pool = newPool();
-      // A short answer delay keeps a few requests in flight at the moment of the kill.
-      const receiver = await startReceiver({ respond: { delayMs: 5 } });
-
-      const worker: CrashWorker = await startCrashWorker({
+      await runCrashRecovery({
+        label: 'durability.postgres',
         adapter: 'postgres',
         target: schema,
-        url: receiver.origin,
-        count: TOTAL,
-        webhooks: 5,
-        concurrency: CHILD_CONCURRENCY,
-        leaseMs: LEASE_MS,
-        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        // A short answer delay keeps a few requests in flight at the moment of the kill.
+        receiver: await startReceiver({ respond: { delayMs: 5 } }),
+        disposers,
+        statusCounts: () => statusCounts(pool, schema),
+        startSurvivor: async (options) => newDispatcher(await openStorage(pool, schema), options),
+        storageTotals: async () => {
+          const one = async (sql: string) => (await pool.query<{ n: number }>(sql)).rows[0]?.n ?? -1;
+          return {
+            successfulExecutions: await one(`SELECT count(*)::int AS n FROM "${schema}".webhook_executions WHERE success`),
+            notAttemptedOnce: await one(`SELECT count(*)::int AS n FROM "${schema}".webhook_deliveries WHERE attempts <> 1`),
+          };
+        },
       });
-      disposers.push(() => worker.kill());
-      const workerReadyMs = Date.now() - started;
-      expect(worker.ids).toHaveLength(TOTAL);
-      expect(new Set(worker.ids).size).toBe(TOTAL);
-
-      await receiver.waitForRequests(300, 10_000);
-      const signal = await worker.kill();
-      const killedAtMs = Date.now() - started;
-      expect(signal).toBe('SIGKILL');
-      const seenAtKill = countById(receiver.requests).size;
-      const atKill = await statusCounts(pool, schema);
-      // Mid-run: work left, and deliveries still leased to the dead process.
-      expect(seenAtKill).toBeLessThan(TOTAL);
-      expect(atKill.delivering ?? 0).toBeGreaterThan(0);
-
-      // The survivor: its own pool, same schema, same short lease.
-      const storage = await openStorage(pool, schema);
-      const { dispatcher, errors } = newDispatcher(storage, {
-        concurrency: 32,
-        perEndpointConcurrency: 32,
-        // The survivor is alive: a long lease, so a loaded machine never makes it re-claim its own work.
-        leaseMs: RECOVERY_LEASE_MS,
-        requestTimeoutMs: RECOVERY_TIMEOUT_MS,
-        pollIntervalMs: 100,
-      });
-      const expected = new Set(worker.ids);
-      const received = idCounter(receiver.requests);
-      await waitFor(() => received().size >= TOTAL, () => `all ${TOTAL} ids (have ${received().size})`, 45_000);
-      await dispatcher.drain();
-
-      const counts = countById(receiver.requests);
-      const missing = worker.ids.filter((id) => !counts.has(id));
-      const duplicated = [...counts.values()].filter((n) => n > 1).length;
-      const extra = receiver.requests.length - counts.size;
-      console.log(
-        `[durability.postgres] crash recovery: ${TOTAL} deliveries; ${seenAtKill} seen at SIGKILL, ` +
-          `${atKill.delivering ?? 0} leased by the dead child; after recovery ${counts.size} distinct ids, ` +
-          `${duplicated} delivered more than once (${extra} extra requests; bound ${2 * CHILD_CONCURRENCY}); ` +
-          `timings: worker emitted and started at ${workerReadyMs} ms, killed at ${killedAtMs} ms, all delivered at ${Date.now() - started} ms`,
-      );
-      expect(missing).toEqual([]);
-      expect([...counts.keys()].every((id) => expected.has(id))).toBe(true);
-      expect(duplicated).toBeLessThanOrEqual(2 * CHILD_CONCURRENCY);
-      expect(extra).toBeLessThanOrEqual(2 * CHILD_CONCURRENCY);
-
-      // Storage agrees: everything succeeded, one recorded attempt per delivery (the child's
-      // unrecorded attempts left no trace: completion is atomic and fenced).
-      expect(await statusCounts(pool, schema)).toEqual({ succeeded: TOTAL });
-      const executions = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM "${schema}".webhook_executions WHERE success`,
-      );
-      expect(executions.rows[0]?.n).toBe(TOTAL);
-      const retried = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM "${schema}".webhook_deliveries WHERE attempts <> 1`,
-      );
-      expect(retried.rows[0]?.n).toBe(0);
-      expect(errors).toEqual([]);
     }, 60_000); // 8-10 s measured on a loaded 2-vCPU machine; headroom for slower CI runners
   });
 
