@@ -181,6 +181,7 @@ export const WRITE_METHODS = [
   'enqueueDeliveries',
   'claimDueDeliveries',
   'completeAttempt',
+  'completeAttempts',
   'releaseDelivery',
   'extendLease',
   'recordWebhookResult',

@@ -370,6 +370,8 @@ interface EnqueueRow {
  * Driver failures are thrown as {@link StorageError} with the `pg` error as `cause`.
  */
 export class PostgresStorage implements WebhookStorage {
+  /** Every write is a round trip and a commit: the dispatcher gathers concurrent writes into one. */
+  readonly groupCommit = true;
   private readonly pool: PostgresPool;
   private readonly schema: string;
   private readonly onError: ((error: StorageError) => void) | undefined;
@@ -716,6 +718,94 @@ export class PostgresStorage implements WebhookStorage {
       );
       return result.rowCount === 1;
     });
+  }
+
+  /**
+   * Many completions in one statement (one round trip, one commit): the fenced updates and the
+   * execution inserts for the deliveries whose lease held. A batch naming one delivery twice is
+   * split into rounds inside one transaction, since one statement cannot update a row twice.
+   */
+  async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
+    if (inputs.length === 0) return [];
+    return this.guard('completeAttempts', async () => {
+      const rounds: CompleteAttempt[][] = [];
+      const seen = new Map<string, number>();
+      for (const input of inputs) {
+        const round = seen.get(input.deliveryId) ?? 0;
+        seen.set(input.deliveryId, round + 1);
+        (rounds[round] ??= []).push(input);
+      }
+      const recorded = new Set<string>();
+      if (rounds.length === 1) {
+        await this.completeRound(this.pool, inputs, recorded);
+      } else {
+        await this.transaction(async (client) => {
+          for (const round of rounds) await this.completeRound(client, round, recorded);
+        });
+      }
+      return inputs.map((input) => recorded.has(input.execution.id));
+    });
+  }
+
+  private async completeRound(q: PostgresQueryable, round: readonly CompleteAttempt[], recorded: Set<string>): Promise<void> {
+    const col = <T>(pick: (input: CompleteAttempt) => T) => round.map(pick);
+    const result = await q.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[], $7::bigint[],
+           $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::bigint[], $15::float8[],
+           $16::int[], $17::boolean[], $18::boolean[], $19::text[], $20::text[], $21::text[], $22::text[],
+           $23::text[], $24::text[], $25::text[], $26::text[], $27::bigint[], $28::int[])
+         AS i(delivery_id, lease_token, outcome, last_status, last_error, ended_at, run_at, id, webhook_id, tenant_id,
+           entity, event, attempt, started_at, duration_ms, status, success, hard_error, error_message, error_code,
+           method, url, request_headers, request_body, response_headers, response_body, next_attempt_at,
+           coalesced_count)
+       ), done AS (
+         UPDATE ${this.n.deliveries} d
+         SET status = i.outcome, attempts = d.attempts + 1, last_status = i.last_status, last_error = i.last_error,
+           updated_at = i.ended_at, run_at = COALESCE(i.run_at, d.run_at), lease_token = NULL, lease_expires_at = NULL
+         FROM input i
+         WHERE d.id = i.delivery_id AND d.status = 'delivering' AND d.lease_token = i.lease_token
+         RETURNING d.id
+       )
+       INSERT INTO ${this.n.executions} (${EXECUTION_COLUMNS})
+       SELECT i.id, i.webhook_id, i.delivery_id, i.tenant_id, i.entity, i.event, i.attempt, i.started_at, i.ended_at,
+         i.duration_ms, i.status, i.success, i.hard_error, i.error_message, i.error_code, i.method, i.url,
+         i.request_headers::jsonb, i.request_body, i.response_headers::jsonb, i.response_body, i.next_attempt_at,
+         i.coalesced_count
+       FROM input i JOIN done ON done.id = i.delivery_id
+       RETURNING id`,
+      [
+        col((c) => c.deliveryId),
+        col((c) => c.leaseToken),
+        col((c) => c.outcome.status),
+        col((c) => c.outcome.lastStatus),
+        col((c) => c.outcome.lastError),
+        col((c) => c.execution.endedAt),
+        col((c) => (c.outcome.status === 'scheduled' ? (c.outcome.runAt ?? c.execution.endedAt) : null)),
+        col((c) => c.execution.id),
+        col((c) => c.execution.webhookId),
+        col((c) => c.execution.tenantId),
+        col((c) => c.execution.entity),
+        col((c) => c.execution.event),
+        col((c) => c.execution.attempt),
+        col((c) => c.execution.startedAt),
+        col((c) => c.execution.durationMs),
+        col((c) => c.execution.status),
+        col((c) => c.execution.success),
+        col((c) => c.execution.hardError),
+        col((c) => c.execution.errorMessage),
+        col((c) => c.execution.errorCode),
+        col((c) => c.execution.method),
+        col((c) => c.execution.url),
+        col((c) => JSON.stringify(c.execution.requestHeaders)),
+        col((c) => c.execution.requestBody),
+        col((c) => JSON.stringify(c.execution.responseHeaders)),
+        col((c) => c.execution.responseBody),
+        col((c) => c.execution.nextAttemptAt),
+        col((c) => c.execution.coalescedCount),
+      ],
+    );
+    for (const row of result.rows as Row[]) recorded.add(str(row.id));
   }
 
   /** Fenced: back to `pending` (never attempted) or `scheduled`, attempts unchanged. */

@@ -453,6 +453,8 @@ function openDatabase(path: string): SqliteDatabase {
  * with `db.exec('BEGIN IMMEDIATE')` and `COMMIT` after the emit resolves.
  */
 export class SqliteStorage implements WebhookStorage {
+  /** Each transaction commits to the WAL: the dispatcher gathers concurrent writes into one. */
+  readonly groupCommit = true;
   private readonly db: SqliteDatabase;
   private readonly ownsDatabase: boolean;
   private readonly prefix: string;
@@ -681,22 +683,33 @@ export class SqliteStorage implements WebhookStorage {
   async completeAttempt(input: CompleteAttempt): Promise<boolean> {
     return this.run('complete attempt', () => {
       const c = this.connection();
-      const { outcome, execution } = input;
-      return c.transaction(() => {
-        const changed = c.stmt(this.sql.complete).run({
-          id: input.deliveryId,
-          leaseToken: input.leaseToken,
-          status: outcome.status,
-          runAt: outcome.status === 'scheduled' ? (outcome.runAt ?? execution.endedAt) : null,
-          lastStatus: outcome.lastStatus,
-          lastError: outcome.lastError,
-          now: execution.endedAt,
-        }).changes;
-        if (changed === 0) return false; // lease lost: fenced off, nothing written
-        c.stmt(this.sql.insertExecution).run(executionParams(execution));
-        return true;
-      });
+      return c.transaction(() => this.completeOne(c, input));
     });
+  }
+
+  /** All in one transaction (one commit), each item fenced on its own. */
+  async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
+    if (inputs.length === 0) return [];
+    return this.run('complete attempts', () => {
+      const c = this.connection();
+      return c.transaction(() => inputs.map((input) => this.completeOne(c, input)));
+    });
+  }
+
+  private completeOne(c: Connection, input: CompleteAttempt): boolean {
+    const { outcome, execution } = input;
+    const changed = c.stmt(this.sql.complete).run({
+      id: input.deliveryId,
+      leaseToken: input.leaseToken,
+      status: outcome.status,
+      runAt: outcome.status === 'scheduled' ? (outcome.runAt ?? execution.endedAt) : null,
+      lastStatus: outcome.lastStatus,
+      lastError: outcome.lastError,
+      now: execution.endedAt,
+    }).changes;
+    if (changed === 0) return false; // lease lost: fenced off, nothing written
+    c.stmt(this.sql.insertExecution).run(executionParams(execution));
+    return true;
   }
 
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {

@@ -345,6 +345,15 @@ export interface WebhookStorage {
   /** Creates tables or indexes if the adapter needs them. Idempotent. */
   migrate?(): Promise<void>;
 
+  /**
+   * Optional hint: true when every write call pays a fixed cost (a commit, a network round trip).
+   * The dispatcher then gathers the enqueues of concurrent emits, and the completions of
+   * concurrent attempts ({@link completeAttempts}), made in one event-loop turn into one call
+   * each (group commit). Writes inside a host transaction are never gathered. Off for
+   * {@link MemoryStorage}, whose calls cost nothing to start.
+   */
+  readonly groupCommit?: boolean;
+
   insertWebhook(webhook: WebhookRecord): Promise<void>;
   getWebhook(id: string): Promise<WebhookRecord | null>;
   /** Replaces the stored webhook with the same id. Returns false when it does not exist. */
@@ -376,6 +385,14 @@ export interface WebhookStorage {
    * (`scheduled` also sets `runAt`). False, and nothing written, when the lease was lost.
    */
   completeAttempt(input: CompleteAttempt): Promise<boolean>;
+  /**
+   * Optional capability: several attempts' results in one write (one transaction, one round
+   * trip). Each item behaves exactly as {@link completeAttempt} would on its own (fenced by its
+   * lease token, delivery and execution written together); the result says, in input order,
+   * which were recorded. If the call throws, nothing of it was written. The dispatcher gathers
+   * concurrent completions into one call when the adapter sets {@link groupCommit}.
+   */
+  completeAttempts?(inputs: readonly CompleteAttempt[]): Promise<boolean[]>;
   /**
    * Gives a claimed delivery back without an attempt (shutdown, window trimming): it becomes
    * claimable again (`pending` if never attempted, else `scheduled`) at `runAt` (default:

@@ -345,6 +345,58 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect((await storage.getDelivery(current!.id))?.status).toBe('succeeded');
       });
 
+      it('completeAttempts (optional) records a batch in input order, fencing each item on its own', async () => {
+        if (!storage.completeAttempts) {
+          // An adapter without the capability gets one completeAttempt call per attempt instead.
+          expect(storage.groupCommit ?? false).toBe(false);
+          return;
+        }
+        expect(await storage.completeAttempts([])).toEqual([]);
+        const w = await seedWebhook();
+        const [a, b, c] = [makeDelivery(w.id), makeDelivery(w.id), makeDelivery(w.id)];
+        await storage.enqueueDeliveries([a, b, c]);
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 3, leaseMs: 1000 });
+        const byId = new Map(claimed.map((d) => [d.id, d] as const));
+        const staleA = byId.get(a.id)!;
+        // a's lease expires and is taken over; b and c keep theirs (extended).
+        expect(await storage.extendLease(b.id, byId.get(b.id)!.leaseToken, T0 + 60_000)).toBe(true);
+        expect(await storage.extendLease(c.id, byId.get(c.id)!.leaseToken, T0 + 60_000)).toBe(true);
+        const [currentA] = await storage.claimDueDeliveries({ now: T0 + 2000, limit: 3, leaseMs: 1000 });
+        expect(currentA?.id).toBe(a.id);
+
+        const ok = { status: 'succeeded' as const, lastStatus: 200, lastError: null };
+        const staleExecution = makeExecution(staleA);
+        const bExecution = makeExecution(byId.get(b.id)!, { status: 503, success: false, errorMessage: 'HTTP 503' });
+        const cExecution = makeExecution(byId.get(c.id)!);
+        const aExecution = makeExecution(currentA!);
+        const results = await storage.completeAttempts([
+          { deliveryId: a.id, leaseToken: staleA.leaseToken, outcome: ok, execution: staleExecution },
+          {
+            deliveryId: b.id,
+            leaseToken: byId.get(b.id)!.leaseToken,
+            outcome: { status: 'scheduled', runAt: T0 + 9000, lastStatus: 503, lastError: 'HTTP 503' },
+            execution: bExecution,
+          },
+          { deliveryId: c.id, leaseToken: byId.get(c.id)!.leaseToken, outcome: ok, execution: cExecution },
+          // The same delivery twice in one batch: the current lease holder's result counts.
+          { deliveryId: a.id, leaseToken: currentA!.leaseToken, outcome: ok, execution: aExecution },
+        ]);
+        expect(results).toEqual([false, true, true, true]);
+        expect(await storage.getDelivery(a.id)).toMatchObject({ status: 'succeeded', attempts: 1, lastStatus: 200 });
+        expect(await storage.getDelivery(b.id)).toMatchObject({ status: 'scheduled', attempts: 1, runAt: T0 + 9000, lastError: 'HTTP 503' });
+        expect(await storage.getDelivery(c.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+        expect((await storage.listExecutions({ deliveryId: a.id, limit: 10 })).items).toEqual([aExecution]);
+        expect((await storage.listExecutions({ deliveryId: b.id, limit: 10 })).items).toEqual([bExecution]);
+        expect((await storage.listExecutions({ deliveryId: c.id, limit: 10 })).items).toEqual([cExecution]);
+        // Completed: their leases are gone, so completing again is fenced off.
+        expect(
+          await storage.completeAttempts([
+            { deliveryId: c.id, leaseToken: byId.get(c.id)!.leaseToken, outcome: ok, execution: makeExecution(c) },
+          ]),
+        ).toEqual([false]);
+        expect(await storage.nextRunAt()).toBe(T0 + 9000);
+      });
+
       it('extending a lease keeps others from claiming it', async () => {
         const w = await seedWebhook();
         await storage.enqueueDeliveries([makeDelivery(w.id)]);

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommit } from '../src/group-commit.js';
+
+/** A write that records its batches; items equal to 'bad' make the whole call fail. */
+function recorder(options: { delayMs?: number } = {}) {
+  const batches: string[][] = [];
+  const write = async (items: string[]): Promise<string[]> => {
+    batches.push([...items]);
+    if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+    if (items.includes('bad')) throw new Error('bad item');
+    return items.map((i) => i.toUpperCase());
+  };
+  return { batches, write };
+}
+
+describe('GroupCommit', () => {
+  it('writes the items submitted in one turn with one call, answering each in order', async () => {
+    const { batches, write } = recorder();
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1 });
+    const results = await Promise.all(['a', 'b', 'c'].map((i) => group.submit(i)));
+    expect(results).toEqual(['A', 'B', 'C']);
+    expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('gathers what arrives while a write is in flight into the next write', async () => {
+    const { batches, write } = recorder({ delayMs: 20 });
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1 });
+    const first = group.submit('a');
+    await new Promise((r) => setTimeout(r, 5)); // 'a' is being written now
+    const later = ['b', 'c', 'd'].map((i) => group.submit(i));
+    expect(await Promise.all([first, ...later])).toEqual(['A', 'B', 'C', 'D']);
+    expect(batches).toEqual([['a'], ['b', 'c', 'd']]);
+  });
+
+  it('splits at maxBatch and keeps at most maxInFlight writes going', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const sizes: number[] = [];
+    const group = new GroupCommit(
+      async (items: number[]) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        sizes.push(items.length);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        return items.map((i) => i * 2);
+      },
+      { maxBatch: 4, maxInFlight: 2 },
+    );
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => group.submit(i)));
+    expect(results).toEqual(Array.from({ length: 10 }, (_, i) => i * 2));
+    expect(sizes).toEqual([4, 4, 2]);
+    expect(peak).toBe(2);
+  });
+
+  it('a failing batch is retried item by item: only the bad item fails', async () => {
+    const { batches, write } = recorder();
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1 });
+    const settled = await Promise.allSettled(['a', 'bad', 'c'].map((i) => group.submit(i)));
+    expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message))).toEqual(['A', 'bad item', 'C']);
+    expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('never writes again when results cannot be matched to the items', async () => {
+    let calls = 0;
+    const group = new GroupCommit(
+      async (items: string[]) => {
+        calls++;
+        return items.slice(1);
+      },
+      { maxBatch: 100, maxInFlight: 1 },
+    );
+    const settled = await Promise.allSettled(['a', 'b'].map((i) => group.submit(i)));
+    expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+    expect(calls).toBe(1);
+  });
+});
