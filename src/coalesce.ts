@@ -16,10 +16,23 @@ function defaultIdField(entity: string): string {
   );
 }
 
+// Parsed per emit and webhook otherwise; the few distinct paths and entities are remembered.
+// Bounded (cleared when full) since entity names come from the host's emits.
+const MAX_CACHED = 1_000;
+const pathSegments = new Map<string, readonly string[]>();
+const idFields = new Map<string, string>();
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): V {
+  if (cache.size >= MAX_CACHED) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 /** Reads a dotted path with own properties only (no prototype walk). */
 export function readPath(data: unknown, path: string): unknown {
   let value: unknown = data;
-  for (const segment of path.replace(/\[(\d+)\]/g, '.$1').split('.')) {
+  const segments = pathSegments.get(path) ?? remember(pathSegments, path, path.replace(/\[(\d+)\]/g, '.$1').split('.'));
+  for (const segment of segments) {
     if (value === null || typeof value !== 'object' || !Object.hasOwn(value, segment)) return undefined;
     value = (value as Record<string, unknown>)[segment];
   }
@@ -32,7 +45,7 @@ export function readPath(data: unknown, path: string): unknown {
  * in which case the emit is not coalesced.
  */
 export function coalesceKeyFor(entity: string, data: unknown, keyPath: string | null): string | null {
-  const candidates = keyPath ? [keyPath] : [defaultIdField(entity), 'id', 'Id'];
+  const candidates = keyPath ? [keyPath] : [idFields.get(entity) ?? remember(idFields, entity, defaultIdField(entity)), 'id', 'Id'];
   for (const path of candidates) {
     const value = readPath(data, path);
     if (typeof value === 'string' && value.length > 0 && value.length <= 200) return `${entity}:${value}`;

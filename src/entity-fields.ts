@@ -54,6 +54,8 @@ export const DEFAULT_ENTITY_FIELDS: readonly string[] = Object.freeze(['OrderId'
 /** Looks up `entityData` field lists: `entity:Event` first, then `entity`, then the default. */
 export class EntityFieldRegistry {
   private readonly lists = new Map<string, readonly string[]>();
+  /** The last answer of fieldsFor (emits come in runs of one entity and event); cleared by register. */
+  private last: { entity: string; event: string; fields: readonly string[] } | null = null;
 
   constructor(initial: Readonly<Record<string, readonly string[]>> = SHOPCTRL_ENTITY_FIELDS) {
     for (const [key, fields] of Object.entries(initial)) this.lists.set(key, Object.freeze([...fields]));
@@ -62,11 +64,16 @@ export class EntityFieldRegistry {
   /** Registers the fields of an entity (or of one event of it, with `event`). */
   register(entity: string, fields: readonly string[], event?: string): void {
     this.lists.set(event ? `${entity}:${event}` : entity, Object.freeze([...fields]));
+    this.last = null;
   }
 
   /** The field list for an entity and event. */
   fieldsFor(entity: string, event: string): readonly string[] {
-    return this.lists.get(`${entity}:${event}`) ?? this.lists.get(entity) ?? DEFAULT_ENTITY_FIELDS;
+    const last = this.last;
+    if (last !== null && last.entity === entity && last.event === event) return last.fields;
+    const fields = this.lists.get(`${entity}:${event}`) ?? this.lists.get(entity) ?? DEFAULT_ENTITY_FIELDS;
+    this.last = { entity, event, fields };
+    return fields;
   }
 
   /** `entityData` for emitted data: each listed field's value, or null when the data lacks it. */

@@ -11,7 +11,7 @@
  * @module
  */
 import type { EntityFieldRegistry } from './entity-fields.js';
-import { compileTemplate, type PayloadMimeType } from './mergefields.js';
+import { compileTemplate, type CompiledTemplate, type PayloadMimeType } from './mergefields.js';
 import type { WebhookRecord } from './storage/types.js';
 
 /** A webhook's payload template. */
@@ -67,6 +67,29 @@ export function templateContext(event: PayloadEvent, webhookId: string | null): 
   return context;
 }
 
+let lastTimestampMs = NaN;
+let lastTimestamp = '';
+
+/** `new Date(ms).toISOString()`, remembered for the last millisecond asked (emits come in bursts). */
+export function isoTimestamp(ms: number): string {
+  if (ms !== lastTimestampMs) {
+    lastTimestamp = new Date(ms).toISOString(); // throws RangeError for invalid times, as before
+    lastTimestampMs = ms;
+  }
+  return lastTimestamp;
+}
+
+/**
+ * Makes V8 store a concatenated string as one flat string. A body built by `+` is a tree of
+ * string pieces (JSON.stringify's output is one too) that takes ~1.7x the memory of the flat text;
+ * bodies stay queued, so flattening once here saves memory and GC work, and sending needs the
+ * flat form anyway. Reading a character is what makes V8 flatten.
+ */
+function flatten(text: string): string {
+  text.charCodeAt(0);
+  return text;
+}
+
 /** Renders the default JSON payload. `dataJson` is the already serialised record (full mode). */
 export function renderDefaultPayload(
   event: PayloadEvent,
@@ -75,37 +98,50 @@ export function renderDefaultPayload(
   dataJson: string,
 ): string {
   const entityData = JSON.stringify(registry.entityData(event.entity, event.event, event.data));
-  return (
+  return flatten(
     `{"id":${JSON.stringify(event.id)},"timestamp":${JSON.stringify(event.timestamp)},` +
-    `"entity":${JSON.stringify(event.entity)},"event":${JSON.stringify(event.event)},` +
-    `"tenantId":${JSON.stringify(event.tenantId)},"entityData":${entityData}` +
-    (mode === 'full' ? `,"data":${dataJson}}` : '}')
+      `"entity":${JSON.stringify(event.entity)},"event":${JSON.stringify(event.event)},` +
+      `"tenantId":${JSON.stringify(event.tenantId)},"entityData":${entityData}` +
+      (mode === 'full' ? `,"data":${dataJson}}` : '}'),
   );
 }
 
+// Compiled templates by template object: storages that hand out the same (frozen) record on every
+// emit, like MemoryStorage, skip even the engine's LRU lookup (limits, variant key, reordering).
+// The source and type are re-checked, so an object changed since is compiled afresh.
+const compiledByTemplate = new WeakMap<PayloadTemplate, { source: string; mimeType: PayloadMimeType; compiled: CompiledTemplate }>();
+
 /** Renders a merchant template (compiled once and cached by the template engine). */
 export function renderTemplate(template: PayloadTemplate, event: PayloadEvent, webhookId: string | null): RenderedPayload {
-  const compiled = compileTemplate(template.template, template.mimeType);
-  return { body: compiled.render(templateContext(event, webhookId)), contentType: CONTENT_TYPES[template.mimeType] };
+  const { template: source, mimeType } = template;
+  let entry = compiledByTemplate.get(template);
+  if (entry === undefined || entry.source !== source || entry.mimeType !== mimeType) {
+    entry = { source, mimeType, compiled: compileTemplate(source, mimeType) };
+    compiledByTemplate.set(template, entry);
+  }
+  return { body: entry.compiled.render(templateContext(event, webhookId)), contentType: CONTENT_TYPES[mimeType] };
 }
 
 /**
  * Renders a webhook's body for an event. `cache` holds the default payloads already rendered for
- * this emit (by mode), so N matching webhooks without templates cost one render.
+ * this emit (by mode), so N matching webhooks without templates cost one render; they share the
+ * returned object, so treat it as read-only.
  */
 export function renderPayload(
   webhook: Pick<WebhookRecord, 'id' | 'payload' | 'payloadMode'>,
   event: PayloadEvent,
   registry: EntityFieldRegistry,
   dataJson: string,
-  cache?: Map<PayloadMode, string>,
+  cache?: Partial<Record<PayloadMode, RenderedPayload>>,
 ): RenderedPayload {
   if (webhook.payload) return renderTemplate(webhook.payload, event, webhook.id);
-  const mode = webhook.payloadMode;
-  let body = cache?.get(mode);
-  if (body === undefined) {
-    body = renderDefaultPayload(event, mode, registry, dataJson);
-    cache?.set(mode, body);
+  // Anything but 'full' renders as thin (see renderDefaultPayload); normalised so only the two
+  // known keys ever index the cache.
+  const mode: PayloadMode = webhook.payloadMode === 'full' ? 'full' : 'thin';
+  let rendered = cache?.[mode];
+  if (rendered === undefined) {
+    rendered = { body: renderDefaultPayload(event, mode, registry, dataJson), contentType: 'application/json' };
+    if (cache) cache[mode] = rendered;
   }
-  return { body, contentType: 'application/json' };
+  return rendered;
 }

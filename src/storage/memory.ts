@@ -99,12 +99,33 @@ function publicDelivery(d: DeliveryRecord): DeliveryRecord {
   };
 }
 
+// One literal with every field: adding the lease fields afterwards would change the object's shape
+// and move them out of line (an extra allocation per queued delivery).
 function storedDelivery(d: DeliveryRecord): StoredDelivery {
-  const stored = publicDelivery(d) as StoredDelivery;
-  stored.leaseToken = null;
-  stored.leaseExpiresAt = null;
-  stored.version = 0;
-  return stored;
+  return {
+    id: d.id,
+    webhookId: d.webhookId,
+    tenantId: d.tenantId,
+    entity: d.entity,
+    event: d.event,
+    endpoint: d.endpoint,
+    priority: d.priority,
+    body: d.body,
+    contentType: d.contentType,
+    status: d.status,
+    attempts: d.attempts,
+    runAt: d.runAt,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError,
+    isTest: d.isTest,
+    coalesceKey: d.coalesceKey,
+    coalescedCount: d.coalescedCount,
+    leaseToken: null,
+    leaseExpiresAt: null,
+    version: 0,
+  };
 }
 
 /** Executions hold only flat header maps besides primitives: a shallow copy is a full copy. */
@@ -141,8 +162,11 @@ const byIdDesc = (a: { id: string }, b: { id: string }): number => (a.id < b.id 
  */
 export class MemoryStorage implements WebhookStorage {
   private readonly webhooks = new Map<string, WebhookRecord>();
-  /** `entity\0event` → webhook ids; `*` is indexed as its own key. */
-  private readonly triggerIndex = new Map<string, Set<string>>();
+  /**
+   * entity → event → webhooks with that trigger, by id; `*` is indexed as its own key. Nested maps
+   * holding the (frozen) records: a lookup per emit builds no key strings and fetches no ids.
+   */
+  private readonly triggerIndex = new Map<string, Map<string, Map<string, WebhookRecord>>>();
   private readonly deliveries = new Map<string, StoredDelivery>();
   private readonly ready = new BinaryHeap<QueueEntry>(readyOrder);
   private readonly scheduled = new BinaryHeap<QueueEntry>((a, b) => a.runAt < b.runAt);
@@ -203,24 +227,39 @@ export class MemoryStorage implements WebhookStorage {
   }
 
   async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
+    // The four trigger patterns in order (exact, entity/*, */event, */*), each group once: an
+    // entity or event that is itself '*' would otherwise name the same group twice.
+    const byEntity = this.triggerIndex.get(match.entity);
+    const byAnyEntity = match.entity === '*' ? undefined : this.triggerIndex.get('*');
+    const notAnyEvent = match.event !== '*';
+    const exact = byEntity?.get(match.event);
+    const entityAny = notAnyEvent ? byEntity?.get('*') : undefined;
+    const anyEntity = byAnyEntity?.get(match.event);
+    const anyAny = notAnyEvent ? byAnyEntity?.get('*') : undefined;
     const result: WebhookRecord[] = [];
-    const seen = new Set<string>();
-    for (const key of [
-      `${match.entity}\0${match.event}`,
-      `${match.entity}\0*`,
-      `*\0${match.event}`,
-      `*\0*`,
-    ]) {
-      const ids = this.triggerIndex.get(key);
-      if (!ids) continue;
-      for (const id of ids) {
-        if (seen.has(id)) continue;
-        seen.add(id);
-        const w = this.webhooks.get(id);
-        if (w && w.enabled && (w.tenantId === null || w.tenantId === match.tenantId)) result.push(w);
-      }
-    }
+    // A webhook with several matching triggers sits in several groups: only then dedupe.
+    const groups = (exact ? 1 : 0) + (entityAny ? 1 : 0) + (anyEntity ? 1 : 0) + (anyAny ? 1 : 0);
+    const seen = groups > 1 ? new Set<string>() : null;
+    if (exact) this.collectMatches(exact, match.tenantId, seen, result);
+    if (entityAny) this.collectMatches(entityAny, match.tenantId, seen, result);
+    if (anyEntity) this.collectMatches(anyEntity, match.tenantId, seen, result);
+    if (anyAny) this.collectMatches(anyAny, match.tenantId, seen, result);
     return result;
+  }
+
+  private collectMatches(
+    group: Map<string, WebhookRecord>,
+    tenantId: string | null,
+    seen: Set<string> | null,
+    result: WebhookRecord[],
+  ): void {
+    for (const w of group.values()) {
+      if (seen !== null) {
+        if (seen.has(w.id)) continue;
+        seen.add(w.id);
+      }
+      if (w.enabled && (w.tenantId === null || w.tenantId === tenantId)) result.push(w);
+    }
   }
 
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
@@ -555,19 +594,22 @@ export class MemoryStorage implements WebhookStorage {
 
   private index(w: WebhookRecord): void {
     for (const t of w.triggers) {
-      const key = `${t.entity}\0${t.event}`;
-      let ids = this.triggerIndex.get(key);
-      if (!ids) this.triggerIndex.set(key, (ids = new Set()));
-      ids.add(w.id);
+      let byEvent = this.triggerIndex.get(t.entity);
+      if (!byEvent) this.triggerIndex.set(t.entity, (byEvent = new Map()));
+      let group = byEvent.get(t.event);
+      if (!group) byEvent.set(t.event, (group = new Map()));
+      group.set(w.id, w);
     }
   }
 
   private unindex(w: WebhookRecord): void {
     for (const t of w.triggers) {
-      const key = `${t.entity}\0${t.event}`;
-      const ids = this.triggerIndex.get(key);
-      ids?.delete(w.id);
-      if (ids?.size === 0) this.triggerIndex.delete(key);
+      const byEvent = this.triggerIndex.get(t.entity);
+      const group = byEvent?.get(t.event);
+      if (!byEvent || !group) continue;
+      group.delete(w.id);
+      if (group.size === 0) byEvent.delete(t.event);
+      if (byEvent.size === 0) this.triggerIndex.delete(t.entity);
     }
   }
 }
