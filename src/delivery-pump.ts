@@ -21,8 +21,13 @@ export interface DeliveryPumpOptions {
   pollIntervalMs: number;
   /** Endpoints not to claim for now (circuit open). */
   pausedEndpoints: () => readonly string[];
-  /** Performs one attempt. Must not throw (errors are the caller's to record). */
-  run: (delivery: ClaimedDelivery) => Promise<void>;
+  /**
+   * Performs one attempt. Must not throw (errors are the caller's to record). Calling
+   * `releaseSlot` once the HTTP exchange is over frees its concurrency slot for the next delivery
+   * while the result is still being written; the delivery counts against the window until `run`
+   * settles.
+   */
+  run: (delivery: ClaimedDelivery, releaseSlot: () => void) => Promise<void>;
   onError: (error: unknown, context: string) => void;
 }
 
@@ -221,27 +226,38 @@ export class DeliveryPump {
 
   private enqueue(delivery: ClaimedDelivery, line: EndpointLine): void {
     line.active++;
+    let slotHeld = true;
+    let freeQueueSlot: () => void = () => undefined;
+    const releaseSlot = (): void => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      freeQueueSlot();
+      line.active--;
+      const next = line.waiting.shift();
+      if (next && this.running) this.enqueue(next, line);
+      else if (line.active === 0 && line.waiting.length === 0 && this.lines.get(delivery.endpoint) === line) {
+        this.lines.delete(delivery.endpoint);
+      }
+    };
     this.queue
       .add(
-        async () => {
-          this.notStarted.delete(delivery);
-          try {
-            await this.options.run(delivery);
-          } catch (error) {
-            this.options.onError(error, `attempt ${delivery.id}`);
-          }
-        },
+        () =>
+          // The queue's slot is the HTTP slot: it frees at releaseSlot (or when run settles).
+          new Promise<void>((resolve) => {
+            freeQueueSlot = resolve;
+            this.notStarted.delete(delivery);
+            this.options
+              .run(delivery, releaseSlot)
+              .catch((error: unknown) => this.options.onError(error, `attempt ${delivery.id}`))
+              .finally(() => {
+                releaseSlot();
+                this.finished();
+                // Refill in batches, not one claim per completion: fewer storage round trips.
+                if (this.claimedCount <= this.window / 2) this.kick();
+              });
+          }),
         { priority: delivery.priority },
       )
-      .catch((error: unknown) => this.options.onError(error, `queue ${delivery.id}`))
-      .finally(() => {
-        line.active--;
-        const next = line.waiting.shift();
-        if (next && this.running) this.enqueue(next, line);
-        else if (line.active === 0 && line.waiting.length === 0) this.lines.delete(delivery.endpoint);
-        this.finished();
-        // Refill in batches, not one claim per completion: fewer storage round trips.
-        if (this.claimedCount <= this.window / 2) this.kick();
-      });
+      .catch((error: unknown) => this.options.onError(error, `queue ${delivery.id}`));
   }
 }

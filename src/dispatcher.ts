@@ -41,6 +41,7 @@ import {
   listExecutionsSchema,
   listWebhooksSchema,
   listMergeFieldsSchema,
+  parseEmitInput,
   parseInput,
   pruneSchema,
   testEventSchema,
@@ -65,10 +66,20 @@ import { listMergeFieldsOf, validateTemplate, type MergeFieldInfo } from './merg
 import { publish } from './observability/channels.js';
 import { MetricsRecorder, type DeliveryMetrics } from './observability/metrics.js';
 import { endAttemptSpan, startAttemptSpan, type TracerLike } from './observability/tracing.js';
-import { renderPayload, renderTemplate, templateContext, type PayloadEvent, type PayloadMode, type PayloadTemplate } from './payload.js';
+import {
+  isoTimestamp,
+  renderPayload,
+  renderTemplate,
+  templateContext,
+  type PayloadEvent,
+  type PayloadMode,
+  type PayloadTemplate,
+  type RenderedPayload,
+} from './payload.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, resolveRetryPolicy, type AttemptObservation, type RetryPolicy, type RetryPolicyInput } from './retry.js';
 import { generateSecret } from './signature.js';
 import { MemoryStorage } from './storage/memory.js';
+import { BatchedStorage } from './batched-storage.js';
 import type {
   AttemptOutcome,
   ClaimedDelivery,
@@ -247,6 +258,7 @@ export class WebhookDispatcher {
   private readonly reservedHeaders: ReadonlySet<string>;
   private readonly addressGuard: AddressGuardOptions;
   private readonly pump: DeliveryPump;
+  private readonly batched: BatchedStorage;
   private readonly abortController = new AbortController();
   private readonly attemptSettings: AttemptSettings;
   private readonly ownsTransport: boolean;
@@ -271,6 +283,8 @@ export class WebhookDispatcher {
   private readonly origins = new Map<string, string>();
   /** Webhooks this process recorded healthy, until when (real time) another success need not be written. */
   private readonly healthyUntil = new Map<string, number>();
+  /** Success health writes in flight, per webhook. */
+  private readonly successWrites = new Map<string, Promise<WebhookHealth | null>>();
   private readonly tracer: TracerLike | undefined;
   private readonly maxPayloadBytes: number;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -291,7 +305,13 @@ export class WebhookDispatcher {
     }
     this.ownsTransport = parsed.transport === undefined;
     this.transport =
-      parsed.transport ?? new AutoTransport({ addressGuard: this.addressGuard, ...(parsed.proxy ? { proxy: parsed.proxy } : {}) });
+      parsed.transport ??
+      new AutoTransport({
+        addressGuard: this.addressGuard,
+        ...(parsed.proxy ? { proxy: parsed.proxy } : {}),
+        // The dispatcher never has more requests in flight to one endpoint than this.
+        connectionsPerOrigin: parsed.perEndpointConcurrency ?? DEFAULTS.perEndpointConcurrency,
+      });
     this.clock = parsed.clock ?? systemClock;
     this.settings = {
       concurrency: parsed.concurrency ?? DEFAULTS.concurrency,
@@ -343,6 +363,7 @@ export class WebhookDispatcher {
       ...(parsed.transform ? { transform: parsed.transform as PayloadTransform } : {}),
       ...(parsed.redactHeaders ? { redactHeaders: parsed.redactHeaders } : {}),
     };
+    this.batched = new BatchedStorage(this.storage);
     this.pump = new DeliveryPump({
       storage: this.storage,
       clock: this.clock,
@@ -351,7 +372,7 @@ export class WebhookDispatcher {
       leaseMs: this.settings.leaseMs,
       pollIntervalMs: this.settings.pollIntervalMs,
       pausedEndpoints: () => this.breaker?.pausedEndpoints() ?? [],
-      run: (delivery) => this.deliver(delivery),
+      run: (delivery, releaseSlot) => this.deliver(delivery, releaseSlot),
       onError: (error, context) => this.reportError(error, context),
     });
     if (parsed.autoStart !== false) this.start();
@@ -616,7 +637,7 @@ export class WebhookDispatcher {
    */
   async emit(input: EmitInput): Promise<EmitResult> {
     this.assertOpen();
-    const parsed = parseInput(emitSchema, input, 'emit');
+    const parsed = parseEmitInput(input, 'emit');
     const tenantId = parsed.tenantId ?? null;
     let dataJson: string;
     try {
@@ -630,37 +651,35 @@ export class WebhookDispatcher {
     if (dataJson === undefined) {
       throw new WebhookValidationError([{ path: 'data', message: 'is not JSON-serialisable' }], { context: 'emit' });
     }
-    if (Buffer.byteLength(dataJson) > this.maxPayloadBytes) {
-      throw new PayloadTooLargeError(Buffer.byteLength(dataJson), this.maxPayloadBytes);
-    }
-    const webhooks = await this.storage.findWebhooksForEvent({ entity: parsed.entity, event: parsed.event, tenantId });
+    this.assertPayloadSize(dataJson);
+    const webhooks = await this.batched.findWebhooks({ entity: parsed.entity, event: parsed.event, tenantId });
     if (webhooks.length === 0) return { deliveries: [] };
     const now = this.clock.now();
     const event: PayloadEvent = {
       id: newId('evt', now),
       entity: parsed.entity,
       event: parsed.event,
-      timestamp: new Date(now).toISOString(),
+      timestamp: isoTimestamp(now),
       tenantId,
       data: parsed.data,
     };
-    const rendered = new Map<PayloadMode, string>();
-    const failures: Array<{ webhook: WebhookRecord; error: unknown }> = [];
+    const rendered: Partial<Record<PayloadMode, RenderedPayload>> = {};
+    const failures: Array<{ webhook: WebhookRecord; error: unknown; delivery: DeliveryRecord }> = [];
     const deliveries: DeliveryRecord[] = webhooks.map((webhook) => {
       let body = '';
       let contentType = 'application/json';
       let failure: string | null = null;
+      let error: unknown;
       try {
         ({ body, contentType } = renderPayload(webhook, event, this.entityFields, dataJson, rendered));
-        const size = Buffer.byteLength(body);
-        if (size > this.maxPayloadBytes) throw new PayloadTooLargeError(size, this.maxPayloadBytes);
-      } catch (error) {
+        this.assertPayloadSize(body);
+      } catch (caught) {
         // One webhook's template failing on this data must not stop the others' deliveries:
         // its delivery is recorded as failed, with the reason, and an alert is raised.
-        failure = `payload could not be rendered: ${error instanceof Error ? error.message : String(error)}`;
-        failures.push({ webhook, error });
+        failure = `payload could not be rendered: ${caught instanceof Error ? caught.message : String(caught)}`;
+        error = caught;
       }
-      return {
+      const delivery: DeliveryRecord = {
         id: newId('msg', now),
         webhookId: webhook.id,
         tenantId,
@@ -684,15 +703,18 @@ export class WebhookDispatcher {
             : null,
         coalescedCount: 0,
       };
+      if (failure !== null) failures.push({ webhook, error, delivery });
+      return delivery;
     });
-    const result = await this.storage.enqueueDeliveries(
+    const result = await this.batched.enqueue(
       deliveries,
       parsed.transaction !== undefined ? { transaction: parsed.transaction } : undefined,
     );
     // Inside a host transaction the rows are invisible until commit: the storage's subscription,
     // the poll, or the host's wake() picks them up then.
     if (parsed.transaction === undefined) this.pump.kick();
-    const coalesced = result.deliveries.filter((d) => d.coalesced).length;
+    let coalesced = 0;
+    for (const d of result.deliveries) if (d.coalesced) coalesced++;
     this.metrics.recordEmit(result.deliveries.length - coalesced, coalesced);
     publish('emit', () => ({
       eventId: event.id,
@@ -701,8 +723,7 @@ export class WebhookDispatcher {
       tenantId,
       deliveryIds: result.deliveries.map((d) => d.id),
     }));
-    for (const { webhook, error } of failures) {
-      const delivery = deliveries.find((d) => d.webhookId === webhook.id)!;
+    for (const { webhook, error, delivery } of failures) {
       this.reportError(error, `render payload for ${webhook.id}`);
       this.raiseAlert({
         type: 'delivery_failed',
@@ -714,6 +735,14 @@ export class WebhookDispatcher {
       });
     }
     return { deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId, coalesced: d.coalesced })) };
+  }
+
+  /** @throws {PayloadTooLargeError} when `text` is over `maxPayloadBytes` in UTF-8. */
+  private assertPayloadSize(text: string): void {
+    // A UTF-16 code unit is at most 3 UTF-8 bytes, so short texts need no byte count.
+    if (text.length * 3 <= this.maxPayloadBytes) return;
+    const size = Buffer.byteLength(text);
+    if (size > this.maxPayloadBytes) throw new PayloadTooLargeError(size, this.maxPayloadBytes);
   }
 
   // ---------------------------------------------------------------- log and queue
@@ -1004,7 +1033,8 @@ export class WebhookDispatcher {
     return origin;
   }
 
-  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+  /** One attempt of a claimed delivery, and everything that follows from its result. */
+  private async deliver(delivery: ClaimedDelivery, releaseSlot: () => void): Promise<void> {
     const webhook = await this.cachedWebhook(delivery.webhookId);
     if (!webhook || (!webhook.enabled && !delivery.isTest)) {
       const reason = webhook ? 'webhook is disabled' : 'webhook was deleted';
@@ -1030,6 +1060,8 @@ export class WebhookDispatcher {
     publish('attemptStart', () => attemptInfo);
     const span = this.tracer ? startAttemptSpan(this.tracer, attemptInfo) : null;
     const sent = await sendAttempt(this.attemptSettings, webhook, delivery);
+    // The HTTP exchange is over: the next delivery may start while this result is written.
+    releaseSlot();
     if (sent.aborted || !sent.leaseToken) {
       this.breaker?.releaseProbe(delivery.endpoint);
       span?.end();
@@ -1061,7 +1093,7 @@ export class WebhookDispatcher {
       { success, errorMessage, nextAttemptAt: decision.action === 'retry' ? decision.runAt : null },
       this.attemptSettings.redactHeaders,
     );
-    const recorded = await this.storage.completeAttempt({
+    const recorded = await this.batched.complete({
       deliveryId: delivery.id,
       leaseToken: sent.leaseToken,
       outcome,
@@ -1128,7 +1160,20 @@ export class WebhookDispatcher {
   private async recordHealth(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
     const now = performance.now();
     if (success && (this.healthyUntil.get(webhookId) ?? 0) > now) return null;
-    const health = await this.storage.recordWebhookResult(webhookId, success, at);
+    // Successes finishing together (one batch of results) need only the first one's write.
+    if (success && this.successWrites.has(webhookId)) return null;
+    let health: WebhookHealth | null;
+    if (success) {
+      const write = this.storage.recordWebhookResult(webhookId, success, at);
+      this.successWrites.set(webhookId, write);
+      try {
+        health = await write;
+      } finally {
+        if (this.successWrites.get(webhookId) === write) this.successWrites.delete(webhookId);
+      }
+    } else {
+      health = await this.storage.recordWebhookResult(webhookId, success, at);
+    }
     if (success && health?.consecutiveFailures === 0) {
       if (this.healthyUntil.size >= 10_000) this.healthyUntil.clear();
       this.healthyUntil.set(webhookId, now + HEALTHY_WRITE_INTERVAL_MS);

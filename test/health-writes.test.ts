@@ -38,3 +38,28 @@ it('writes a success to webhook health once per few seconds, but every failure, 
   expect(writes).toEqual([true, false, false, true]); // the success after failures resets the count
   expect((await dispatcher.getWebhookHealth(hook.id)).consecutiveFailures).toBe(0);
 });
+
+it('successes that finish together write health once', async () => {
+  let hold = true;
+  const receiver = await Receiver.start({ respond: () => ({ status: 200, hold }) });
+  cleanups.push(() => receiver.close());
+  const storage = new MemoryStorage();
+  let writes = 0;
+  const record = storage.recordWebhookResult.bind(storage);
+  storage.recordWebhookResult = async (id, success, at) => {
+    writes++;
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a slow database
+    return record(id, success, at);
+  };
+  // Security opt-out: the receiver is on 127.0.0.1.
+  const dispatcher = new WebhookDispatcher({ storage, allowPrivateNetworks: true, circuitBreaker: false, perEndpointConcurrency: 20 });
+  cleanups.push(() => dispatcher.close());
+  await dispatcher.createWebhook({ url: receiver.url('/h'), triggers: [{ entity: 'order', event: 'Create' }] });
+  for (let i = 0; i < 20; i++) await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: i } });
+  await receiver.waitForHeld(20);
+  hold = false;
+  receiver.releaseAll();
+  await dispatcher.drain();
+  expect(receiver.requests).toHaveLength(20);
+  expect(writes).toBe(1);
+});
