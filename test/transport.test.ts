@@ -62,6 +62,27 @@ describe.each([
   });
 });
 
+describe('UndiciTransport connections', () => {
+  it('opens at most connectionsPerOrigin sockets; requests beyond wait for one and all complete', async () => {
+    let sockets = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end('ok'), 5));
+    });
+    server.on('connection', () => sockets++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = server.address() as { port: number };
+    // Security opt-out: the server is on 127.0.0.1.
+    const t = new UndiciTransport({ addressGuard: { allowPrivateNetworks: true }, connectionsPerOrigin: 4 });
+    cleanups.push(() => t.close());
+    const responses = await Promise.all(Array.from({ length: 40 }, () => t.send(request(`http://127.0.0.1:${port}/x`))));
+    expect(responses.every((r) => r.status === 200 && r.body === 'ok')).toBe(true);
+    expect(sockets).toBeLessThanOrEqual(4);
+    server.closeAllConnections();
+  });
+});
+
 describe('AutoTransport', () => {
   it('detects a replaced http.request (nock-style) and routes through node:http while it is active', async () => {
     expect(isHttpIntercepted()).toBe(false);

@@ -51,6 +51,8 @@ export interface AutoTransportOptions {
   addressGuard?: AddressGuardOptions | false;
   /** Send through this HTTP(S) proxy (undici path; see {@link UndiciTransport}). */
   proxy?: string;
+  /** Most connections per origin on the undici path (see `UndiciTransportOptions.connectionsPerOrigin`). */
+  connectionsPerOrigin?: number;
 }
 
 /** undici normally; node:http while an HTTP interceptor is active. */
@@ -62,6 +64,7 @@ export class AutoTransport implements Transport {
     this.fast = new UndiciTransport({
       ...(options.addressGuard === undefined ? {} : { addressGuard: options.addressGuard }),
       ...(options.proxy ? { proxy: options.proxy } : {}),
+      ...(options.connectionsPerOrigin ? { connectionsPerOrigin: options.connectionsPerOrigin } : {}),
     });
   }
 

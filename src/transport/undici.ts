@@ -24,6 +24,13 @@ export interface UndiciTransportOptions {
   /** Idle keep-alive sockets are closed after this long. Default 30 s. */
   keepAliveTimeoutMs?: number;
   /**
+   * Most connections per origin; requests beyond wait in the pool for a free one. Default:
+   * unlimited, as undici. The dispatcher sets its `perEndpointConcurrency`: without a cap undici
+   * opens about two sockets per concurrent request under load (a socket is busy until the tick
+   * after its response), and every extra socket costs CPU on both sides.
+   */
+  connectionsPerOrigin?: number;
+  /**
    * Send through this HTTP(S) proxy (`http://proxy.internal:3128`, credentials allowed in the URL).
    * The target name is resolved here, through the guard, and the proxy is asked to CONNECT to
    * exactly that address, so the proxy never resolves it: the guard still applies to the target.
@@ -85,6 +92,7 @@ export class UndiciTransport implements Transport {
   private readonly guard: AddressGuardOptions | null;
   private readonly lookup: LookupFunction | undefined;
   private readonly keepAliveTimeout: number;
+  private readonly connections: number | null;
   private readonly proxy: string | null;
   private readonly proxies = new Map<string, ProxyAgent>();
   /** Parsed URL and IP-literal guard verdict per URL string: endpoints repeat, parsing need not. */
@@ -97,6 +105,7 @@ export class UndiciTransport implements Transport {
     this.guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
     this.lookup = this.guard ? createGuardedLookup(this.guard, options.lookup) : options.lookup;
     this.keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
+    this.connections = options.connectionsPerOrigin ?? null;
   }
 
   async send(request: TransportRequest): Promise<TransportResponse> {
@@ -258,6 +267,7 @@ export class UndiciTransport implements Transport {
     let pool = this.pools.get(key);
     if (!pool) {
       pool = new Pool(url.origin, {
+        ...(this.connections !== null ? { connections: this.connections } : {}),
         keepAliveTimeout: this.keepAliveTimeout,
         connect: {
           ...(this.lookup ? { lookup: this.lookup } : {}),
