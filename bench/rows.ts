@@ -12,6 +12,7 @@ import { Pool } from 'undici';
 import { WebhookDispatcher } from '../src/dispatcher.js';
 import { generateSecret, sign } from '../src/signature.js';
 import { MemoryStorage } from '../src/storage/memory.js';
+import { UndiciTransport } from '../src/transport/undici.js';
 import type { WebhookStorage } from '../src/storage/types.js';
 import { envelopeBody, eventData, WriteCounter, type Cleanup, type Receiver } from './common.js';
 
@@ -96,6 +97,36 @@ function undiciRow(signing: boolean): RowDef['prepare'] {
     };
   };
 }
+
+/** R0's loop through the library's transport (guard, deadline, cap), with R1's signed headers. */
+const transportRow: RowDef['prepare'] = async ({ n, receiver, cleanup }) => {
+  cleanup.check();
+  // Security opt-out: the benchmark receiver is on 127.0.0.1.
+  const transport = new UndiciTransport({ addressGuard: { allowPrivateNetworks: true } });
+  const teardown = cleanup.add(() => transport.close());
+  const secret = generateSecret();
+  const url = receiver.url(0);
+  let failures = 0;
+  return {
+    teardown,
+    run: async () => {
+      await closedLoop(n, async (i) => {
+        const body = envelopeBody();
+        const id = `msg_${String(i).padStart(26, '0')}`;
+        const timestamp = Math.floor(Date.now() / 1000);
+        const headers: Record<string, string> = {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': sign(secret, { id, timestamp, body }),
+        };
+        const response = await transport.send({ url, method: 'POST', headers, body, timeoutMs: 30_000, maxResponseBodyBytes: 65_536 });
+        if (response.status !== 200) failures++;
+      });
+      if (failures > 0) throw new Error(`${failures} requests failed`);
+    },
+  };
+};
 
 const fetchRow: RowDef['prepare'] = async ({ n, receiver, cleanup }) => {
   const url = receiver.url(0);
@@ -327,6 +358,7 @@ export const ROWS: RowDef[] = [
   { name: 'R0', what: 'raw undici Pool.request, 64 connections (the ceiling)', prepare: undiciRow(false) },
   { name: 'R1', what: 'R0 + Standard Webhooks HMAC signature per request', prepare: undiciRow(true) },
   { name: 'R2', what: 'global fetch, 64 in flight', prepare: fetchRow },
+  { name: 'R3', what: "R1 through the library's UndiciTransport (guard, deadline, response cap)", prepare: transportRow },
   { name: 'D-mem', what: 'dispatcher end to end, MemoryStorage', target: 0.7, prepare: dispatcherRow(openMemory) },
   { name: 'D-sqlite', what: 'dispatcher end to end, SqliteStorage (temp file, WAL)', target: 0.4, prepare: dispatcherRow(openSqlite) },
   { name: 'D-pg', what: 'dispatcher end to end, PostgresStorage (fresh schema, pool of 16)', target: 0.25, prepare: dispatcherRow(openPostgres) },

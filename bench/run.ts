@@ -26,7 +26,7 @@ import {
   WRITE_METHODS,
 } from './common.js';
 import { environmentNotes, ROWS, RowUnavailable, IN_FLIGHT, type RowDef } from './rows.js';
-import { backlogScenario, emitScenario, hangScenario, type ScenarioContext, type ScenarioResult, type TargetResult } from './scenarios.js';
+import { backlogScenario, emitScenario, hangScenario, overheadScenario, type ScenarioContext, type ScenarioResult, type TargetResult } from './scenarios.js';
 
 // ---------------------------------------------------------------- options
 
@@ -38,7 +38,7 @@ interface Options {
   write: boolean;
 }
 
-const SCENARIOS = ['backlog', 'hang', 'emit'] as const;
+const SCENARIOS = ['backlog', 'hang', 'emit', 'overhead'] as const;
 /**
  * Deliveries per row in a full run. Chosen so the whole suite stays under 5 minutes on the 2-core
  * development VM even while other work runs on it: D-pg (bound by Postgres commits, ~200–400/s
@@ -201,6 +201,7 @@ function projectDuration(options: Options, warmN: number, warm: Map<string, { ru
     if (selected(options, 'backlog', 'scenarios')) scenarios += (bigReps * big + (bigReps + 2) * 1_000) * (1 / dmem + 50e-6);
     if (selected(options, 'hang', 'scenarios')) scenarios += (10 * hangDeliveries(options)) / dmem + 5;
     if (selected(options, 'emit', 'scenarios')) scenarios += options.quick ? 12 : 25;
+    if (selected(options, 'overhead', 'scenarios')) scenarios += options.quick ? 3 : 12;
   }
   const total = (performance.now() - started) / 1000 + rows + scenarios;
   log(
@@ -393,6 +394,7 @@ async function main(): Promise<void> {
     await runScenario('backlog', () => backlogScenario(ctx));
     await runScenario('hang', () => hangScenario(ctx, hangDeliveries(options)));
     await runScenario('emit', () => emitScenario(ctx));
+    await runScenario('overhead', () => overheadScenario(ctx));
   } finally {
     await cleanup.runAll();
   }
