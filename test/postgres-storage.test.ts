@@ -157,6 +157,30 @@ describe.runIf(available)('PostgresStorage', () => {
     });
   });
 
+  describe('batches above the parameter limit (one statement takes at most 65,535)', () => {
+    it('enqueues 3,500 deliveries all or none, and completes 2,400 in one call', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const fresh = Array.from({ length: 3_500 }, () => makeDelivery(w.id, { runAt: T0 }));
+      // A duplicate id in the last statement fails the whole batch: nothing of it is written.
+      const bad = [...fresh.slice(0, 3_499), makeDelivery(w.id, { id: fresh[0]!.id })];
+      await expect(storage.enqueueDeliveries(bad)).rejects.toThrow(StorageError);
+      expect((await storage.listDeliveries({ limit: 10 })).items).toEqual([]);
+
+      const result = await storage.enqueueDeliveries(fresh);
+      expect(result.deliveries.map((d) => d.id)).toEqual(fresh.map((d) => d.id));
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 2_400, leaseMs: 60_000 });
+      expect(claimed).toHaveLength(2_400);
+      const ok = { status: 'succeeded' as const, lastStatus: 200, lastError: null };
+      const recorded = await storage.completeAttempts(
+        claimed.map((d) => ({ deliveryId: d.id, leaseToken: d.leaseToken, outcome: ok, execution: makeExecution(d) })),
+      );
+      expect(recorded.every(Boolean)).toBe(true);
+      expect(await storage.countDeliveries()).toMatchObject({ succeeded: 2_400, pending: 1_100 });
+    });
+  });
+
   describe('claiming', () => {
     it('uses the partial indexes on a 20k-row backlog (EXPLAIN: no sequential scan)', async () => {
       const log: Array<{ text: string; values: unknown[] | undefined }> = [];

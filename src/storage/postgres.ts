@@ -122,6 +122,46 @@ const HEALTH_COLUMNS = 'consecutive_failures, failing_since, last_success_at, la
 
 type Row = Record<string, unknown>;
 
+/** Column types of one enqueued delivery row (DELIVERY_COLUMNS, then accepts_merges). */
+const ENQUEUE_TYPES = [
+  'text', 'text', 'text', 'text', 'text', 'text', 'int', 'text', 'text', 'text',
+  'int', 'bigint', 'bigint', 'bigint', 'int', 'text', 'boolean', 'text', 'int', 'boolean',
+] as const;
+
+/** Column types of one completion row (see completeRound). */
+const COMPLETE_TYPES = [
+  'text', 'text', 'text', 'int', 'text', 'bigint', 'bigint',
+  'text', 'text', 'text', 'text', 'text', 'int', 'bigint', 'float8', 'int', 'boolean',
+  'boolean', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text', 'bigint', 'int',
+] as const;
+
+/** Rows per multi-row statement: Postgres takes at most 65,535 parameters (28 per completion). */
+const MAX_ROWS_PER_STATEMENT = 1_000;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Placeholder lists by column types and row count: batch sizes repeat, so each is built once. */
+const valueRowsCache = new WeakMap<readonly string[], Map<number, string>>();
+
+/** `($1::text, $2::int, …), (…)`: `rows` rows of typed placeholders, numbered from 1. */
+function valueRows(rows: number, types: readonly string[]): string {
+  let byRows = valueRowsCache.get(types);
+  if (!byRows) valueRowsCache.set(types, (byRows = new Map()));
+  let text = byRows.get(rows);
+  if (text === undefined) {
+    const out: string[] = [];
+    let n = 0;
+    for (let r = 0; r < rows; r++) out.push(`(${types.map((t) => `$${++n}::${t}`).join(', ')})`);
+    text = out.join(', ');
+    if (byRows.size < 1_000) byRows.set(rows, text);
+  }
+  return text;
+}
+
 // pg returns int8 as strings; convert here rather than through a global type parser the host may not want.
 const num = (value: unknown): number => Number(value);
 const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
@@ -565,7 +605,8 @@ export class PostgresStorage implements WebhookStorage {
    * Coalescing is `INSERT … ON CONFLICT` on the partial unique index of merge targets, so
    * concurrent enqueues of one key serialize on that index entry. A batch holding the same key
    * twice is split into rounds (the n-th occurrence of each key in round n), because one
-   * statement cannot update the same row twice.
+   * statement cannot update the same row twice; rounds above 1,000 rows are split too (the
+   * protocol's parameter limit). Several statements run in one transaction.
    */
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     const host = options?.transaction;
@@ -735,12 +776,13 @@ export class PostgresStorage implements WebhookStorage {
         seen.set(input.deliveryId, round + 1);
         (rounds[round] ??= []).push(input);
       }
+      const statements = rounds.flatMap((round) => chunks(round, MAX_ROWS_PER_STATEMENT));
       const recorded = new Set<string>();
-      if (rounds.length === 1) {
-        await this.completeRound(this.pool, inputs, recorded);
+      if (statements.length === 1) {
+        await this.completeRound(this.pool, statements[0]!, recorded);
       } else {
         await this.transaction(async (client) => {
-          for (const round of rounds) await this.completeRound(client, round, recorded);
+          for (const statement of statements) await this.completeRound(client, statement, recorded);
         });
       }
       return inputs.map((input) => recorded.has(input.execution.id));
@@ -748,17 +790,22 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   private async completeRound(q: PostgresQueryable, round: readonly CompleteAttempt[], recorded: Set<string>): Promise<void> {
-    const col = <T>(pick: (input: CompleteAttempt) => T) => round.map(pick);
+    const params: unknown[] = [];
+    for (const { deliveryId, leaseToken, outcome, execution: e } of round) {
+      params.push(
+        deliveryId, leaseToken, outcome.status, outcome.lastStatus, outcome.lastError, e.endedAt,
+        outcome.status === 'scheduled' ? (outcome.runAt ?? e.endedAt) : null,
+        e.id, e.webhookId, e.tenantId, e.entity, e.event, e.attempt, e.startedAt, e.durationMs, e.status, e.success,
+        e.hardError, e.errorMessage, e.errorCode, e.method, e.url, JSON.stringify(e.requestHeaders), e.requestBody,
+        JSON.stringify(e.responseHeaders), e.responseBody, e.nextAttemptAt, e.coalescedCount,
+      );
+    }
     const result = await q.query(
-      `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[], $7::bigint[],
-           $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::bigint[], $15::float8[],
-           $16::int[], $17::boolean[], $18::boolean[], $19::text[], $20::text[], $21::text[], $22::text[],
-           $23::text[], $24::text[], $25::text[], $26::text[], $27::bigint[], $28::int[])
-         AS i(delivery_id, lease_token, outcome, last_status, last_error, ended_at, run_at, id, webhook_id, tenant_id,
-           entity, event, attempt, started_at, duration_ms, status, success, hard_error, error_message, error_code,
-           method, url, request_headers, request_body, response_headers, response_body, next_attempt_at,
-           coalesced_count)
+      `WITH input (delivery_id, lease_token, outcome, last_status, last_error, ended_at, run_at, id, webhook_id,
+           tenant_id, entity, event, attempt, started_at, duration_ms, status, success, hard_error, error_message,
+           error_code, method, url, request_headers, request_body, response_headers, response_body, next_attempt_at,
+           coalesced_count) AS (
+         VALUES ${valueRows(round.length, COMPLETE_TYPES)}
        ), done AS (
          UPDATE ${this.n.deliveries} d
          SET status = i.outcome, attempts = d.attempts + 1, last_status = i.last_status, last_error = i.last_error,
@@ -770,40 +817,10 @@ export class PostgresStorage implements WebhookStorage {
        INSERT INTO ${this.n.executions} (${EXECUTION_COLUMNS})
        SELECT i.id, i.webhook_id, i.delivery_id, i.tenant_id, i.entity, i.event, i.attempt, i.started_at, i.ended_at,
          i.duration_ms, i.status, i.success, i.hard_error, i.error_message, i.error_code, i.method, i.url,
-         i.request_headers::jsonb, i.request_body, i.response_headers::jsonb, i.response_body, i.next_attempt_at,
-         i.coalesced_count
+         i.request_headers, i.request_body, i.response_headers, i.response_body, i.next_attempt_at, i.coalesced_count
        FROM input i JOIN done ON done.id = i.delivery_id
        RETURNING id`,
-      [
-        col((c) => c.deliveryId),
-        col((c) => c.leaseToken),
-        col((c) => c.outcome.status),
-        col((c) => c.outcome.lastStatus),
-        col((c) => c.outcome.lastError),
-        col((c) => c.execution.endedAt),
-        col((c) => (c.outcome.status === 'scheduled' ? (c.outcome.runAt ?? c.execution.endedAt) : null)),
-        col((c) => c.execution.id),
-        col((c) => c.execution.webhookId),
-        col((c) => c.execution.tenantId),
-        col((c) => c.execution.entity),
-        col((c) => c.execution.event),
-        col((c) => c.execution.attempt),
-        col((c) => c.execution.startedAt),
-        col((c) => c.execution.durationMs),
-        col((c) => c.execution.status),
-        col((c) => c.execution.success),
-        col((c) => c.execution.hardError),
-        col((c) => c.execution.errorMessage),
-        col((c) => c.execution.errorCode),
-        col((c) => c.execution.method),
-        col((c) => c.execution.url),
-        col((c) => JSON.stringify(c.execution.requestHeaders)),
-        col((c) => c.execution.requestBody),
-        col((c) => JSON.stringify(c.execution.responseHeaders)),
-        col((c) => c.execution.responseBody),
-        col((c) => c.execution.nextAttemptAt),
-        col((c) => c.execution.coalescedCount),
-      ],
+      params,
     );
     for (const row of result.rows as Row[]) recorded.add(str(row.id));
   }
@@ -1146,7 +1163,7 @@ export class PostgresStorage implements WebhookStorage {
     }
     const lockKey = (r: EnqueueRow) => (r.acceptsMerges ? `0${r.delivery.webhookId}\0${r.delivery.coalesceKey}` : '1');
     for (const round of rounds) round.sort((a, b) => (lockKey(a) < lockKey(b) ? -1 : lockKey(a) > lockKey(b) ? 1 : a.index - b.index));
-    return rounds;
+    return rounds.flatMap((round) => chunks(round, MAX_ROWS_PER_STATEMENT));
   }
 
   private async enqueueRound(
@@ -1155,33 +1172,18 @@ export class PostgresStorage implements WebhookStorage {
     results: EnqueueResult['deliveries'],
     notify: boolean,
   ): Promise<void> {
-    const col = <T>(pick: (d: DeliveryRecord) => T) => round.map((r) => pick(r.delivery));
-    const params: unknown[] = [
-      col((d) => d.id),
-      col((d) => d.webhookId),
-      col((d) => d.tenantId),
-      col((d) => d.entity),
-      col((d) => d.event),
-      col((d) => d.endpoint),
-      col((d) => d.priority),
-      col((d) => d.body),
-      col((d) => d.contentType),
-      col((d) => d.status),
-      col((d) => d.attempts),
-      col((d) => d.runAt),
-      col((d) => d.createdAt),
-      col((d) => d.updatedAt),
-      col((d) => d.lastStatus),
-      col((d) => d.lastError),
-      col((d) => d.isTest),
-      col((d) => d.coalesceKey),
-      col((d) => d.coalescedCount),
-      round.map((r) => r.acceptsMerges),
-    ];
+    // One row of typed placeholders per delivery: arrays (unnest) would make pg escape every body
+    // into an array literal, and the server parse it back, at ~1 KiB per delivery.
+    const params: unknown[] = [];
+    for (const { delivery: d, acceptsMerges } of round) {
+      params.push(
+        d.id, d.webhookId, d.tenantId, d.entity, d.event, d.endpoint, d.priority, d.body, d.contentType, d.status,
+        d.attempts, d.runAt, d.createdAt, d.updatedAt, d.lastStatus, d.lastError, d.isTest, d.coalesceKey,
+        d.coalescedCount, acceptsMerges,
+      );
+    }
     const insert = `INSERT INTO ${this.n.deliveries} AS d (${DELIVERY_COLUMNS}, accepts_merges)
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
-        $8::text[], $9::text[], $10::text[], $11::int[], $12::bigint[], $13::bigint[], $14::bigint[], $15::int[],
-        $16::text[], $17::boolean[], $18::text[], $19::int[], $20::boolean[])
+      VALUES ${valueRows(round.length, ENQUEUE_TYPES)}
       ON CONFLICT (webhook_id, coalesce_key) WHERE accepts_merges
       DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type,
         coalesced_count = d.coalesced_count + 1, updated_at = EXCLUDED.created_at
@@ -1190,7 +1192,7 @@ export class PostgresStorage implements WebhookStorage {
     if (notify) {
       // The notification is queued inside the statement's transaction and sent only on commit.
       params.push(this.channel);
-      text = `WITH ins AS (${insert}) SELECT ins.* FROM ins, (SELECT pg_notify($21, '')) AS notified`;
+      text = `WITH ins AS (${insert}) SELECT ins.* FROM ins, (SELECT pg_notify($${params.length}, '')) AS notified`;
     }
     const result = await q.query(text, params);
     const byId = new Map(round.map((r) => [r.delivery.id, r] as const));
