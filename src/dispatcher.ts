@@ -1119,6 +1119,32 @@ export class WebhookDispatcher {
       outcome: outcomeName,
     }));
 
+    // The common case (a success nobody listens to) builds no event objects.
+    if (success && this.events.listenerCount('delivery.attempted') === 0 && this.events.listenerCount('delivery.succeeded') === 0) {
+      this.recordBreaker(delivery.endpoint, sent);
+    } else {
+      this.announceAttempt(delivery, outcome, attempt, sent.endedAt, execution, webhook, reason, () =>
+        this.recordBreaker(delivery.endpoint, sent),
+      );
+    }
+
+    const health = await this.recordHealth(webhook.id, success, sent.endedAt);
+    if (decision.action === 'disable') await this.disableWebhook(webhook.id, decision.reason);
+    else if (!success && health) await this.maybeAutoDisable(webhook.id, health);
+  }
+
+  /** Emits the attempt's events (and the alert of a final failure) with the delivery as it now is. */
+  private announceAttempt(
+    delivery: ClaimedDelivery,
+    outcome: AttemptOutcome,
+    attempt: number,
+    endedAt: number,
+    execution: ExecutionRecord,
+    webhook: WebhookRecord,
+    reason: string | null,
+    /** Runs between `delivery.attempted` and the outcome's event (the breaker's transition events). */
+    between: () => void,
+  ): void {
     const { leaseToken: _t, leaseExpiresAt: _e, ...record } = delivery;
     const updated: DeliveryRecord = {
       ...record,
@@ -1127,13 +1153,12 @@ export class WebhookDispatcher {
       runAt: outcome.runAt ?? record.runAt,
       lastStatus: outcome.lastStatus,
       lastError: outcome.lastError,
-      updatedAt: sent.endedAt,
+      updatedAt: endedAt,
     };
     const event = { delivery: updated, execution };
     this.notify('delivery.attempted', event);
-    this.recordBreaker(delivery.endpoint, sent);
-
-    if (success) this.notify('delivery.succeeded', event);
+    between();
+    if (outcome.status === 'succeeded') this.notify('delivery.succeeded', event);
     else if (outcome.status === 'scheduled') this.notify('delivery.scheduled', event);
     else {
       this.notify('delivery.failed', event);
@@ -1146,10 +1171,6 @@ export class WebhookDispatcher {
         execution,
       });
     }
-
-    const health = await this.recordHealth(webhook.id, success, sent.endedAt);
-    if (decision.action === 'disable') await this.disableWebhook(webhook.id, decision.reason);
-    else if (!success && health) await this.maybeAutoDisable(webhook.id, health);
   }
 
   /**

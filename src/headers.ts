@@ -9,15 +9,32 @@
  */
 import type { DeliveryRecord, WebhookRecord } from './storage/types.js';
 
-/** Names of the brand headers for a prefix such as `X-Pakk`. */
-export function brandHeaderNames(prefix: string) {
-  return {
-    webhookId: `${prefix}-WebhookID`,
-    triggerEvent: `${prefix}-Webhook-TriggerEvent`,
-    triggerEntity: `${prefix}-Webhook-TriggerEntity`,
-    signature: `${prefix}-Webhook-Signature`,
-    test: `${prefix}-Webhook-Test`,
-  } as const;
+/** The brand header names of one prefix. */
+export interface BrandHeaderNames {
+  readonly webhookId: string;
+  readonly triggerEvent: string;
+  readonly triggerEntity: string;
+  readonly signature: string;
+  readonly test: string;
+}
+
+const brandNamesByPrefix = new Map<string, BrandHeaderNames>();
+
+/** Names of the brand headers for a prefix such as `X-Pakk` (built once per prefix: every attempt asks). */
+export function brandHeaderNames(prefix: string): BrandHeaderNames {
+  let names = brandNamesByPrefix.get(prefix);
+  if (!names) {
+    names = Object.freeze({
+      webhookId: `${prefix}-WebhookID`,
+      triggerEvent: `${prefix}-Webhook-TriggerEvent`,
+      triggerEntity: `${prefix}-Webhook-TriggerEntity`,
+      signature: `${prefix}-Webhook-Signature`,
+      test: `${prefix}-Webhook-Test`,
+    });
+    if (brandNamesByPrefix.size >= 100) brandNamesByPrefix.clear();
+    brandNamesByPrefix.set(prefix, names);
+  }
+  return names;
 }
 
 /** Inputs of {@link buildDeliveryHeaders}. */

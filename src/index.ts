@@ -27,7 +27,7 @@ export type { NodeHttpTransportOptions } from './transport/node-http.js';
 export type { Transport, TransportRequest, TransportResponse } from './transport/types.js';
 export { verifySignature, sign, signAll, generateSecret, SECRET_PREFIX, DEFAULT_TOLERANCE_SECONDS } from './signature.js';
 export type { VerifyOptions, VerifiedWebhook, HeaderSource, SignInput } from './signature.js';
-export { brandHeaderNames } from './headers.js';
+export { brandHeaderNames, type BrandHeaderNames } from './headers.js';
 export { REDACTED } from './redact.js';
 export type { Clock } from './clock.js';
 export * from './errors.js';
