@@ -102,7 +102,7 @@ function undiciRow(signing: boolean): RowDef['prepare'] {
 const transportRow: RowDef['prepare'] = async ({ n, receiver, cleanup }) => {
   cleanup.check();
   // Security opt-out: the benchmark receiver is on 127.0.0.1.
-  const transport = new UndiciTransport({ addressGuard: { allowPrivateNetworks: true } });
+  const transport = new UndiciTransport({ addressGuard: { allowPrivateNetworks: true }, connectionsPerOrigin: IN_FLIGHT });
   const teardown = cleanup.add(() => transport.close());
   const secret = generateSecret();
   const url = receiver.url(0);
