@@ -95,9 +95,13 @@ export class DeliveryPump {
   async drain(): Promise<void> {
     for (;;) {
       this.kick();
-      if (this.fillPromise) await this.fillPromise;
+      // Every fill started so far, including one re-kicked as the previous one ended: a fill that
+      // was waiting on nextRunAt when work arrived ends having claimed nothing, then starts anew.
+      while (this.fillPromise) await this.fillPromise;
       await this.idle();
-      if (!this.running || (this.lastFillClaimed === 0 && this.claimedCount === 0)) return;
+      if (!this.running) return;
+      if (this.fillPromise) continue;
+      if (this.lastFillClaimed === 0 && this.claimedCount === 0) return;
     }
   }
 

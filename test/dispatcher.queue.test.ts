@@ -433,3 +433,27 @@ describe('close', () => {
     expect((await dispatcher.getWebhook(webhook.id)).id).toBe(webhook.id);
   });
 });
+
+describe('drain', () => {
+  it('waits for work that arrived while the pump was looking up the next run time', async () => {
+    const receiver = await startReceiver();
+    const storage = new MemoryStorage();
+    // A slow database: the pump's idle lookup and its claims take a while.
+    const nextRunAt = storage.nextRunAt.bind(storage);
+    storage.nextRunAt = async () => {
+      await pause(40);
+      return nextRunAt();
+    };
+    const claim = storage.claimDueDeliveries.bind(storage);
+    storage.claimDueDeliveries = async (request) => {
+      await pause(20);
+      return claim(request);
+    };
+    const dispatcher = newDispatcher({ storage });
+    await dispatcher.createWebhook({ url: receiver.url('/h'), triggers: ORDER_CREATE });
+    await pause(30); // the first fill found nothing and now waits on nextRunAt
+    await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 1 } });
+    await dispatcher.drain();
+    expect(receiver.requests).toHaveLength(1);
+  });
+});
