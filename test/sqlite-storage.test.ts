@@ -307,7 +307,8 @@ describe('SqliteStorage', () => {
       await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
       await storage.claimDueDeliveries({ now: T0 + 10_000, limit: 10, leaseMs: 1000, excludeEndpoints: ['https://b.example'] });
       await storage.nextRunAt();
-      const selects = statements.filter((sql) => sql.startsWith('SELECT') && sql.includes('webhook_deliveries'));
+      // Claims are UPDATEs over a sub-select of the due index; nextRunAt is a SELECT.
+      const selects = statements.filter((sql) => /^(SELECT|UPDATE)/.test(sql) && sql.includes('webhook_deliveries'));
       expect(selects.some((sql) => sql.includes('ORDER BY run_at, created_at, id') && sql.includes('json_each'))).toBe(true);
       expect(selects.some((sql) => sql.includes('ORDER BY run_at, created_at, id') && !sql.includes('json_each'))).toBe(true);
       for (const sql of selects) {

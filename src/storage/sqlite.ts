@@ -16,7 +16,6 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { StorageError, WebhookError } from '../errors.js';
 import type {
@@ -261,6 +260,11 @@ interface HealthRow {
   failing_since: number | null;
   last_success_at: number | null;
   last_failure_at: number | null;
+}
+
+/** Claim order within one priority level: earlier run_at, then creation, then id. */
+function levelOrder(a: DeliveryRow, b: DeliveryRow): number {
+  return a.run_at - b.run_at || a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 function toDelivery(r: DeliveryRow): DeliveryRecord {
@@ -624,16 +628,23 @@ export class SqliteStorage implements WebhookStorage {
         const seen = new Set<string>();
         for (const d of deliveries) {
           const params = deliveryParams(d);
-          // A duplicate id must fail the batch, not be merged by the upsert, so it is checked first.
-          if (seen.has(d.id) || c.stmt(this.sql.deliveryExists).get({ id: d.id })) {
-            throw new StorageError(`delivery ${d.id} already exists`);
-          }
+          if (seen.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
           seen.add(d.id);
           if (params.coalesceSlot === null) {
-            // Cannot coalesce: a plain INSERT, cheaper than the upsert with RETURNING.
-            c.stmt(this.sql.insertDelivery).run(params);
+            // Cannot coalesce: a plain INSERT, cheaper than the upsert with RETURNING; the primary
+            // key refuses a duplicate id.
+            try {
+              c.stmt(this.sql.insertDelivery).run(params);
+            } catch (error) {
+              if ((error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+                throw new StorageError(`delivery ${d.id} already exists`, { cause: error });
+              }
+              throw error;
+            }
             result.deliveries.push({ id: d.id, webhookId: d.webhookId, coalesced: false });
           } else {
+            // A duplicate id must fail the batch, not be merged by the upsert, so it is checked first.
+            if (c.stmt(this.sql.deliveryExists).get({ id: d.id })) throw new StorageError(`delivery ${d.id} already exists`);
             const row = c.stmt(this.sql.enqueue).get(params) as { id: string };
             result.deliveries.push({ id: row.id, webhookId: d.webhookId, coalesced: row.id !== d.id });
           }
@@ -651,7 +662,7 @@ export class SqliteStorage implements WebhookStorage {
       const { now } = request;
       const leaseExpiresAt = now + request.leaseMs;
       const excluded = request.excludeEndpoints?.length ? JSON.stringify(request.excludeEndpoints) : null;
-      const dueAtLevel = excluded === null ? this.sql.dueAtLevel : this.sql.dueAtLevelExcluding;
+      const claimAtLevel = excluded === null ? this.sql.claimAtLevel : this.sql.claimAtLevelExcluding;
       return c.transaction(() => {
         // Owners of expired leases died or stalled: their deliveries are due again. They do not
         // take the coalescing slot back, since their body may already have been sent.
@@ -662,17 +673,16 @@ export class SqliteStorage implements WebhookStorage {
         // scanned, whatever their number. Cost: O(levels · log n + claimed).
         let level = c.stmt(this.sql.firstLevel).get() as { priority: number } | undefined;
         while (level && claimed.length < limit) {
-          const due = c.stmt(dueAtLevel).all({
+          // One statement leases the level's due rows; RETURNING has no defined order.
+          const rows = c.stmt(claimAtLevel).all({
             priority: level.priority,
             now,
             excluded,
             limit: limit - claimed.length,
-          }) as Array<{ id: string }>;
-          for (const { id } of due) {
-            const leaseToken = randomUUID();
-            const row = c.stmt(this.sql.claim).get({ id, leaseToken, leaseExpiresAt, now }) as DeliveryRow;
-            claimed.push({ ...toDelivery(row), leaseToken, leaseExpiresAt });
-          }
+            leaseExpiresAt,
+          }) as Array<DeliveryRow & { lease_token: string }>;
+          rows.sort(levelOrder);
+          for (const row of rows) claimed.push({ ...toDelivery(row), leaseToken: row.lease_token, leaseExpiresAt });
           level = c.stmt(this.sql.nextLevel).get({ priority: level.priority }) as { priority: number } | undefined;
         }
         return claimed;
@@ -1082,16 +1092,18 @@ function statements(p: string) {
       `lease_token = NULL, lease_expires_at = NULL WHERE status = 'delivering' AND lease_expires_at <= @now`,
     firstLevel: `SELECT priority FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} ORDER BY priority DESC LIMIT 1`,
     nextLevel: `SELECT priority FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} AND priority < @priority ORDER BY priority DESC LIMIT 1`,
-    dueAtLevel:
+    // The level's due rows, leased in one statement with a fresh random token each.
+    claimAtLevel:
+      `UPDATE ${d} SET status = 'delivering', lease_token = lower(hex(randomblob(16))), lease_expires_at = @leaseExpiresAt, ` +
+      `updated_at = @now, coalesce_slot = NULL WHERE id IN (` +
       `SELECT id FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} AND priority = @priority AND run_at <= @now ` +
-      `ORDER BY run_at, created_at, id LIMIT @limit`,
-    dueAtLevelExcluding:
+      `ORDER BY run_at, created_at, id LIMIT @limit) RETURNING ${DELIVERY_COLUMNS}, lease_token`,
+    claimAtLevelExcluding:
+      `UPDATE ${d} SET status = 'delivering', lease_token = lower(hex(randomblob(16))), lease_expires_at = @leaseExpiresAt, ` +
+      `updated_at = @now, coalesce_slot = NULL WHERE id IN (` +
       `SELECT id FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} AND priority = @priority AND run_at <= @now ` +
       `AND endpoint NOT IN (SELECT value FROM json_each(@excluded)) ` +
-      `ORDER BY run_at, created_at, id LIMIT @limit`,
-    claim:
-      `UPDATE ${d} SET status = 'delivering', lease_token = @leaseToken, lease_expires_at = @leaseExpiresAt, ` +
-      `updated_at = @now, coalesce_slot = NULL WHERE id = @id RETURNING ${DELIVERY_COLUMNS}`,
+      `ORDER BY run_at, created_at, id LIMIT @limit) RETURNING ${DELIVERY_COLUMNS}, lease_token`,
     complete:
       `UPDATE ${d} SET status = @status, attempts = attempts + 1, run_at = COALESCE(@runAt, run_at), ` +
       `last_status = @lastStatus, last_error = @lastError, updated_at = @now, lease_token = NULL, lease_expires_at = NULL ` +

@@ -345,6 +345,16 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect((await storage.getDelivery(current!.id))?.status).toBe('succeeded');
       });
 
+      it('refuses a delivery whose id already exists, writing nothing of that batch', async () => {
+        const w = await seedWebhook();
+        const first = makeDelivery(w.id);
+        await storage.enqueueDeliveries([first]);
+        const other = makeDelivery(w.id);
+        await expect(storage.enqueueDeliveries([other, makeDelivery(w.id, { id: first.id, body: '{"again":true}' })])).rejects.toThrow();
+        expect(await storage.getDelivery(other.id)).toBeNull();
+        expect((await storage.getDelivery(first.id))?.body).toBe(first.body);
+      });
+
       it('completeAttempts (optional) records a batch in input order, fencing each item on its own', async () => {
         if (!storage.completeAttempts) {
           // An adapter without the capability gets one completeAttempt call per attempt instead.
