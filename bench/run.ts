@@ -40,11 +40,12 @@ interface Options {
 
 const SCENARIOS = ['backlog', 'hang', 'emit', 'overhead'] as const;
 /**
- * Deliveries per row in a full run. Chosen so the whole suite stays under 5 minutes on the 2-core
- * development VM even while other work runs on it: D-pg (bound by Postgres commits, ~200–400/s
- * there) and the 100k backlog dominate the run time. Raise it with --deliveries on a bigger machine.
+ * Deliveries per row in a full run: enough that each row measures steady load rather than its
+ * start-up (a fresh dispatcher, 64 new connections, cold code paths). At 4,000 those fixed costs
+ * were a third of R3's and D-mem's CPU per delivery. The whole suite still stays well under 5
+ * minutes on the 2-core development VM (D-pg now sends ~3,000/s). Raise it on a bigger machine.
  */
-const FULL_DELIVERIES = 4_000;
+const FULL_DELIVERIES = 10_000;
 const HELP = `Usage: tsx bench/run.ts [options]
 
   --quick            3,000 deliveries per row instead of ${fmt(FULL_DELIVERIES)}; smaller scenarios

@@ -40,8 +40,9 @@ export interface UndiciTransportOptions {
 
 function flatten(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) result[name] = Array.isArray(value) ? value.join(', ') : value;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) result[name] = typeof value === 'string' ? value : value.join(', ');
   }
   return result;
 }
@@ -79,6 +80,14 @@ class AbortHandle {
   }
 }
 
+interface Target {
+  url: URL;
+  origin: string;
+  /** Path and query, as sent in the request line. */
+  path: string;
+  blocked: AddressBlockedError | null;
+}
+
 function blockedCause(error: unknown): AddressBlockedError | null {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof AddressBlockedError) return e;
@@ -95,8 +104,8 @@ export class UndiciTransport implements Transport {
   private readonly connections: number | null;
   private readonly proxy: string | null;
   private readonly proxies = new Map<string, ProxyAgent>();
-  /** Parsed URL and IP-literal guard verdict per URL string: endpoints repeat, parsing need not. */
-  private readonly targets = new Map<string, { url: URL; blocked: AddressBlockedError | null }>();
+  /** Parsed URL, its origin and path, and the IP-literal guard verdict per URL string: endpoints repeat, parsing need not. */
+  private readonly targets = new Map<string, Target>();
   /** Attempts in flight per shutdown signal: one listener on the signal, not one per attempt. */
   private readonly inFlight = new WeakMap<AbortSignal, Set<AbortHandle>>();
 
@@ -109,7 +118,7 @@ export class UndiciTransport implements Transport {
   }
 
   async send(request: TransportRequest): Promise<TransportResponse> {
-    const { url, blocked } = this.target(request.url);
+    const { url, origin, path, blocked } = this.target(request.url);
     if (blocked) throw new TransportError(blocked.message, { cause: blocked, code: 'address_blocked' });
 
     const handle = new AbortHandle();
@@ -123,10 +132,10 @@ export class UndiciTransport implements Transport {
     if (request.signal?.aborted) handle.abort(request.signal.reason);
     try {
       const target = this.proxy ? await this.viaProxy(url, request) : null;
-      const dispatcher: Dispatcher = target ? target.agent : this.pool(url, request.tls);
+      const dispatcher: Dispatcher = target ? target.agent : this.pool(origin, request.tls);
       const response = await dispatcher.request({
         ...(target ? { origin: target.origin } : {}),
-        path: `${url.pathname}${url.search}`,
+        path,
         method: request.method as 'POST',
         headers: target ? { ...request.headers, host: url.host } : request.headers,
         body: request.body,
@@ -177,7 +186,7 @@ export class UndiciTransport implements Transport {
     }
   }
 
-  private target(raw: string): { url: URL; blocked: AddressBlockedError | null } {
+  private target(raw: string): Target {
     let target = this.targets.get(raw);
     if (!target) {
       let url: URL;
@@ -190,7 +199,7 @@ export class UndiciTransport implements Transport {
       const verdict = this.guard ? checkUrlHost(url, this.guard) : null;
       const blocked =
         verdict && !verdict.allowed ? new AddressBlockedError(verdict.address, verdict.range, { hostname: url.hostname }) : null;
-      target = { url, blocked };
+      target = { url, origin: url.origin, path: `${url.pathname}${url.search}`, blocked };
       if (this.targets.size >= 10_000) this.targets.clear();
       this.targets.set(raw, target);
     }
@@ -260,13 +269,13 @@ export class UndiciTransport implements Transport {
   }
 
   /** The pool for an origin and TLS identity (a client certificate must never be reused for another). */
-  private pool(url: URL, tls: TransportRequest['tls']): Pool {
+  private pool(origin: string, tls: TransportRequest['tls']): Pool {
     const key = tls
-      ? `${url.origin}\0${tls.rejectUnauthorized}\0${tls.cert ?? ''}\0${tls.key ?? ''}\0${tls.ca ?? ''}`
-      : url.origin;
+      ? `${origin}\0${tls.rejectUnauthorized}\0${tls.cert ?? ''}\0${tls.key ?? ''}\0${tls.ca ?? ''}`
+      : origin;
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = new Pool(url.origin, {
+      pool = new Pool(origin, {
         ...(this.connections !== null ? { connections: this.connections } : {}),
         keepAliveTimeout: this.keepAliveTimeout,
         connect: {
