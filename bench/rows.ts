@@ -68,6 +68,18 @@ async function closedLoop(n: number, send: (i: number) => Promise<void>): Promis
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n) }, worker));
 }
 
+/** R1's headers: content type and the Standard Webhooks id, timestamp and signature of request `i`. */
+function signedHeaders(secret: string, i: number, body: string): Record<string, string> {
+  const id = `msg_${String(i).padStart(26, '0')}`;
+  const timestamp = Math.floor(Date.now() / 1000);
+  return {
+    'content-type': 'application/json',
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': sign(secret, { id, timestamp, body }),
+  };
+}
+
 function undiciRow(signing: boolean): RowDef['prepare'] {
   return async ({ n, receiver, cleanup }) => {
     cleanup.check();
@@ -80,14 +92,7 @@ function undiciRow(signing: boolean): RowDef['prepare'] {
       run: async () => {
         await closedLoop(n, async (i) => {
           const body = envelopeBody();
-          const headers: Record<string, string> = { 'content-type': 'application/json' };
-          if (signing) {
-            const id = `msg_${String(i).padStart(26, '0')}`;
-            const timestamp = Math.floor(Date.now() / 1000);
-            headers['webhook-id'] = id;
-            headers['webhook-timestamp'] = String(timestamp);
-            headers['webhook-signature'] = sign(secret, { id, timestamp, body });
-          }
+          const headers = signing ? signedHeaders(secret, i, body) : { 'content-type': 'application/json' };
           const response = await pool.request({ path: '/hook', method: 'POST', headers, body });
           await response.body.text();
           if (response.statusCode !== 200) failures++;
@@ -112,14 +117,7 @@ const transportRow: RowDef['prepare'] = async ({ n, receiver, cleanup }) => {
     run: async () => {
       await closedLoop(n, async (i) => {
         const body = envelopeBody();
-        const id = `msg_${String(i).padStart(26, '0')}`;
-        const timestamp = Math.floor(Date.now() / 1000);
-        const headers: Record<string, string> = {
-          'content-type': 'application/json',
-          'webhook-id': id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': sign(secret, { id, timestamp, body }),
-        };
+        const headers = signedHeaders(secret, i, body);
         const response = await transport.send({ url, method: 'POST', headers, body, timeoutMs: 30_000, maxResponseBodyBytes: 65_536 });
         if (response.status !== 200) failures++;
       });
