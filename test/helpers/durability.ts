@@ -100,6 +100,14 @@ export async function runCrashRecovery(s: CrashScenario): Promise<void> {
   });
   const received = idCounter(s.receiver.requests);
   await waitFor(() => received().size >= TOTAL, () => `all ${TOTAL} ids (have ${received().size})`, 45_000);
+  // A delivery the child sent but never recorded stays leased to it until the lease expires (not
+  // yet due, so drain() does not wait for it); then the survivor claims and sends it again.
+  let last: Record<string, number> = {};
+  await waitFor(
+    async () => (last = await s.statusCounts()).succeeded === TOTAL,
+    () => `all ${TOTAL} recorded as succeeded (have ${JSON.stringify(last)})`,
+    45_000,
+  );
   await dispatcher.drain();
 
   const counts = countById(s.receiver.requests);
