@@ -424,7 +424,8 @@ export class WebhookDispatcher {
 
   /**
    * Resolves when every delivery due now has been attempted and no attempt is in flight.
-   * Deliveries scheduled for later are not waited for.
+   * Deliveries scheduled for later are not waited for, nor are deliveries leased by another
+   * process (even a dead one: they become due when the lease expires).
    */
   async drain(): Promise<void> {
     await this.pump.drain();
