@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AutoTransport, NodeHttpTransport, UndiciTransport, isHttpIntercepted, type Transport } from 'webhook-dispatcher';
+import { AutoTransport, NodeHttpTransport, UndiciTransport, WebhookValidationError, isHttpIntercepted, type Transport } from 'webhook-dispatcher';
 import { Receiver } from './helpers/receiver.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -63,6 +63,20 @@ describe.each([
 });
 
 describe('UndiciTransport connections', () => {
+  it('refuses a bad connectionsPerOrigin at construction, naming the field', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      const error = (() => {
+        try {
+          new UndiciTransport({ connectionsPerOrigin: bad });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(WebhookValidationError);
+      expect((error as WebhookValidationError).field).toBe('connectionsPerOrigin');
+    }
+  });
+
   it('opens at most connectionsPerOrigin sockets; requests beyond wait for one and all complete', async () => {
     let sockets = 0;
     const server = http.createServer((req, res) => {

@@ -11,7 +11,9 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
+import { z } from 'zod';
 import { AddressBlockedError, TransportError } from '../errors.js';
+import { parseInput } from '../options.js';
 import { checkUrlHost, createGuardedLookup, type AddressGuardOptions } from './address-guard.js';
 import type { Transport, TransportRequest, TransportResponse } from './types.js';
 
@@ -37,6 +39,13 @@ export interface UndiciTransportOptions {
    */
   proxy?: string;
 }
+
+/** Scalar options, checked at construction: a bad value names its field instead of failing every send. */
+const scalarOptionsSchema = z.object({
+  keepAliveTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  connectionsPerOrigin: z.number().int().min(1).max(10_000).optional(),
+  proxy: z.string().optional(),
+});
 
 function flatten(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const result: Record<string, string> = {};
@@ -110,6 +119,7 @@ export class UndiciTransport implements Transport {
   private readonly inFlight = new WeakMap<AbortSignal, Set<AbortHandle>>();
 
   constructor(options: UndiciTransportOptions = {}) {
+    parseInput(scalarOptionsSchema, options, 'UndiciTransport');
     this.proxy = options.proxy ?? null;
     this.guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
     this.lookup = this.guard ? createGuardedLookup(this.guard, options.lookup) : options.lookup;
