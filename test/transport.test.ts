@@ -95,6 +95,29 @@ describe('UndiciTransport connections', () => {
     expect(sockets).toBeLessThanOrEqual(4);
     server.closeAllConnections();
   });
+
+  it('ends a request still waiting for a connection at its own deadline, and the shutdown signal ends it too', async () => {
+    // The only connection is held by a request the server never answers.
+    const server = http.createServer((req) => req.resume());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as { port: number };
+    const url = `http://127.0.0.1:${port}/x`;
+    // Security opt-out: the server is on 127.0.0.1.
+    const t = new UndiciTransport({ addressGuard: { allowPrivateNetworks: true }, connectionsPerOrigin: 1 });
+    cleanups.push(() => t.close());
+    const shutdown = new AbortController();
+    const holder = t.send({ ...request(url), timeoutMs: 10_000, signal: shutdown.signal }).catch((e: unknown) => e);
+    const started = Date.now();
+    const queued = await t.send({ ...request(url), timeoutMs: 150 }).catch((e: unknown) => e);
+    expect(queued).toMatchObject({ code: 'timeout', message: 'no complete response within 150 ms' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    shutdown.abort(new Error('closing'));
+    expect(await holder).toMatchObject({ code: 'timeout', message: 'attempt aborted' });
+  });
 });
 
 describe('AutoTransport', () => {
