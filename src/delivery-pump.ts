@@ -1,14 +1,18 @@
 /**
- * Moves due deliveries from storage into a bounded in-memory window and runs them through a
- * prioritized p-queue. The backlog stays in storage (p-queue inserts cost O(n) when it is large);
- * at most `window` deliveries are claimed at once. A per-endpoint cap keeps one slow endpoint from
- * taking every slot: deliveries beyond the cap wait in that endpoint's own line, and endpoints
- * whose line is full are excluded from the next claims so other endpoints keep flowing.
+ * Moves due deliveries from storage into a bounded in-memory window and runs them, highest
+ * priority first, at most `concurrency` at once. The backlog stays in storage; at most `window`
+ * deliveries are claimed at once. A per-endpoint cap keeps one slow endpoint from taking every
+ * slot: deliveries beyond the cap wait in that endpoint's own line, and endpoints whose line is
+ * full are excluded from the next claims so other endpoints keep flowing.
+ *
+ * The slots are a heap and a counter rather than p-queue: p-queue 9 tracks every task (an options
+ * copy, an id, a symbol, a map entry, events, two promises), about 2.5 KB and several promise hops
+ * per delivery, for a window that never holds more than twice the concurrency.
  *
  * @module
  */
-import PQueue from 'p-queue';
 import type { Clock } from './clock.js';
+import { BinaryHeap } from './storage/binary-heap.js';
 import type { ClaimedDelivery, WebhookStorage } from './storage/types.js';
 
 /** Settings of {@link DeliveryPump}. */
@@ -37,9 +41,23 @@ interface EndpointLine {
   waiting: ClaimedDelivery[];
 }
 
+/** A delivery admitted to its endpoint's line, waiting for a concurrency slot. */
+interface ReadyEntry {
+  delivery: ClaimedDelivery;
+  line: EndpointLine;
+  /** Admission order: equal priorities start first come, first served. */
+  seq: number;
+}
+
+const readyOrder = (a: ReadyEntry, b: ReadyEntry): boolean =>
+  a.delivery.priority !== b.delivery.priority ? a.delivery.priority > b.delivery.priority : a.seq < b.seq;
+
 /** The claim → queue → attempt loop behind the dispatcher. */
 export class DeliveryPump {
-  private readonly queue: PQueue;
+  private readonly ready = new BinaryHeap<ReadyEntry>(readyOrder);
+  private readySeq = 0;
+  /** Concurrency slots in use (an attempt holds one until its HTTP exchange is over). */
+  private slotsInUse = 0;
   private readonly window: number;
   private readonly lines = new Map<string, EndpointLine>();
   /** Claimed and not yet started: released back to storage on stop. */
@@ -53,7 +71,6 @@ export class DeliveryPump {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: DeliveryPumpOptions) {
-    this.queue = new PQueue({ concurrency: options.concurrency });
     // Twice the concurrency keeps the HTTP slots busy while the next claim is in flight.
     this.window = options.concurrency * 2;
   }
@@ -114,7 +131,7 @@ export class DeliveryPump {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.fillPromise) await this.fillPromise.catch(() => undefined);
-    this.queue.clear();
+    this.ready.clear();
     for (const line of this.lines.values()) line.waiting.length = 0;
     const release = [...this.notStarted];
     this.notStarted.clear();
@@ -230,38 +247,55 @@ export class DeliveryPump {
 
   private enqueue(delivery: ClaimedDelivery, line: EndpointLine): void {
     line.active++;
+    this.ready.push({ delivery, line, seq: this.readySeq++ });
+    this.startReady();
+  }
+
+  /** Starts ready deliveries while slots are free. */
+  private startReady(): void {
+    while (this.slotsInUse < this.options.concurrency && this.running) {
+      const entry = this.ready.pop();
+      if (!entry) return;
+      this.startAttempt(entry.delivery, entry.line);
+    }
+  }
+
+  private startAttempt(delivery: ClaimedDelivery, line: EndpointLine): void {
+    this.slotsInUse++;
+    this.notStarted.delete(delivery);
     let slotHeld = true;
-    let freeQueueSlot: () => void = () => undefined;
+    // The slot is the HTTP slot: it frees at releaseSlot (or when run settles, whichever is first).
     const releaseSlot = (): void => {
       if (!slotHeld) return;
       slotHeld = false;
-      freeQueueSlot();
+      this.slotsInUse--;
       line.active--;
       const next = line.waiting.shift();
       if (next && this.running) this.enqueue(next, line);
       else if (line.active === 0 && line.waiting.length === 0 && this.lines.get(delivery.endpoint) === line) {
         this.lines.delete(delivery.endpoint);
       }
+      this.startReady();
     };
-    this.queue
-      .add(
-        () =>
-          // The queue's slot is the HTTP slot: it frees at releaseSlot (or when run settles).
-          new Promise<void>((resolve) => {
-            freeQueueSlot = resolve;
-            this.notStarted.delete(delivery);
-            this.options
-              .run(delivery, releaseSlot)
-              .catch((error: unknown) => this.options.onError(error, `attempt ${delivery.id}`))
-              .finally(() => {
-                releaseSlot();
-                this.finished();
-                // Refill in batches, not one claim per completion: fewer storage round trips.
-                if (this.claimedCount <= this.window / 2) this.kick();
-              });
-          }),
-        { priority: delivery.priority },
-      )
-      .catch((error: unknown) => this.options.onError(error, `queue ${delivery.id}`));
+    let attempt: Promise<void>;
+    try {
+      attempt = this.options.run(delivery, releaseSlot);
+    } catch (error) {
+      attempt = Promise.reject(error as Error);
+    }
+    attempt.then(
+      () => this.settled(releaseSlot),
+      (error: unknown) => {
+        this.options.onError(error, `attempt ${delivery.id}`);
+        this.settled(releaseSlot);
+      },
+    );
+  }
+
+  private settled(releaseSlot: () => void): void {
+    releaseSlot();
+    this.finished();
+    // Refill in batches, not one claim per completion: fewer storage round trips.
+    if (this.claimedCount <= this.window / 2) this.kick();
   }
 }

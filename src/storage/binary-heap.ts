@@ -11,6 +11,10 @@ export class BinaryHeap<T> {
     return this.items.length;
   }
 
+  clear(): void {
+    this.items.length = 0;
+  }
+
   peek(): T | undefined {
     return this.items[0];
   }
