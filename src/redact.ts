@@ -8,23 +8,53 @@ const SENSITIVE_NAME = /(authorization|cookie|token|secret|password|passwd|api[-
 /** Placeholder written instead of a credential. */
 export const REDACTED = '[REDACTED]';
 
+type Verdict = 'keep' | 'authorization' | 'redact';
+
+/** Verdicts per header name: attempts repeat the same few names, the regex need not run for each. */
+const verdicts = new Map<string, Verdict>();
+/** Lower-cased extra names per list (the dispatcher passes the same array on every attempt). */
+const extraSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function verdictOf(name: string): Verdict {
+  let verdict = verdicts.get(name);
+  if (verdict === undefined) {
+    const lower = name.toLowerCase();
+    verdict = lower === 'authorization' || lower === 'proxy-authorization' ? 'authorization' : SENSITIVE_NAME.test(lower) ? 'redact' : 'keep';
+    if (verdicts.size >= 1_000) verdicts.clear();
+    verdicts.set(name, verdict);
+  }
+  return verdict;
+}
+
+function extraSetOf(extraNames: readonly string[]): ReadonlySet<string> {
+  let set = extraSets.get(extraNames);
+  if (!set) {
+    set = new Set(extraNames.map((n) => n.toLowerCase()));
+    extraSets.set(extraNames, set);
+  }
+  return set;
+}
+
 /**
- * Returns a copy with credential values replaced. `Authorization` keeps its scheme
- * (`Bearer [REDACTED]`) so the log still shows which kind of authentication was sent.
+ * Returns the headers with credential values replaced: a copy when anything was redacted, the
+ * object itself when nothing was (the common case on the delivery path; callers must not mutate
+ * the result). `Authorization` keeps its scheme (`Bearer [REDACTED]`) so the log still shows which
+ * kind of authentication was sent.
  */
 export function redactHeaders(headers: Record<string, string>, extraNames: readonly string[] = []): Record<string, string> {
-  const extra = new Set(extraNames.map((n) => n.toLowerCase()));
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (lower === 'authorization' || lower === 'proxy-authorization') {
-      const scheme = /^\s*([A-Za-z][A-Za-z0-9-]*)\s+\S/.exec(value)?.[1];
+  const extra = extraNames.length > 0 ? extraSetOf(extraNames) : null;
+  let result: Record<string, string> | null = null;
+  for (const name in headers) {
+    let verdict = verdictOf(name);
+    if (verdict === 'keep' && extra !== null && extra.has(name.toLowerCase())) verdict = 'redact';
+    if (verdict === 'keep') continue;
+    result ??= { ...headers };
+    if (verdict === 'authorization') {
+      const scheme = /^\s*([A-Za-z][A-Za-z0-9-]*)\s+\S/.exec(headers[name]!)?.[1];
       result[name] = scheme ? `${scheme} ${REDACTED}` : REDACTED;
-    } else if (extra.has(lower) || SENSITIVE_NAME.test(lower)) {
-      result[name] = REDACTED;
     } else {
-      result[name] = value;
+      result[name] = REDACTED;
     }
   }
-  return result;
+  return result ?? headers;
 }

@@ -30,3 +30,18 @@ it('redacts credential headers by default and extra names given in redactHeaders
   });
   expect(JSON.stringify(execution)).not.toMatch(/tok-123|shop-key-456/);
 });
+
+it('redactHeaders copies only when something is redacted, and never changes its input', async () => {
+  const { redactHeaders } = await import('../src/redact.js');
+  const plain = { 'Content-Type': 'application/json', 'X-Shop': 'a' };
+  expect(redactHeaders(plain)).toBe(plain);
+  const extra = ['X-Shop'];
+  // The same extra list twice: its lower-cased set is cached per list, not per call.
+  for (let i = 0; i < 2; i++) {
+    const withSecret = { Authorization: 'Bearer abc', 'x-shop': 'a', 'X-Api-Key': 'k', Other: 'o' };
+    const redacted = redactHeaders(withSecret, extra);
+    expect(redacted).toEqual({ Authorization: `Bearer ${REDACTED}`, 'x-shop': REDACTED, 'X-Api-Key': REDACTED, Other: 'o' });
+    expect(withSecret).toEqual({ Authorization: 'Bearer abc', 'x-shop': 'a', 'X-Api-Key': 'k', Other: 'o' });
+  }
+  expect(redactHeaders({ authorization: 'opaque' })).toEqual({ authorization: REDACTED });
+});

@@ -22,7 +22,7 @@ export function serializeWebhook(webhook: WebhookRecord, codes: EventCodes, with
     enabled: webhook.enabled,
     disabled_reason: webhook.disabledReason,
     // Custom headers often carry credentials (Authorization: Bearer …): write-only, like the secret.
-    headers: redactHeaders(webhook.headers),
+    headers: { ...redactHeaders(webhook.headers) },
     description: webhook.description,
     created_at: iso(webhook.createdAt),
     updated_at: iso(webhook.updatedAt),
