@@ -179,13 +179,18 @@ export async function sendAttempt(
     error = new WebhookError('lease_lost', 'lease expired before the attempt started');
   } else {
     try {
-      response = await settings.transport.send({
-        ...request,
+      // One literal, no spreads: this runs for every attempt.
+      const transportRequest: TransportRequest = {
+        url: request.url,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
         timeoutMs: settings.requestTimeoutMs,
         maxResponseBodyBytes: settings.maxResponseBodyBytes,
         signal: settings.signal,
-        ...(webhook.tls ? { tls: transportTls(webhook.tls) } : {}),
-      });
+      };
+      if (webhook.tls) transportRequest.tls = transportTls(webhook.tls);
+      response = await settings.transport.send(transportRequest);
     } catch (cause) {
       error =
         cause instanceof WebhookError

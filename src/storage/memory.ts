@@ -168,6 +168,12 @@ export class MemoryStorage implements WebhookStorage {
    */
   private readonly triggerIndex = new Map<string, Map<string, Map<string, WebhookRecord>>>();
   private readonly deliveries = new Map<string, StoredDelivery>();
+  /**
+   * Lease tokens: a random prefix per store and a counter. They only fence claims inside this
+   * process, so unique is enough, and a counter is cheaper than a UUID per claim.
+   */
+  private readonly leasePrefix = `${randomUUID()}:`;
+  private leaseSequence = 0;
   private readonly ready = new BinaryHeap<QueueEntry>(readyOrder);
   private readonly scheduled = new BinaryHeap<QueueEntry>((a, b) => a.runAt < b.runAt);
   private readonly leases = new BinaryHeap<LeaseEntry>((a, b) => a.expiresAt < b.expiresAt);
@@ -308,7 +314,7 @@ export class MemoryStorage implements WebhookStorage {
         continue;
       }
       this.setStatus(d, 'delivering');
-      d.leaseToken = randomUUID();
+      d.leaseToken = `${this.leasePrefix}${++this.leaseSequence}`;
       d.leaseExpiresAt = now + request.leaseMs;
       d.updatedAt = now;
       this.leases.push({ id: d.id, token: d.leaseToken, expiresAt: d.leaseExpiresAt });
