@@ -52,6 +52,24 @@ describe.each([
     expect(receiver.requests[0]!.body).toBe('{"a":1}');
   });
 
+  it('returns lower-case response headers, repeated ones joined', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.setHeader('X-Repeated', ['a', 'b']);
+      res.setHeader('X-Single', 'c');
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as { port: number };
+    const response = await transport({ addressGuard: false }).send(request(`http://127.0.0.1:${port}/h`));
+    expect(response.headers).toMatchObject({ 'x-repeated': 'a, b', 'x-single': 'c' });
+    expect(response.body).toBe('ok');
+  });
+
   it('never follows redirects', async () => {
     const target = await Receiver.start();
     const redirect = await Receiver.start({ respond: { status: 302, headers: { location: target.url('/') } } });

@@ -47,7 +47,16 @@ const scalarOptionsSchema = z.object({
   proxy: z.string().optional(),
 });
 
+/** Joins repeated headers; undici's own object is kept when every value is a single string (the common case). */
 function flatten(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  let simple = true;
+  for (const name in headers) {
+    if (typeof headers[name] !== 'string') {
+      simple = false;
+      break;
+    }
+  }
+  if (simple) return headers as Record<string, string>;
   const result: Record<string, string> = {};
   for (const name in headers) {
     const value = headers[name];
