@@ -85,7 +85,7 @@ describe('SqliteStorage', () => {
       await storage.migrate();
       await storage.migrate();
       const versions = db.prepare('SELECT version, applied_at FROM webhook_migrations').all() as Array<{ version: number; applied_at: number }>;
-      expect(versions.map((v) => v.version)).toEqual([1]);
+      expect(versions.map((v) => v.version)).toEqual([1, 2]);
       expect(versions[0]!.applied_at).toBeGreaterThan(0);
       const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map(
         (t) => t.name,
@@ -100,7 +100,7 @@ describe('SqliteStorage', () => {
       disposers.push(() => a.close(), () => b.close());
       await Promise.all([a.migrate(), b.migrate()]);
       const db = connect(path);
-      expect(db.prepare('SELECT version FROM webhook_migrations').all()).toEqual([{ version: 1 }]);
+      expect(db.prepare('SELECT version FROM webhook_migrations').all()).toEqual([{ version: 1 }, { version: 2 }]);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     });
 

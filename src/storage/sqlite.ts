@@ -84,6 +84,8 @@ export interface SqliteStorageOptions {
 
 const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
 const BUSY_TIMEOUT_MS = 5000;
+/** Bound of {@link SqliteStorage}'s claimed-body memo: leases never completed must not pile up. */
+const MAX_CLAIMED_BODIES = 10_000;
 
 /** One schema change. Versions only grow; an applied migration is never edited. */
 interface Migration {
@@ -182,6 +184,70 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ${p}executions_started ON ${p}executions (success, started_at);
     `,
   },
+  {
+    // Less written per delivery (better-sqlite3 runs on the caller's thread).
+    // - executions.request_body becomes nullable: NULL means "the delivery's body" (the common
+    //   case), read back through a join; '' still means stripped. SQLite cannot drop NOT NULL in
+    //   place, so the table is rebuilt. Triggers copy the old body into such executions when their
+    //   delivery's body changes (coalescing into a requeued delivery) or the delivery is deleted
+    //   (prune, or any other code), so no execution loses its body.
+    // - deliveries_run_at goes: nextRunAt walks deliveries_due per priority level instead.
+    // - The tenant indexes skip untenanted rows, which tenant filters never select.
+    version: 2,
+    sql: (p) => `
+      CREATE TABLE ${p}executions_v2 (
+        id TEXT PRIMARY KEY NOT NULL,
+        webhook_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        tenant_id TEXT,
+        entity TEXT NOT NULL,
+        event TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        success INTEGER NOT NULL,
+        hard_error INTEGER NOT NULL,
+        error_message TEXT,
+        error_code TEXT,
+        method TEXT NOT NULL,
+        url TEXT NOT NULL,
+        request_headers TEXT NOT NULL,
+        request_body TEXT,
+        response_headers TEXT NOT NULL,
+        response_body TEXT NOT NULL,
+        next_attempt_at INTEGER,
+        coalesced_count INTEGER NOT NULL
+      );
+      INSERT INTO ${p}executions_v2 (id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at,
+          duration_ms, status, success, hard_error, error_message, error_code, method, url, request_headers, request_body,
+          response_headers, response_body, next_attempt_at, coalesced_count)
+        SELECT id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at,
+          duration_ms, status, success, hard_error, error_message, error_code, method, url, request_headers, request_body,
+          response_headers, response_body, next_attempt_at, coalesced_count
+        FROM ${p}executions;
+      DROP TABLE ${p}executions;
+      ALTER TABLE ${p}executions_v2 RENAME TO ${p}executions;
+      CREATE INDEX ${p}executions_webhook ON ${p}executions (webhook_id, id);
+      CREATE INDEX ${p}executions_delivery ON ${p}executions (delivery_id, id);
+      CREATE INDEX ${p}executions_tenant ON ${p}executions (tenant_id, id) WHERE tenant_id IS NOT NULL;
+      CREATE INDEX ${p}executions_started ON ${p}executions (success, started_at);
+
+      DROP INDEX ${p}deliveries_run_at;
+      DROP INDEX ${p}deliveries_tenant;
+      CREATE INDEX ${p}deliveries_tenant ON ${p}deliveries (tenant_id, id) WHERE tenant_id IS NOT NULL;
+
+      CREATE TRIGGER ${p}deliveries_body_update AFTER UPDATE OF body ON ${p}deliveries WHEN OLD.body IS NOT NEW.body
+      BEGIN
+        UPDATE ${p}executions SET request_body = OLD.body WHERE delivery_id = OLD.id AND request_body IS NULL;
+      END;
+      CREATE TRIGGER ${p}deliveries_body_delete AFTER DELETE ON ${p}deliveries
+      BEGIN
+        UPDATE ${p}executions SET request_body = OLD.body WHERE delivery_id = OLD.id AND request_body IS NULL;
+      END;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */
@@ -201,6 +267,19 @@ const EXECUTION_COLUMNS =
   'id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at, duration_ms, status, success, ' +
   'hard_error, error_message, error_code, method, url, request_headers, request_body, response_headers, response_body, ' +
   'next_attempt_at, coalesced_count';
+
+/** Execution columns as read back, from `executions e` joined to its delivery `d` (see migration 2). */
+const EXECUTION_SELECT =
+  'e.id, e.webhook_id, e.delivery_id, e.tenant_id, e.entity, e.event, e.attempt, e.started_at, e.ended_at, e.duration_ms, ' +
+  'e.status, e.success, e.hard_error, e.error_message, e.error_code, e.method, e.url, e.request_headers, ' +
+  "COALESCE(e.request_body, d.body, '') AS request_body, e.response_headers, e.response_body, e.next_attempt_at, e.coalesced_count";
+
+/** Columns of a delivery INSERT, in the order of `deliveryValues`. */
+const DELIVERY_INSERT_COLUMNS =
+  'id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status, attempts, run_at, ' +
+  'created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count, coalesce_slot';
+const DELIVERY_INSERT_WIDTH = 20;
+const EXECUTION_WIDTH = 23;
 
 const HEALTH_COLUMNS = 'consecutive_failures, failing_since, last_success_at, last_failure_at';
 
@@ -262,9 +341,33 @@ interface HealthRow {
   last_failure_at: number | null;
 }
 
+/** A claimed row in raw mode: the {@link DELIVERY_COLUMNS} values, then lease_token. */
+type ClaimedRow = [
+  id: string,
+  webhookId: string,
+  tenantId: string | null,
+  entity: string,
+  event: string,
+  endpoint: string,
+  priority: number,
+  body: string,
+  contentType: string,
+  status: DeliveryStatus,
+  attempts: number,
+  runAt: number,
+  createdAt: number,
+  updatedAt: number,
+  lastStatus: number | null,
+  lastError: string | null,
+  isTest: number,
+  coalesceKey: string | null,
+  coalescedCount: number,
+  leaseToken: string,
+];
+
 /** Claim order within one priority level: earlier run_at, then creation, then id. */
-function levelOrder(a: DeliveryRow, b: DeliveryRow): number {
-  return a.run_at - b.run_at || a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+function levelOrder(a: ClaimedRow, b: ClaimedRow): number {
+  return a[11] - b[11] || a[12] - b[12] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 }
 
 function toDelivery(r: DeliveryRow): DeliveryRecord {
@@ -288,6 +391,32 @@ function toDelivery(r: DeliveryRow): DeliveryRecord {
     isTest: r.is_test === 1,
     coalesceKey: r.coalesce_key,
     coalescedCount: r.coalesced_count,
+  };
+}
+
+function toClaimed(r: ClaimedRow, leaseExpiresAt: number): ClaimedDelivery {
+  return {
+    id: r[0],
+    webhookId: r[1],
+    tenantId: r[2],
+    entity: r[3],
+    event: r[4],
+    endpoint: r[5],
+    priority: r[6],
+    body: r[7],
+    contentType: r[8],
+    status: r[9],
+    attempts: r[10],
+    runAt: r[11],
+    createdAt: r[12],
+    updatedAt: r[13],
+    lastStatus: r[14],
+    lastError: r[15],
+    isTest: r[16] === 1,
+    coalesceKey: r[17],
+    coalescedCount: r[18],
+    leaseToken: r[19],
+    leaseExpiresAt,
   };
 }
 
@@ -349,6 +478,7 @@ const where = (conditions: string[]): string => (conditions.length > 0 ? ` WHERE
  */
 class Connection {
   private readonly statements = new Map<string, SqliteStatement>();
+  private readonly rawStatements = new Map<string, { statement: SqliteStatement; raw: boolean }>();
 
   constructor(readonly db: SqliteDatabase) {}
 
@@ -359,6 +489,23 @@ class Connection {
       this.statements.set(sql, statement);
     }
     return statement;
+  }
+
+  /**
+   * All rows as arrays of column values, in better-sqlite3's raw mode when the driver has it:
+   * building an object with named properties per row costs more than the SQL of a claim.
+   */
+  allRaw(sql: string, params: unknown): unknown[][] {
+    let entry = this.rawStatements.get(sql);
+    if (!entry) {
+      const statement = this.db.prepare(sql) as SqliteStatement & { raw?: (toggle: boolean) => unknown };
+      const raw = typeof statement.raw === 'function';
+      if (raw) statement.raw!(true);
+      entry = { statement, raw };
+      this.rawStatements.set(sql, entry);
+    }
+    const rows = entry.statement.all(params);
+    return entry.raw ? (rows as unknown[][]) : rows.map((row) => Object.values(row as object));
   }
 
   /**
@@ -464,6 +611,15 @@ export class SqliteStorage implements WebhookStorage {
   private readonly prefix: string;
   private readonly sql: ReturnType<typeof statements>;
   private closed = false;
+  /**
+   * Body of each delivery this adapter leased, by lease token, until the lease is completed,
+   * released or cancelled. A completion whose request body is that same string stores NULL (the
+   * delivery's body) instead of a copy. Keyed by token: while a lease holds, nothing can change
+   * the delivery's body (coalescing needs a claimable delivery), and a completion that passes the
+   * token fence holds the lease the body was read under.
+   */
+  private readonly claimedBodies = new Map<string, string>();
+  private readonly multiRowSqlCache = { deliveries: [] as string[], executions: [] as string[] };
 
   /**
    * @throws TypeError when the options are invalid (both or neither of `database`/`path`, or a
@@ -626,32 +782,60 @@ export class SqliteStorage implements WebhookStorage {
       return c.transaction(() => {
         const result: EnqueueResult = { deliveries: [] };
         const seen = new Set<string>();
+        // Deliveries that cannot coalesce go in multi-row INSERTs: cheaper than the upsert with
+        // RETURNING, and than one statement each. No other row of the batch can merge into them.
+        const plain: DeliveryRecord[] = [];
         for (const d of deliveries) {
-          const params = deliveryParams(d);
           if (seen.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
           seen.add(d.id);
-          if (params.coalesceSlot === null) {
-            // Cannot coalesce: a plain INSERT, cheaper than the upsert with RETURNING; the primary
-            // key refuses a duplicate id.
-            try {
-              c.stmt(this.sql.insertDelivery).run(params);
-            } catch (error) {
-              if ((error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-                throw new StorageError(`delivery ${d.id} already exists`, { cause: error });
-              }
-              throw error;
-            }
+          const slot = d.status === 'pending' || d.status === 'scheduled' ? d.coalesceKey : null;
+          if (slot === null) {
+            plain.push(d);
             result.deliveries.push({ id: d.id, webhookId: d.webhookId, coalesced: false });
           } else {
             // A duplicate id must fail the batch, not be merged by the upsert, so it is checked first.
             if (c.stmt(this.sql.deliveryExists).get({ id: d.id })) throw new StorageError(`delivery ${d.id} already exists`);
-            const row = c.stmt(this.sql.enqueue).get(params) as { id: string };
+            const row = c.stmt(this.sql.enqueue).get(deliveryValues([], 0, d, slot)) as { id: string };
             result.deliveries.push({ id: row.id, webhookId: d.webhookId, coalesced: row.id !== d.id });
           }
         }
+        this.insertPlainDeliveries(c, plain);
         return result;
       });
     });
+  }
+
+  /** Inserts in chunks of a power of two rows, so few distinct statements are prepared. */
+  private insertPlainDeliveries(c: Connection, deliveries: readonly DeliveryRecord[]): void {
+    for (let start = 0; start < deliveries.length; ) {
+      const count = chunkSize(deliveries.length - start);
+      const values = new Array<unknown>(count * DELIVERY_INSERT_WIDTH);
+      for (let i = 0; i < count; i++) deliveryValues(values, i * DELIVERY_INSERT_WIDTH, deliveries[start + i]!, null);
+      try {
+        c.stmt(this.multiRowSql('deliveries', count)).run(values);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          // The statement was undone; name the delivery that was already there.
+          const existing = deliveries.slice(start, start + count).find((d) => c.stmt(this.sql.deliveryExists).get({ id: d.id }));
+          throw new StorageError(`delivery ${existing?.id ?? '(unknown)'} already exists`, { cause: error });
+        }
+        throw error;
+      }
+      start += count;
+    }
+  }
+
+  /** The SQL of a multi-row INSERT, built once per table and row count (the statement cache key). */
+  private multiRowSql(table: 'deliveries' | 'executions', count: number): string {
+    const cache = this.multiRowSqlCache[table];
+    let sql = cache[count];
+    if (sql === undefined) {
+      const [columns, width] = table === 'deliveries' ? [DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH] : [EXECUTION_COLUMNS, EXECUTION_WIDTH];
+      const row = `(${new Array<string>(width).fill('?').join(', ')})`;
+      sql = `INSERT INTO ${this.prefix}${table} (${columns}) VALUES ${new Array<string>(count).fill(row).join(', ')}`;
+      cache[count] = sql;
+    }
+    return sql;
   }
 
   async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
@@ -674,15 +858,18 @@ export class SqliteStorage implements WebhookStorage {
         let level = c.stmt(this.sql.firstLevel).get() as { priority: number } | undefined;
         while (level && claimed.length < limit) {
           // One statement leases the level's due rows; RETURNING has no defined order.
-          const rows = c.stmt(claimAtLevel).all({
+          const rows = c.allRaw(claimAtLevel, {
             priority: level.priority,
             now,
             excluded,
             limit: limit - claimed.length,
             leaseExpiresAt,
-          }) as Array<DeliveryRow & { lease_token: string }>;
+          }) as ClaimedRow[];
           rows.sort(levelOrder);
-          for (const row of rows) claimed.push({ ...toDelivery(row), leaseToken: row.lease_token, leaseExpiresAt });
+          for (const row of rows) {
+            claimed.push(toClaimed(row, leaseExpiresAt));
+            this.rememberBody(row[19], row[7]);
+          }
           level = c.stmt(this.sql.nextLevel).get({ priority: level.priority }) as { priority: number } | undefined;
         }
         return claimed;
@@ -691,40 +878,73 @@ export class SqliteStorage implements WebhookStorage {
   }
 
   async completeAttempt(input: CompleteAttempt): Promise<boolean> {
-    return this.run('complete attempt', () => {
-      const c = this.connection();
-      return c.transaction(() => this.completeOne(c, input));
-    });
+    return (await this.completeAttempts([input]))[0]!;
   }
 
   /** All in one transaction (one commit), each item fenced on its own. */
   async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
     if (inputs.length === 0) return [];
-    return this.run('complete attempts', () => {
+    return this.run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', () => {
       const c = this.connection();
-      return c.transaction(() => inputs.map((input) => this.completeOne(c, input)));
+      return c.transaction(() => {
+        const recorded = inputs.map((input) => this.completeDelivery(c, input));
+        // The executions of the items that kept their lease, inserted together at the end.
+        const values: unknown[] = [];
+        let rows = 0;
+        for (let i = 0; i < inputs.length; i++) {
+          const input = inputs[i]!;
+          const claimedBody = this.claimedBodies.get(input.leaseToken);
+          if (claimedBody !== undefined) this.claimedBodies.delete(input.leaseToken);
+          if (!recorded[i]) continue; // lease lost: fenced off, nothing written
+          const sameBody = claimedBody !== undefined && claimedBody !== '' && input.execution.requestBody === claimedBody;
+          executionValues(values, rows * EXECUTION_WIDTH, input.execution, sameBody);
+          rows++;
+        }
+        for (let start = 0; start < rows; ) {
+          const count = chunkSize(rows - start);
+          const chunk = count === rows ? values : values.slice(start * EXECUTION_WIDTH, (start + count) * EXECUTION_WIDTH);
+          c.stmt(this.multiRowSql('executions', count)).run(chunk);
+          start += count;
+        }
+        return recorded;
+      });
     });
   }
 
-  private completeOne(c: Connection, input: CompleteAttempt): boolean {
-    const { outcome, execution } = input;
-    const changed = c.stmt(this.sql.complete).run({
-      id: input.deliveryId,
-      leaseToken: input.leaseToken,
-      status: outcome.status,
-      runAt: outcome.status === 'scheduled' ? (outcome.runAt ?? execution.endedAt) : null,
-      lastStatus: outcome.lastStatus,
-      lastError: outcome.lastError,
-      now: execution.endedAt,
-    }).changes;
-    if (changed === 0) return false; // lease lost: fenced off, nothing written
-    c.stmt(this.sql.insertExecution).run(executionParams(execution));
-    return true;
+  private rememberBody(leaseToken: string, body: string): void {
+    const bodies = this.claimedBodies;
+    if (bodies.size >= MAX_CLAIMED_BODIES) {
+      // Oldest first (insertion order); a forgotten lease just stores its body in full.
+      for (const token of bodies.keys()) {
+        bodies.delete(token);
+        if (bodies.size < MAX_CLAIMED_BODIES / 2) break;
+      }
+    }
+    bodies.set(leaseToken, body);
+  }
+
+  private completeDelivery(c: Connection, input: CompleteAttempt): boolean {
+    const { outcome } = input;
+    const endedAt = input.execution.endedAt;
+    return (
+      c
+        .stmt(this.sql.complete)
+        .run(
+          outcome.status,
+          outcome.status === 'scheduled' ? (outcome.runAt ?? endedAt) : null,
+          outcome.lastStatus,
+          outcome.lastError,
+          endedAt,
+          input.deliveryId,
+          input.leaseToken,
+        ).changes > 0
+    );
   }
 
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
     return this.run('release delivery', () => {
       const params = { id: deliveryId, leaseToken, runAt: runAt ?? null };
+      this.claimedBodies.delete(leaseToken);
       return this.connection().stmt(this.sql.release).run(params).changes > 0;
     });
   }
@@ -747,6 +967,7 @@ export class SqliteStorage implements WebhookStorage {
         reason: options.reason ?? null,
         now: options.now ?? Date.now(),
       };
+      if (options.leaseToken !== undefined) this.claimedBodies.delete(options.leaseToken);
       return this.connection().stmt(this.sql.cancel).run(params).changes > 0;
     });
   }
@@ -784,10 +1005,17 @@ export class SqliteStorage implements WebhookStorage {
   async nextRunAt(): Promise<number | null> {
     return this.run('next run time', () => {
       const c = this.connection();
-      const run = c.stmt(this.sql.nextRunAt).get() as { at: number } | undefined;
+      // The earliest run_at of each priority level is the first due-index entry of that level:
+      // O(levels · log n), without an index on run_at alone that every write would maintain.
+      let earliest: number | null = null;
+      let level = c.stmt(this.sql.firstLevelRunAt).get() as { priority: number; at: number } | undefined;
+      while (level) {
+        if (earliest === null || level.at < earliest) earliest = level.at;
+        level = c.stmt(this.sql.nextLevelRunAt).get({ priority: level.priority }) as { priority: number; at: number } | undefined;
+      }
       const lease = c.stmt(this.sql.nextLeaseExpiry).get() as { at: number } | undefined;
-      if (run && lease) return Math.min(run.at, lease.at);
-      return run?.at ?? lease?.at ?? null;
+      if (earliest !== null && lease) return Math.min(earliest, lease.at);
+      return earliest ?? lease?.at ?? null;
     });
   }
 
@@ -845,15 +1073,20 @@ export class SqliteStorage implements WebhookStorage {
     return this.run('list executions', () => {
       const limit = pageSize(query.limit);
       const conditions: string[] = [];
-      if (query.webhookId !== undefined) conditions.push('webhook_id = @webhookId');
-      if (query.deliveryId !== undefined) conditions.push('delivery_id = @deliveryId');
-      if (query.tenantId === null) conditions.push('tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('tenant_id = @tenantId');
-      if (query.success !== undefined) conditions.push('success = @success');
-      if (query.since !== undefined) conditions.push('started_at >= @since');
-      if (query.until !== undefined) conditions.push('started_at < @until');
-      if (query.cursor) conditions.push('id < @cursor');
-      const sql = `SELECT ${EXECUTION_COLUMNS} FROM ${this.prefix}executions${where(conditions)} ORDER BY id DESC LIMIT @limit`;
+      if (query.webhookId !== undefined) conditions.push('e.webhook_id = @webhookId');
+      if (query.deliveryId !== undefined) conditions.push('e.delivery_id = @deliveryId');
+      if (query.tenantId === null) conditions.push('e.tenant_id IS NULL');
+      else if (query.tenantId !== undefined) conditions.push('e.tenant_id = @tenantId');
+      if (query.success !== undefined) conditions.push('e.success = @success');
+      if (query.since !== undefined) conditions.push('e.started_at >= @since');
+      if (query.until !== undefined) conditions.push('e.started_at < @until');
+      if (query.cursor) conditions.push('e.id < @cursor');
+      const p = this.prefix;
+      // A NULL request_body is the delivery's body: one primary-key lookup per such row.
+      const sql =
+        `SELECT ${EXECUTION_SELECT} FROM ${p}executions e ` +
+        `LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id` +
+        `${where(conditions)} ORDER BY e.id DESC LIMIT @limit`;
       const rows = this.connection()
         .stmt(sql)
         .all({
@@ -909,7 +1142,7 @@ export class SqliteStorage implements WebhookStorage {
           result.executionsStripped = c
             .stmt(
               `UPDATE ${p}executions SET request_body = '', response_body = '' ` +
-                `WHERE success = 1 AND started_at < @before AND (request_body <> '' OR response_body <> '')`,
+                `WHERE success = 1 AND started_at < @before AND (request_body IS NULL OR request_body <> '' OR response_body <> '')`,
             )
             .run({ before: strip }).changes;
         }
@@ -993,69 +1226,70 @@ function webhookParams(w: WebhookRecord): Record<string, unknown> {
   };
 }
 
-function deliveryParams(d: DeliveryRecord): Record<string, unknown> {
-  const claimable = d.status === 'pending' || d.status === 'scheduled';
-  return {
-    id: d.id,
-    webhookId: d.webhookId,
-    tenantId: d.tenantId,
-    entity: d.entity,
-    event: d.event,
-    endpoint: d.endpoint,
-    priority: d.priority,
-    body: d.body,
-    contentType: d.contentType,
-    status: d.status,
-    attempts: d.attempts,
-    runAt: d.runAt,
-    createdAt: d.createdAt,
-    updatedAt: d.updatedAt,
-    lastStatus: d.lastStatus,
-    lastError: d.lastError,
-    isTest: bool(d.isTest),
-    coalesceKey: d.coalesceKey,
-    coalescedCount: d.coalescedCount,
-    // Only a claimable delivery can absorb later emits.
-    coalesceSlot: claimable ? d.coalesceKey : null,
-  };
+/** Writes the {@link DELIVERY_INSERT_COLUMNS} values of `d` into `out` from `at`; returns `out`. */
+function deliveryValues(out: unknown[], at: number, d: DeliveryRecord, coalesceSlot: string | null): unknown[] {
+  out[at] = d.id;
+  out[at + 1] = d.webhookId;
+  out[at + 2] = d.tenantId;
+  out[at + 3] = d.entity;
+  out[at + 4] = d.event;
+  out[at + 5] = d.endpoint;
+  out[at + 6] = d.priority;
+  out[at + 7] = d.body;
+  out[at + 8] = d.contentType;
+  out[at + 9] = d.status;
+  out[at + 10] = d.attempts;
+  out[at + 11] = d.runAt;
+  out[at + 12] = d.createdAt;
+  out[at + 13] = d.updatedAt;
+  out[at + 14] = d.lastStatus;
+  out[at + 15] = d.lastError;
+  out[at + 16] = bool(d.isTest);
+  out[at + 17] = d.coalesceKey;
+  out[at + 18] = d.coalescedCount;
+  // Only a claimable delivery can absorb later emits.
+  out[at + 19] = coalesceSlot;
+  return out;
 }
 
-function executionParams(e: ExecutionRecord): Record<string, unknown> {
-  return {
-    id: e.id,
-    webhookId: e.webhookId,
-    deliveryId: e.deliveryId,
-    tenantId: e.tenantId,
-    entity: e.entity,
-    event: e.event,
-    attempt: e.attempt,
-    startedAt: e.startedAt,
-    endedAt: e.endedAt,
-    durationMs: e.durationMs,
-    status: e.status,
-    success: bool(e.success),
-    hardError: bool(e.hardError),
-    errorMessage: e.errorMessage,
-    errorCode: e.errorCode,
-    method: e.method,
-    url: e.url,
-    requestHeaders: JSON.stringify(e.requestHeaders),
-    requestBody: e.requestBody,
-    responseHeaders: JSON.stringify(e.responseHeaders),
-    responseBody: e.responseBody,
-    nextAttemptAt: e.nextAttemptAt,
-    coalescedCount: e.coalescedCount,
-  };
+/** Writes the {@link EXECUTION_COLUMNS} values of `e` into `out` from `at`. */
+function executionValues(out: unknown[], at: number, e: ExecutionRecord, sameBody: boolean): void {
+  out[at] = e.id;
+  out[at + 1] = e.webhookId;
+  out[at + 2] = e.deliveryId;
+  out[at + 3] = e.tenantId;
+  out[at + 4] = e.entity;
+  out[at + 5] = e.event;
+  out[at + 6] = e.attempt;
+  out[at + 7] = e.startedAt;
+  out[at + 8] = e.endedAt;
+  out[at + 9] = e.durationMs;
+  out[at + 10] = e.status;
+  out[at + 11] = bool(e.success);
+  out[at + 12] = bool(e.hardError);
+  out[at + 13] = e.errorMessage;
+  out[at + 14] = e.errorCode;
+  out[at + 15] = e.method;
+  out[at + 16] = e.url;
+  out[at + 17] = JSON.stringify(e.requestHeaders);
+  // NULL: the delivery's body (migration 2). A transformed body differs and is stored in full.
+  out[at + 18] = sameBody ? null : e.requestBody;
+  out[at + 19] = JSON.stringify(e.responseHeaders);
+  out[at + 20] = e.responseBody;
+  out[at + 21] = e.nextAttemptAt;
+  out[at + 22] = e.coalescedCount;
+}
+
+/** Rows per multi-row INSERT: the largest power of two up to 64 within `remaining`. */
+function chunkSize(remaining: number): number {
+  let size = 64;
+  while (size > remaining) size >>= 1;
+  return size;
 }
 
 /** The fixed SQL of an adapter with table prefix `p`, prepared lazily and cached per connection. */
 function statements(p: string) {
   const d = `${p}deliveries`;
-  const insertDelivery =
-    `INSERT INTO ${d} (id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status, ` +
-    `attempts, run_at, created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count, coalesce_slot) ` +
-    `VALUES (@id, @webhookId, @tenantId, @entity, @event, @endpoint, @priority, @body, @contentType, @status, ` +
-    `@attempts, @runAt, @createdAt, @updatedAt, @lastStatus, @lastError, @isTest, @coalesceKey, @coalescedCount, @coalesceSlot)`;
   return {
     webhookExists: `SELECT 1 AS found FROM ${p}webhooks WHERE id = @id`,
     insertWebhook:
@@ -1080,9 +1314,8 @@ function statements(p: string) {
     deliveryExists: `SELECT 1 AS found FROM ${d} WHERE id = @id`,
     // The conflict target repeats the partial index's WHERE, as SQLite requires for partial
     // unique indexes. On conflict the existing delivery keeps id, priority and run_at.
-    insertDelivery,
     enqueue:
-      `${insertDelivery} ON CONFLICT (webhook_id, coalesce_slot) WHERE coalesce_slot IS NOT NULL DO UPDATE SET ` +
+      `INSERT INTO ${d} (${DELIVERY_INSERT_COLUMNS}) VALUES (${new Array<string>(DELIVERY_INSERT_WIDTH).fill('?').join(', ')}) ON CONFLICT (webhook_id, coalesce_slot) WHERE coalesce_slot IS NOT NULL DO UPDATE SET ` +
       `body = excluded.body, content_type = excluded.content_type, coalesced_count = coalesced_count + 1, ` +
       `updated_at = excluded.created_at ` +
       `RETURNING id`,
@@ -1104,14 +1337,11 @@ function statements(p: string) {
       `SELECT id FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} AND priority = @priority AND run_at <= @now ` +
       `AND endpoint NOT IN (SELECT value FROM json_each(@excluded)) ` +
       `ORDER BY run_at, created_at, id LIMIT @limit) RETURNING ${DELIVERY_COLUMNS}, lease_token`,
+    // Positional parameters: binding by name costs a property lookup per parameter.
     complete:
-      `UPDATE ${d} SET status = @status, attempts = attempts + 1, run_at = COALESCE(@runAt, run_at), ` +
-      `last_status = @lastStatus, last_error = @lastError, updated_at = @now, lease_token = NULL, lease_expires_at = NULL ` +
-      `WHERE id = @id AND status = 'delivering' AND lease_token = @leaseToken`,
-    insertExecution:
-      `INSERT INTO ${p}executions (${EXECUTION_COLUMNS}) VALUES (@id, @webhookId, @deliveryId, @tenantId, @entity, @event, ` +
-      `@attempt, @startedAt, @endedAt, @durationMs, @status, @success, @hardError, @errorMessage, @errorCode, @method, ` +
-      `@url, @requestHeaders, @requestBody, @responseHeaders, @responseBody, @nextAttemptAt, @coalescedCount)`,
+      `UPDATE ${d} SET status = ?, attempts = attempts + 1, run_at = COALESCE(?, run_at), ` +
+      `last_status = ?, last_error = ?, updated_at = ?, lease_token = NULL, lease_expires_at = NULL ` +
+      `WHERE id = ? AND status = 'delivering' AND lease_token = ?`,
     release:
       `UPDATE ${d} SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, ` +
       `run_at = COALESCE(@runAt, run_at), lease_token = NULL, lease_expires_at = NULL ` +
@@ -1124,7 +1354,12 @@ function statements(p: string) {
       `lease_token = NULL, lease_expires_at = NULL, coalesce_slot = NULL ` +
       `WHERE id = @id AND (${CLAIMABLE} OR (status = 'delivering' AND lease_token = @leaseToken))`,
     getDelivery: `SELECT ${DELIVERY_COLUMNS} FROM ${d} WHERE id = @id`,
-    nextRunAt: `SELECT run_at AS at FROM ${d} INDEXED BY ${p}deliveries_run_at WHERE ${CLAIMABLE} ORDER BY run_at LIMIT 1`,
+    firstLevelRunAt:
+      `SELECT priority, run_at AS at FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} ` +
+      `ORDER BY priority DESC, run_at LIMIT 1`,
+    nextLevelRunAt:
+      `SELECT priority, run_at AS at FROM ${d} INDEXED BY ${p}deliveries_due WHERE ${CLAIMABLE} AND priority < @priority ` +
+      `ORDER BY priority DESC, run_at LIMIT 1`,
     nextLeaseExpiry: `SELECT lease_expires_at AS at FROM ${d} INDEXED BY ${p}deliveries_lease WHERE status = 'delivering' ORDER BY lease_expires_at LIMIT 1`,
     requeue:
       `UPDATE ${d} SET status = 'pending', run_at = @runAt, updated_at = @now ` +
