@@ -63,7 +63,7 @@ import {
 } from './options.js';
 import { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS } from './entity-fields.js';
 import { listMergeFieldsOf, validateTemplate, type MergeFieldInfo } from './mergefields.js';
-import { publish } from './observability/channels.js';
+import { hasSubscribers, publish } from './observability/channels.js';
 import { MetricsRecorder, type DeliveryMetrics } from './observability/metrics.js';
 import { endAttemptSpan, startAttemptSpan, type TracerLike } from './observability/tracing.js';
 import {
@@ -717,7 +717,7 @@ export class WebhookDispatcher {
     let coalesced = 0;
     for (const d of result.deliveries) if (d.coalesced) coalesced++;
     this.metrics.recordEmit(result.deliveries.length - coalesced, coalesced);
-    publish('emit', () => ({
+    if (hasSubscribers('emit')) publish('emit', () => ({
       eventId: event.id,
       entity: event.entity,
       event: event.event,
@@ -1056,17 +1056,21 @@ export class WebhookDispatcher {
       return;
     }
 
-    const attemptInfo = {
-      url: webhook.url,
-      method: webhook.method,
-      webhookId: webhook.id,
-      deliveryId: delivery.id,
-      attempt: delivery.attempts + 1,
-      entity: delivery.entity,
-      event: delivery.event,
-    };
-    publish('attemptStart', () => attemptInfo);
-    const span = this.tracer ? startAttemptSpan(this.tracer, attemptInfo) : null;
+    let span: ReturnType<typeof startAttemptSpan> | null = null;
+    // Built only for a tracer or a channel subscriber: the common attempt allocates nothing here.
+    if (this.tracer || hasSubscribers('attemptStart')) {
+      const attemptInfo = {
+        url: webhook.url,
+        method: webhook.method,
+        webhookId: webhook.id,
+        deliveryId: delivery.id,
+        attempt: delivery.attempts + 1,
+        entity: delivery.entity,
+        event: delivery.event,
+      };
+      publish('attemptStart', () => attemptInfo);
+      if (this.tracer) span = startAttemptSpan(this.tracer, attemptInfo);
+    }
     const sent = await sendAttempt(this.attemptSettings, webhook, delivery);
     // The HTTP exchange is over: the next delivery may start while this result is written.
     releaseSlot();
@@ -1116,7 +1120,7 @@ export class WebhookDispatcher {
     const outcomeName = success ? 'succeeded' : outcome.status === 'scheduled' ? 'retry_scheduled' : 'failed';
     this.metrics.recordAttempt(outcomeName, execution.durationMs, execution.hardError);
     if (span) endAttemptSpan(span, execution);
-    publish('attemptEnd', () => ({
+    if (hasSubscribers('attemptEnd')) publish('attemptEnd', () => ({
       deliveryId: delivery.id,
       webhookId: webhook.id,
       attempt,

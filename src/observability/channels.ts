@@ -33,6 +33,11 @@ const channels = {
   endpoint: diagnosticsChannel.channel(CHANNELS.endpoint),
 };
 
+/** True when someone subscribes to the channel: hot paths check first, so they allocate nothing otherwise. */
+export function hasSubscribers(name: keyof typeof channels): boolean {
+  return channels[name].hasSubscribers;
+}
+
 /** Publishes `message()` on the channel if anyone listens (the message is built only then). */
 export function publish(name: keyof typeof channels, message: () => object): void {
   const channel = channels[name];
