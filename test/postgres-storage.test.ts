@@ -108,8 +108,8 @@ describe.runIf(available)('PostgresStorage', () => {
       const storages = [0, 1, 2].map(() => new PostgresStorage({ pool, schema }));
       await Promise.all(storages.map((s) => s.migrate()));
       await storages[0]!.migrate();
-      const versions = await pool.query(`SELECT version FROM "${schema}".webhook_migrations`);
-      expect(versions.rows).toEqual([{ version: 1 }]);
+      const versions = await pool.query(`SELECT version FROM "${schema}".webhook_migrations ORDER BY version`);
+      expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
       const tables = await pool.query<{ table_name: string }>(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
         [schema],
@@ -124,6 +124,46 @@ describe.runIf(available)('PostgresStorage', () => {
       const w = makeWebhook();
       await storages[1]!.insertWebhook(w);
       expect(await storages[2]!.getWebhook(w.id)).toEqual(w);
+    });
+
+    it('upgrade a version-1 database that holds data, keeping its rows readable', async () => {
+      const schema = newSchema();
+      const storage = await migrated({ schema });
+      // Put the tables back into their version-1 shape, then add rows.
+      await pool.query(`
+        DELETE FROM "${schema}".webhook_migrations WHERE version > 1;
+        ALTER TABLE "${schema}".webhook_executions ALTER COLUMN request_body SET NOT NULL;
+        DROP INDEX "${schema}".webhook_deliveries_tenant_idx;
+        CREATE INDEX webhook_deliveries_tenant_idx ON "${schema}".webhook_deliveries (tenant_id, id COLLATE "C");
+        DROP INDEX "${schema}".webhook_executions_tenant_idx;
+        CREATE INDEX webhook_executions_tenant_idx ON "${schema}".webhook_executions (tenant_id, id COLLATE "C");`);
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const d = makeDelivery(w.id, { tenantId: 't1' });
+      await storage.enqueueDeliveries([d]);
+      const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      await pool.query(
+        `INSERT INTO "${schema}".webhook_executions (id, webhook_id, delivery_id, tenant_id, entity, event, attempt,
+           started_at, ended_at, duration_ms, status, success, hard_error, method, url, request_headers, request_body,
+           response_headers, response_body, coalesced_count)
+         VALUES ('exec_old', $1, $2, 't1', 'order', 'Create', 1, $3, $3, 1, 200, true, false, 'POST', 'https://x', '{}', $4, '{}', '', 0)`,
+        [w.id, d.id, T0, d.body],
+      );
+      await storage.migrate();
+      const versions = await pool.query(`SELECT version FROM "${schema}".webhook_migrations ORDER BY version`);
+      expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
+      const e = makeExecution(claimed!, { tenantId: 't1' });
+      expect(
+        await storage.completeAttempts([
+          { deliveryId: d.id, leaseToken: claimed!.leaseToken, outcome: { status: 'succeeded', lastStatus: 200, lastError: null }, execution: e },
+        ]),
+      ).toEqual([true]);
+      const page = await storage.listExecutions({ tenantId: 't1', limit: 10 });
+      expect(page.items.map((x) => [x.id, x.requestBody])).toEqual([
+        ['exec_old', d.body], // 'exec_old' > 'exec_0…' bytewise
+        [e.id, d.body],
+      ]);
+      expect((await storage.listDeliveries({ tenantId: 't1', limit: 10 })).items.map((x) => x.id)).toEqual([d.id]);
     });
 
     it('honours the table prefix and keeps two prefixes in one schema apart', async () => {
@@ -298,6 +338,119 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.enqueueDeliveries([low, high, sameEarlier]);
       const claimed = await storage.claimDueDeliveries({ now: T0 + 100, limit: 3, leaseMs: 1000 });
       expect(claimed.map((d) => d.id)).toEqual([high.id, sameEarlier.id, stalled.id]);
+    });
+  });
+
+  describe('execution request bodies (stored once when equal to the delivery body)', () => {
+    async function attempted(storage: PostgresStorage, overrides: Parameters<typeof makeDelivery>[1] = {}) {
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      const d = makeDelivery(w.id, { body: '{"order":{"id":1,"items":[1,2,3]}}', ...overrides });
+      await storage.enqueueDeliveries([d]);
+      const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      return { w, d, claimed: claimed! };
+    }
+    const stored = async (schema: string, id: string) =>
+      (await pool.query(`SELECT request_body FROM "${schema}".webhook_executions WHERE id = $1`, [id])).rows[0]?.request_body;
+
+    it('stores NULL for the delivery body, a transformed body in full, and lists both intact', async () => {
+      const schema = newSchema();
+      const storage = await migrated({ schema });
+      const { d, claimed } = await attempted(storage);
+      const same = makeExecution(claimed, { success: false, status: 503, startedAt: T0, endedAt: T0 + 1 });
+      expect(
+        await storage.completeAttempt({
+          deliveryId: d.id,
+          leaseToken: claimed.leaseToken,
+          outcome: { status: 'scheduled', runAt: T0 + 5, lastStatus: 503, lastError: 'HTTP 503' },
+          execution: same,
+        }),
+      ).toBe(true);
+      const [again] = await storage.claimDueDeliveries({ now: T0 + 5, limit: 1, leaseMs: 1000 });
+      const transformed = makeExecution(again!, { requestBody: '{"transformed":true}', startedAt: T0 + 5, endedAt: T0 + 6 });
+      expect(
+        await storage.completeAttempts([
+          { deliveryId: d.id, leaseToken: again!.leaseToken, outcome: { status: 'succeeded', lastStatus: 200, lastError: null }, execution: transformed },
+        ]),
+      ).toEqual([true]);
+      expect(await stored(schema, same.id)).toBeNull();
+      expect(await stored(schema, transformed.id)).toBe('{"transformed":true}');
+      const page = await storage.listExecutions({ deliveryId: d.id, limit: 10 });
+      expect(page.items.map((e) => e.requestBody)).toEqual(['{"transformed":true}', d.body]);
+    });
+
+    it('keeps an empty delivery body as an empty request body', async () => {
+      const schema = newSchema();
+      const storage = await migrated({ schema });
+      const { d, claimed } = await attempted(storage, { body: '' });
+      const e = makeExecution(claimed, { requestBody: '' });
+      await storage.completeAttempts([
+        { deliveryId: d.id, leaseToken: claimed.leaseToken, outcome: { status: 'succeeded', lastStatus: 200, lastError: null }, execution: e },
+      ]);
+      expect(await stored(schema, e.id)).toBe('');
+      expect((await storage.listExecutions({ limit: 10 })).items[0]?.requestBody).toBe('');
+    });
+
+    it('copies the body into surviving executions before prune deletes their delivery', async () => {
+      const storage = await migrated();
+      const { d, claimed } = await attempted(storage);
+      const failed = makeExecution(claimed, { success: false, status: 500, startedAt: T0, endedAt: T0 + 1 });
+      await storage.completeAttempt({
+        deliveryId: d.id,
+        leaseToken: claimed.leaseToken,
+        outcome: { status: 'scheduled', runAt: T0 + 5, lastStatus: 500, lastError: 'HTTP 500' },
+        execution: failed,
+      });
+      const [again] = await storage.claimDueDeliveries({ now: T0 + 5, limit: 1, leaseMs: 1000 });
+      const ok = makeExecution(again!, { startedAt: T0 + 5, endedAt: T0 + 6 });
+      await storage.completeAttempt({
+        deliveryId: d.id,
+        leaseToken: again!.leaseToken,
+        outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
+        execution: ok,
+      });
+      // Succeeded records go; the failed attempt is kept (no failed cut-off), and must keep its body.
+      expect(await storage.prune({ deleteSucceededBefore: T0 + 1_000 })).toEqual({
+        executionsDeleted: 1,
+        executionsStripped: 0,
+        deliveriesDeleted: 1,
+      });
+      expect(await storage.getDelivery(d.id)).toBeNull();
+      const left = await storage.listExecutions({ deliveryId: d.id, limit: 10 });
+      expect(left.items.map((e) => [e.id, e.requestBody])).toEqual([[failed.id, d.body]]);
+    });
+
+    it('strips a shared body like any other and counts it once', async () => {
+      const storage = await migrated();
+      const { d, claimed } = await attempted(storage);
+      const e = makeExecution(claimed, { startedAt: T0, endedAt: T0 + 1, responseBody: '' });
+      await storage.completeAttempt({
+        deliveryId: d.id,
+        leaseToken: claimed.leaseToken,
+        outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
+        execution: e,
+      });
+      expect(await storage.prune({ stripSuccessfulBodiesBefore: T0 + 1_000 })).toMatchObject({ executionsStripped: 1 });
+      expect(await storage.prune({ stripSuccessfulBodiesBefore: T0 + 1_000 })).toMatchObject({ executionsStripped: 0 });
+      expect((await storage.listExecutions({ limit: 10 })).items[0]).toMatchObject({ requestBody: '', responseBody: '' });
+      expect((await storage.getDelivery(d.id))?.body).toBe(d.body);
+    });
+
+    it('keeps the sent body of past attempts when a requeued delivery later merges a new body', async () => {
+      const storage = await migrated();
+      const { w, d, claimed } = await attempted(storage, { coalesceKey: 'order:9' });
+      const e = makeExecution(claimed, { success: false, status: 500 });
+      await storage.completeAttempt({
+        deliveryId: d.id,
+        leaseToken: claimed.leaseToken,
+        outcome: { status: 'failed', lastStatus: 500, lastError: 'HTTP 500' },
+        execution: e,
+      });
+      expect(await storage.requeueDeliveries({ deliveryIds: [d.id], runAt: T0, now: T0 })).toEqual([d.id]);
+      const merged = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:9', body: '{"newer":true}' })]);
+      expect(merged.deliveries[0]).toEqual({ id: d.id, webhookId: w.id, coalesced: true });
+      expect((await storage.getDelivery(d.id))?.body).toBe('{"newer":true}');
+      expect((await storage.listExecutions({ deliveryId: d.id, limit: 10 })).items[0]?.requestBody).toBe(d.body);
     });
   });
 

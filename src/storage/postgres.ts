@@ -118,6 +118,23 @@ const EXECUTION_COLUMNS = `id, webhook_id, delivery_id, tenant_id, entity, event
   duration_ms, status, success, hard_error, error_message, error_code, method, url, request_headers, request_body,
   response_headers, response_body, next_attempt_at, coalesced_count`;
 
+/**
+ * EXECUTION_COLUMNS for reading from `executions e`: a NULL request body means "the delivery's
+ * body" (see migration 2), so it is filled in from the delivery row.
+ */
+const EXECUTION_SELECT = EXECUTION_COLUMNS.replace(/(\w+)/g, 'e.$1').replace(
+  'e.request_body',
+  `COALESCE(e.request_body, (SELECT d.body FROM %DELIVERIES% d WHERE d.id = e.delivery_id), '') AS request_body`,
+);
+
+/**
+ * The stored request body of a new execution: NULL when it equals the (non-empty) body of the
+ * delivery row it completes, which saves writing ~1 KiB twice per attempt. A transformed body is
+ * stored as sent.
+ */
+const STORED_REQUEST_BODY = (request: string, deliveryBody: string) =>
+  `CASE WHEN ${request} <> '' AND ${request} = ${deliveryBody} THEN NULL ELSE ${request} END`;
+
 const HEALTH_COLUMNS = 'consecutive_failures, failing_since, last_success_at, last_failure_at';
 
 type Row = Record<string, unknown>;
@@ -386,6 +403,23 @@ const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX "${n.raw('executions_started_idx')}" ON ${n.executions} (started_at)`,
     ],
   },
+  {
+    version: 2,
+    name: 'dedupe execution request bodies; tenant indexes only for tenanted rows',
+    statements: (n) => [
+      // NULL = the delivery's body (the usual case): the body is then stored once, not per attempt.
+      // Materialised before that body can change (requeued merge target) or go (prune).
+      `ALTER TABLE ${n.executions} ALTER COLUMN request_body DROP NOT NULL`,
+      // Listings filter on `tenant_id = $n`, which never matches NULL: untenanted rows (every row,
+      // for a host without tenants) need no entry, and each non-HOT update of a delivery wrote one.
+      `DROP INDEX ${n.schema}."${n.raw('deliveries_tenant_idx')}"`,
+      `CREATE INDEX "${n.raw('deliveries_tenant_idx')}" ON ${n.deliveries} (tenant_id, id COLLATE "C")
+        WHERE tenant_id IS NOT NULL`,
+      `DROP INDEX ${n.schema}."${n.raw('executions_tenant_idx')}"`,
+      `CREATE INDEX "${n.raw('executions_tenant_idx')}" ON ${n.executions} (tenant_id, id COLLATE "C")
+        WHERE tenant_id IS NOT NULL`,
+    ],
+  },
 ];
 
 // ------------------------------------------------------------------ the adapter
@@ -419,6 +453,8 @@ export class PostgresStorage implements WebhookStorage {
   /** NOTIFY channel shared by every adapter on the same tables. */
   private readonly channel: string;
   private readonly notifyIntervalMs: number;
+  /** EXECUTION_SELECT on this adapter's tables. */
+  private readonly executionSelect: string;
   private lastNotifyAt = -Infinity;
   private readonly subscriptions = new Set<() => Promise<void>>();
   private closed = false;
@@ -461,6 +497,7 @@ export class PostgresStorage implements WebhookStorage {
       executions: table('executions'),
       raw: (name) => `${tablePrefix}${name}`,
     };
+    this.executionSelect = EXECUTION_SELECT.replace('%DELIVERIES%', this.n.deliveries);
     // Channel names are identifiers (63 bytes at most); hash long ones so LISTEN and pg_notify agree.
     const channel = `${schema}.${tablePrefix}deliveries`;
     this.channel =
@@ -718,11 +755,11 @@ export class PostgresStorage implements WebhookStorage {
            SET status = $3, attempts = attempts + 1, last_status = $4, last_error = $5, updated_at = $6,
              run_at = COALESCE($7::bigint, run_at), lease_token = NULL, lease_expires_at = NULL
            WHERE id = $1 AND status = 'delivering' AND lease_token = $2
-           RETURNING id
+           RETURNING id, body
          )
          INSERT INTO ${this.n.executions} (${EXECUTION_COLUMNS})
          SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
-           $25::jsonb, $26, $27::jsonb, $28, $29, $30
+           $25::jsonb, ${STORED_REQUEST_BODY('$26::text', 'done.body')}, $27::jsonb, $28, $29, $30
          FROM done`,
         [
           input.deliveryId,
@@ -812,12 +849,13 @@ export class PostgresStorage implements WebhookStorage {
            updated_at = i.ended_at, run_at = COALESCE(i.run_at, d.run_at), lease_token = NULL, lease_expires_at = NULL
          FROM input i
          WHERE d.id = i.delivery_id AND d.status = 'delivering' AND d.lease_token = i.lease_token
-         RETURNING d.id
+         RETURNING d.id, d.body
        )
        INSERT INTO ${this.n.executions} (${EXECUTION_COLUMNS})
        SELECT i.id, i.webhook_id, i.delivery_id, i.tenant_id, i.entity, i.event, i.attempt, i.started_at, i.ended_at,
          i.duration_ms, i.status, i.success, i.hard_error, i.error_message, i.error_code, i.method, i.url,
-         i.request_headers, i.request_body, i.response_headers, i.response_body, i.next_attempt_at, i.coalesced_count
+         i.request_headers, ${STORED_REQUEST_BODY('i.request_body', 'done.body')}, i.response_headers, i.response_body,
+         i.next_attempt_at, i.coalesced_count
        FROM input i JOIN done ON done.id = i.delivery_id
        RETURNING id`,
       params,
@@ -956,6 +994,13 @@ export class PostgresStorage implements WebhookStorage {
         }
         if (winners.size > 0) {
           const targets = [...winners.values()];
+          // A merge target's body may be replaced by a later enqueue: its past executions keep their own copy.
+          await client.query(
+            `UPDATE ${this.n.executions} e SET request_body = d.body
+             FROM ${this.n.deliveries} d
+             WHERE d.id = ANY($1::text[]) AND e.delivery_id = d.id AND e.request_body IS NULL`,
+            [targets.map((r) => r.id)],
+          );
           await client.query(
             `UPDATE ${this.n.deliveries} SET accepts_merges = false
              WHERE accepts_merges AND (webhook_id, coalesce_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
@@ -985,7 +1030,7 @@ export class PostgresStorage implements WebhookStorage {
       if (query.cursor) where.add('id < ?', query.cursor);
       const limit = where.param(Math.max(0, query.limit) + 1);
       const result = await this.pool.query(
-        `SELECT ${EXECUTION_COLUMNS} FROM ${this.n.executions} ${where} ORDER BY id DESC LIMIT ${limit}`,
+        `SELECT ${this.executionSelect} FROM ${this.n.executions} e ${where} ORDER BY e.id DESC LIMIT ${limit}`,
         where.params,
       );
       return page((result.rows as Row[]).map(toExecution), query.limit);
@@ -1054,15 +1099,26 @@ export class PostgresStorage implements WebhookStorage {
         }
         if (strip !== undefined) {
           const stripped = await client.query(
+            // A NULL request body is the delivery's, never empty (see STORED_REQUEST_BODY): not yet stripped.
             `UPDATE ${this.n.executions} SET request_body = '', response_body = ''
-             WHERE success AND started_at < $1 AND (request_body <> '' OR response_body <> '')`,
+             WHERE success AND started_at < $1 AND (request_body IS NULL OR request_body <> '' OR response_body <> '')`,
             [strip],
           );
           result.executionsStripped = stripped.rowCount ?? 0;
         }
         if (deliveries.length > 0) {
-          const deleted = await client.query(`DELETE FROM ${this.n.deliveries} WHERE ${deliveries.join(' OR ')}`, params);
-          result.deliveriesDeleted = deleted.rowCount ?? 0;
+          // Executions outlive their delivery under other rules: those still sharing its body get a copy first.
+          const deleted = await client.query(
+            `WITH gone AS (
+               DELETE FROM ${this.n.deliveries} WHERE ${deliveries.join(' OR ')} RETURNING id, body
+             ), kept AS (
+               UPDATE ${this.n.executions} e SET request_body = gone.body
+               FROM gone WHERE e.delivery_id = gone.id AND e.request_body IS NULL
+             )
+             SELECT count(*)::int AS n FROM gone`,
+            params,
+          );
+          result.deliveriesDeleted = num((deleted.rows[0] as Row | undefined)?.n ?? 0);
         }
         return result;
       }),
