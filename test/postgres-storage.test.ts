@@ -379,6 +379,40 @@ describe.runIf(available)('PostgresStorage', () => {
       expect(page.items.map((e) => e.requestBody)).toEqual(['{"transformed":true}', d.body]);
     });
 
+    it('does not send the body it leased back with the completion; another instance sends it and the server dedupes', async () => {
+      const schema = newSchema();
+      const sent: unknown[][] = [];
+      // Records the parameters of every statement this storage sends.
+      const recording: PostgresPool = {
+        query: (text: string, values?: unknown[]) => {
+          if (values) sent.push(values);
+          return pool.query(text, values);
+        },
+        connect: () => pool.connect(),
+      };
+      const storage = await migrated({ schema, pool: recording });
+      const body = `{"order":${JSON.stringify('x'.repeat(500))}}`;
+      const { d, claimed } = await attempted(storage, { body });
+      sent.length = 0;
+      const first = makeExecution(claimed, { success: false, status: 503, startedAt: T0, endedAt: T0 + 1 });
+      await storage.completeAttempts([
+        { deliveryId: d.id, leaseToken: claimed.leaseToken, outcome: { status: 'scheduled', runAt: T0 + 5, lastStatus: 503, lastError: 'x' }, execution: first },
+      ]);
+      expect(sent.flat()).not.toContain(body);
+      expect(await stored(schema, first.id)).toBeNull();
+      // Claimed by one instance, completed by another (which never saw the body): sent in full, stored once.
+      const [again] = await storage.claimDueDeliveries({ now: T0 + 5, limit: 1, leaseMs: 1000 });
+      const other = new PostgresStorage({ pool, schema });
+      const second = makeExecution(again!, { startedAt: T0 + 5, endedAt: T0 + 6 });
+      expect(
+        await other.completeAttempts([
+          { deliveryId: d.id, leaseToken: again!.leaseToken, outcome: { status: 'succeeded', lastStatus: 200, lastError: null }, execution: second },
+        ]),
+      ).toEqual([true]);
+      expect(await stored(schema, second.id)).toBeNull();
+      expect((await storage.listExecutions({ deliveryId: d.id, limit: 10 })).items.map((e) => e.requestBody)).toEqual([body, body]);
+    });
+
     it('keeps an empty delivery body as an empty request body', async () => {
       const schema = newSchema();
       const storage = await migrated({ schema });

@@ -127,6 +127,9 @@ const EXECUTION_SELECT = EXECUTION_COLUMNS.replace(/(\w+)/g, 'e.$1').replace(
   `COALESCE(e.request_body, (SELECT d.body FROM %DELIVERIES% d WHERE d.id = e.delivery_id), '') AS request_body`,
 );
 
+/** Bound of the claimed-body memo: leases never completed (process stopped) must not pile up. */
+const MAX_CLAIMED_BODIES = 10_000;
+
 /**
  * The stored request body of a new execution: NULL when it equals the (non-empty) body of the
  * delivery row it completes, which saves writing ~1 KiB twice per attempt. A transformed body is
@@ -455,6 +458,13 @@ export class PostgresStorage implements WebhookStorage {
   private readonly notifyIntervalMs: number;
   /** EXECUTION_SELECT on this adapter's tables. */
   private readonly executionSelect: string;
+  /**
+   * Body of each delivery this adapter leased, by lease token, until the attempt completes. A
+   * completion whose request body is that very string sends NULL ("the delivery's body") instead
+   * of ~1 KiB the server would only compare and drop. While the lease holds the body cannot change
+   * (only claimable deliveries take merges), and the completion is fenced on the same token.
+   */
+  private readonly claimedBodies = new Map<string, string>();
   private lastNotifyAt = -Infinity;
   private readonly subscriptions = new Set<() => Promise<void>>();
   private closed = false;
@@ -739,6 +749,7 @@ export class PostgresStorage implements WebhookStorage {
           leaseExpiresAt: num(row.lease_expires_at),
         }),
       );
+      for (const delivery of claimed) this.rememberBody(delivery.leaseToken, delivery.body);
       // RETURNING has no defined order.
       return claimed.sort(claimOrder);
     });
@@ -787,7 +798,7 @@ export class PostgresStorage implements WebhookStorage {
           e.method,
           e.url,
           JSON.stringify(e.requestHeaders),
-          e.requestBody,
+          this.requestBodyParam(input),
           JSON.stringify(e.responseHeaders),
           e.responseBody,
           e.nextAttemptAt,
@@ -828,12 +839,13 @@ export class PostgresStorage implements WebhookStorage {
 
   private async completeRound(q: PostgresQueryable, round: readonly CompleteAttempt[], recorded: Set<string>): Promise<void> {
     const params: unknown[] = [];
-    for (const { deliveryId, leaseToken, outcome, execution: e } of round) {
+    for (const input of round) {
+      const { deliveryId, leaseToken, outcome, execution: e } = input;
       params.push(
         deliveryId, leaseToken, outcome.status, outcome.lastStatus, outcome.lastError, e.endedAt,
         outcome.status === 'scheduled' ? (outcome.runAt ?? e.endedAt) : null,
         e.id, e.webhookId, e.tenantId, e.entity, e.event, e.attempt, e.startedAt, e.durationMs, e.status, e.success,
-        e.hardError, e.errorMessage, e.errorCode, e.method, e.url, JSON.stringify(e.requestHeaders), e.requestBody,
+        e.hardError, e.errorMessage, e.errorCode, e.method, e.url, JSON.stringify(e.requestHeaders), this.requestBodyParam(input),
         JSON.stringify(e.responseHeaders), e.responseBody, e.nextAttemptAt, e.coalescedCount,
       );
     }
@@ -861,6 +873,26 @@ export class PostgresStorage implements WebhookStorage {
       params,
     );
     for (const row of result.rows as Row[]) recorded.add(str(row.id));
+  }
+
+  private rememberBody(leaseToken: string, body: string): void {
+    const bodies = this.claimedBodies;
+    if (bodies.size >= MAX_CLAIMED_BODIES) {
+      // Oldest first (insertion order); a forgotten lease just sends its body in full.
+      for (const token of bodies.keys()) {
+        bodies.delete(token);
+        if (bodies.size < MAX_CLAIMED_BODIES / 2) break;
+      }
+    }
+    bodies.set(leaseToken, body);
+  }
+
+  /** The request body to send for an execution: null when it is the body this adapter leased. */
+  private requestBodyParam(input: CompleteAttempt): string | null {
+    const leased = this.claimedBodies.get(input.leaseToken);
+    if (leased === undefined) return input.execution.requestBody;
+    this.claimedBodies.delete(input.leaseToken);
+    return leased !== '' && leased === input.execution.requestBody ? null : input.execution.requestBody;
   }
 
   /** Fenced: back to `pending` (never attempted) or `scheduled`, attempts unchanged. */
