@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'docs/api/'] },
+  // .tmp/ holds local scratch (profiles, experiments; gitignored): not part of the project.
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'docs/api/', '.tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
