@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { StorageError } from '../errors.js';
+import { LeasedBodies } from './leased-bodies.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
@@ -126,9 +127,6 @@ const EXECUTION_SELECT = EXECUTION_COLUMNS.replace(/(\w+)/g, 'e.$1').replace(
   'e.request_body',
   `COALESCE(e.request_body, (SELECT d.body FROM %DELIVERIES% d WHERE d.id = e.delivery_id), '') AS request_body`,
 );
-
-/** Bound of the claimed-body memo: leases never completed (process stopped) must not pile up. */
-const MAX_CLAIMED_BODIES = 10_000;
 
 /**
  * The stored request body of a new execution: NULL when it equals the (non-empty) body of the
@@ -458,13 +456,8 @@ export class PostgresStorage implements WebhookStorage {
   private readonly notifyIntervalMs: number;
   /** EXECUTION_SELECT on this adapter's tables. */
   private readonly executionSelect: string;
-  /**
-   * Body of each delivery this adapter leased, by lease token, until the attempt completes. A
-   * completion whose request body is that very string sends NULL ("the delivery's body") instead
-   * of ~1 KiB the server would only compare and drop. While the lease holds the body cannot change
-   * (only claimable deliveries take merges), and the completion is fenced on the same token.
-   */
-  private readonly claimedBodies = new Map<string, string>();
+  /** Bodies this adapter leased: a completion sends NULL for the same body (see migration 2). */
+  private readonly leasedBodies = new LeasedBodies();
   private lastNotifyAt = -Infinity;
   private readonly subscriptions = new Set<() => Promise<void>>();
   private closed = false;
@@ -749,7 +742,7 @@ export class PostgresStorage implements WebhookStorage {
           leaseExpiresAt: num(row.lease_expires_at),
         }),
       );
-      for (const delivery of claimed) this.rememberBody(delivery.leaseToken, delivery.body);
+      for (const delivery of claimed) this.leasedBodies.remember(delivery.leaseToken, delivery.body);
       // RETURNING has no defined order.
       return claimed.sort(claimOrder);
     });
@@ -875,28 +868,18 @@ export class PostgresStorage implements WebhookStorage {
     for (const row of result.rows as Row[]) recorded.add(str(row.id));
   }
 
-  private rememberBody(leaseToken: string, body: string): void {
-    const bodies = this.claimedBodies;
-    if (bodies.size >= MAX_CLAIMED_BODIES) {
-      // Oldest first (insertion order); a forgotten lease just sends its body in full.
-      for (const token of bodies.keys()) {
-        bodies.delete(token);
-        if (bodies.size < MAX_CLAIMED_BODIES / 2) break;
-      }
-    }
-    bodies.set(leaseToken, body);
-  }
-
-  /** The request body to send for an execution: null when it is the body this adapter leased. */
+  /**
+   * The request body to send for an execution: null ("the delivery's body") when it is the body
+   * this adapter leased, instead of ~1 KiB the server would only compare and drop.
+   */
   private requestBodyParam(input: CompleteAttempt): string | null {
-    const leased = this.claimedBodies.get(input.leaseToken);
-    if (leased === undefined) return input.execution.requestBody;
-    this.claimedBodies.delete(input.leaseToken);
-    return leased !== '' && leased === input.execution.requestBody ? null : input.execution.requestBody;
+    const body = input.execution.requestBody;
+    return this.leasedBodies.takeIsLeasedBody(input.leaseToken, body) ? null : body;
   }
 
   /** Fenced: back to `pending` (never attempted) or `scheduled`, attempts unchanged. */
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
+    this.leasedBodies.forget(leaseToken);
     return this.guard('releaseDelivery', async () => {
       const result = await this.pool.query(
         `UPDATE ${this.n.deliveries}
@@ -926,6 +909,7 @@ export class PostgresStorage implements WebhookStorage {
     deliveryId: string,
     options: { leaseToken?: string; reason?: string; now?: number } = {},
   ): Promise<boolean> {
+    if (options.leaseToken !== undefined) this.leasedBodies.forget(options.leaseToken);
     return this.guard('cancelDelivery', async () => {
       const result = await this.pool.query(
         `UPDATE ${this.n.deliveries}

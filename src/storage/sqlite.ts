@@ -18,6 +18,7 @@
  */
 import { createRequire } from 'node:module';
 import { StorageError, WebhookError } from '../errors.js';
+import { LeasedBodies } from './leased-bodies.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
@@ -84,8 +85,6 @@ export interface SqliteStorageOptions {
 
 const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
 const BUSY_TIMEOUT_MS = 5000;
-/** Bound of {@link SqliteStorage}'s claimed-body memo: leases never completed must not pile up. */
-const MAX_CLAIMED_BODIES = 10_000;
 
 /** One schema change. Versions only grow; an applied migration is never edited. */
 interface Migration {
@@ -611,14 +610,8 @@ export class SqliteStorage implements WebhookStorage {
   private readonly prefix: string;
   private readonly sql: ReturnType<typeof statements>;
   private closed = false;
-  /**
-   * Body of each delivery this adapter leased, by lease token, until the lease is completed,
-   * released or cancelled. A completion whose request body is that same string stores NULL (the
-   * delivery's body) instead of a copy. Keyed by token: while a lease holds, nothing can change
-   * the delivery's body (coalescing needs a claimable delivery), and a completion that passes the
-   * token fence holds the lease the body was read under.
-   */
-  private readonly claimedBodies = new Map<string, string>();
+  /** Bodies this adapter leased: an execution sending the same body stores NULL (see migration 2). */
+  private readonly leasedBodies = new LeasedBodies();
   private readonly multiRowSqlCache = { deliveries: [] as string[], executions: [] as string[] };
 
   /**
@@ -868,7 +861,7 @@ export class SqliteStorage implements WebhookStorage {
           rows.sort(levelOrder);
           for (const row of rows) {
             claimed.push(toClaimed(row, leaseExpiresAt));
-            this.rememberBody(row[19], row[7]);
+            this.leasedBodies.remember(row[19], row[7]);
           }
           level = c.stmt(this.sql.nextLevel).get({ priority: level.priority }) as { priority: number } | undefined;
         }
@@ -893,10 +886,8 @@ export class SqliteStorage implements WebhookStorage {
         let rows = 0;
         for (let i = 0; i < inputs.length; i++) {
           const input = inputs[i]!;
-          const claimedBody = this.claimedBodies.get(input.leaseToken);
-          if (claimedBody !== undefined) this.claimedBodies.delete(input.leaseToken);
+          const sameBody = this.leasedBodies.takeIsLeasedBody(input.leaseToken, input.execution.requestBody);
           if (!recorded[i]) continue; // lease lost: fenced off, nothing written
-          const sameBody = claimedBody !== undefined && claimedBody !== '' && input.execution.requestBody === claimedBody;
           executionValues(values, rows * EXECUTION_WIDTH, input.execution, sameBody);
           rows++;
         }
@@ -909,18 +900,6 @@ export class SqliteStorage implements WebhookStorage {
         return recorded;
       });
     });
-  }
-
-  private rememberBody(leaseToken: string, body: string): void {
-    const bodies = this.claimedBodies;
-    if (bodies.size >= MAX_CLAIMED_BODIES) {
-      // Oldest first (insertion order); a forgotten lease just stores its body in full.
-      for (const token of bodies.keys()) {
-        bodies.delete(token);
-        if (bodies.size < MAX_CLAIMED_BODIES / 2) break;
-      }
-    }
-    bodies.set(leaseToken, body);
   }
 
   private completeDelivery(c: Connection, input: CompleteAttempt): boolean {
@@ -944,7 +923,7 @@ export class SqliteStorage implements WebhookStorage {
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
     return this.run('release delivery', () => {
       const params = { id: deliveryId, leaseToken, runAt: runAt ?? null };
-      this.claimedBodies.delete(leaseToken);
+      this.leasedBodies.forget(leaseToken);
       return this.connection().stmt(this.sql.release).run(params).changes > 0;
     });
   }
@@ -967,7 +946,7 @@ export class SqliteStorage implements WebhookStorage {
         reason: options.reason ?? null,
         now: options.now ?? Date.now(),
       };
-      if (options.leaseToken !== undefined) this.claimedBodies.delete(options.leaseToken);
+      if (options.leaseToken !== undefined) this.leasedBodies.forget(options.leaseToken);
       return this.connection().stmt(this.sql.cancel).run(params).changes > 0;
     });
   }
