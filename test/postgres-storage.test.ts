@@ -46,6 +46,20 @@ describe.runIf(available)('PostgresStorage', () => {
     schemas.delete(schema);
   }
 
+  /**
+   * A pool that reports every statement, in either form pg.Pool takes: `(text, values)`, or the
+   * `{ name, text, values }` of a prepared statement.
+   */
+  function recordingPool(record: (text: string, values: unknown[] | undefined, name: string | undefined) => void): PostgresPool {
+    type Config = { name?: string; text: string; values?: unknown[] };
+    const query = (textOrConfig: string | Config, values?: unknown[]) => {
+      const config: Config = typeof textOrConfig === 'string' ? { text: textOrConfig, ...(values ? { values } : {}) } : textOrConfig;
+      record(config.text, config.values, config.name);
+      return pool.query(config);
+    };
+    return { query: query as PostgresPool['query'], connect: () => pool.connect() };
+  }
+
   async function migrated(options: { schema?: string; pool?: PostgresPool } = {}): Promise<PostgresStorage> {
     const storage = new PostgresStorage({ pool: options.pool ?? pool, schema: options.schema ?? newSchema() });
     await storage.migrate();
@@ -197,6 +211,73 @@ describe.runIf(available)('PostgresStorage', () => {
     });
   });
 
+  describe('prepared statements', () => {
+    it('prepares few statements whatever the batch sizes, padding batches with rows that match nothing', async () => {
+      const names = new Map<string, string>();
+      const spy = recordingPool((text, _values, name) => {
+        if (name) names.set(name, text);
+      });
+      const storage = await migrated({ pool: spy });
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      let enqueued = 0;
+      for (let size = 1; size <= 40; size++) {
+        await storage.enqueueDeliveries(Array.from({ length: size }, () => makeDelivery(w.id, { runAt: T0 })));
+        enqueued += size;
+      }
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 1_000, leaseMs: 60_000 });
+      expect(claimed).toHaveLength(enqueued);
+      let at = 0;
+      for (let size = 1; at < claimed.length; size++) {
+        const batch = claimed.slice(at, at + size);
+        at += batch.length;
+        const recorded = await storage.completeAttempts(
+          batch.map((d) => ({
+            deliveryId: d.id,
+            leaseToken: d.leaseToken,
+            outcome: { status: 'succeeded' as const, lastStatus: 200, lastError: null },
+            execution: makeExecution(d),
+          })),
+        );
+        expect(recorded).toEqual(batch.map(() => true));
+      }
+      const counts = await storage.countDeliveries();
+      expect(counts.succeeded).toBe(enqueued);
+      expect((await storage.listExecutions({ limit: 1_000 })).items).toHaveLength(enqueued);
+      // 40 enqueue sizes and ~40 completion sizes: padded to 1, 2, 4, …, 64 rows, plus the claim.
+      const texts = [...names.values()];
+      expect(texts.filter((t) => t.includes('INSERT INTO') && t.includes('accepts_merges)')).length).toBeLessThanOrEqual(7);
+      expect(texts.filter((t) => t.startsWith('WITH input')).length).toBeLessThanOrEqual(7);
+      expect(texts.filter((t) => t.includes('SKIP LOCKED'))).toHaveLength(1);
+    });
+
+    it('with preparedStatements: false, sends only (text, values), for a pool that takes nothing else', async () => {
+      const textOnly: PostgresPool = {
+        query: (text: string, values?: unknown[]) => {
+          if (typeof text !== 'string') throw new TypeError('this pool takes (text, values) only');
+          return pool.query(text, values);
+        },
+        connect: () => pool.connect(),
+      };
+      const storage = new PostgresStorage({ pool: textOnly, schema: newSchema(), preparedStatements: false });
+      await storage.migrate();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await storage.enqueueDeliveries([makeDelivery(w.id, { runAt: T0 }), makeDelivery(w.id, { runAt: T0 })]);
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 60_000 });
+      const recorded = await storage.completeAttempts(
+        claimed.map((d) => ({
+          deliveryId: d.id,
+          leaseToken: d.leaseToken,
+          outcome: { status: 'succeeded' as const, lastStatus: 200, lastError: null },
+          execution: makeExecution(d),
+        })),
+      );
+      expect(recorded).toEqual([true, true]);
+      expect(() => new PostgresStorage({ pool, preparedStatements: 'yes' as unknown as boolean })).toThrow(/preparedStatements/);
+    });
+  });
+
   describe('batches above the parameter limit (one statement takes at most 65,535)', () => {
     it('enqueues 3,500 deliveries all or none, and completes 2,400 in one call', async () => {
       const storage = await migrated();
@@ -224,13 +305,7 @@ describe.runIf(available)('PostgresStorage', () => {
   describe('claiming', () => {
     it('uses the partial indexes on a 20k-row backlog (EXPLAIN: no sequential scan)', async () => {
       const log: Array<{ text: string; values: unknown[] | undefined }> = [];
-      const spy: PostgresPool = {
-        query: (text, values) => {
-          log.push({ text, values });
-          return pool.query(text, values);
-        },
-        connect: () => pool.connect(),
-      };
+      const spy = recordingPool((text, values) => log.push({ text, values }));
       const schema = newSchema();
       const storage = await migrated({ schema, pool: spy });
       const w = makeWebhook();
@@ -383,13 +458,9 @@ describe.runIf(available)('PostgresStorage', () => {
       const schema = newSchema();
       const sent: unknown[][] = [];
       // Records the parameters of every statement this storage sends.
-      const recording: PostgresPool = {
-        query: (text: string, values?: unknown[]) => {
-          if (values) sent.push(values);
-          return pool.query(text, values);
-        },
-        connect: () => pool.connect(),
-      };
+      const recording = recordingPool((_text, values) => {
+        if (values) sent.push(values);
+      });
       const storage = await migrated({ schema, pool: recording });
       const body = `{"order":${JSON.stringify('x'.repeat(500))}}`;
       const { d, claimed } = await attempted(storage, { body });
@@ -398,6 +469,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.completeAttempts([
         { deliveryId: d.id, leaseToken: claimed.leaseToken, outcome: { status: 'scheduled', runAt: T0 + 5, lastStatus: 503, lastError: 'x' }, execution: first },
       ]);
+      expect(sent.length).toBeGreaterThan(0);
       expect(sent.flat()).not.toContain(body);
       expect(await stored(schema, first.id)).toBeNull();
       // Claimed by one instance, completed by another (which never saw the body): sent in full, stored once.
