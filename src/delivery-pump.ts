@@ -20,6 +20,19 @@ export interface DeliveryPumpOptions {
   storage: WebhookStorage;
   clock: Clock;
   concurrency: number;
+  /**
+   * Most deliveries claimed and not finished (started or waiting), at least `concurrency`.
+   * Default twice the concurrency; a store whose claim is a network round trip wants more, so
+   * that the deliveries left when a refill starts outlast the claim.
+   */
+  window?: number;
+  /**
+   * A kick (an emit, a wake) claims only while at most this many deliveries are claimed; finishing
+   * deliveries refill at half the window anyway. Default: the window (claim whenever there is
+   * room). A store with a round trip per claim sets it lower, so a stream of emits does not turn
+   * into a stream of claims of a row or two each.
+   */
+  kickClaimsBelow?: number;
   perEndpointConcurrency: number;
   leaseMs: number;
   pollIntervalMs: number;
@@ -59,6 +72,7 @@ export class DeliveryPump {
   /** Concurrency slots in use (an attempt holds one until its HTTP exchange is over). */
   private slotsInUse = 0;
   private readonly window: number;
+  private readonly kickClaimsBelow: number;
   private readonly lines = new Map<string, EndpointLine>();
   /** Claimed and not yet started: released back to storage on stop. */
   private readonly notStarted = new Set<ClaimedDelivery>();
@@ -71,8 +85,10 @@ export class DeliveryPump {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: DeliveryPumpOptions) {
-    // Twice the concurrency keeps the HTTP slots busy while the next claim is in flight.
-    this.window = options.concurrency * 2;
+    // A refill starts when half the window is left: those deliveries keep the HTTP slots busy
+    // while the claim is in flight.
+    this.window = Math.max(options.window ?? options.concurrency * 2, options.concurrency);
+    this.kickClaimsBelow = options.kickClaimsBelow ?? this.window;
   }
 
   get isRunning(): boolean {
@@ -93,6 +109,7 @@ export class DeliveryPump {
   /** Looks for due work now (after an emit, a completion, or a timer). */
   kick(): void {
     if (!this.running) return;
+    if (this.claimedCount > this.kickClaimsBelow) return;
     if (this.fillPromise) {
       this.refillRequested = true;
       return;

@@ -368,6 +368,13 @@ export class WebhookDispatcher {
       storage: this.storage,
       clock: this.clock,
       concurrency: this.settings.concurrency,
+      // Stores that group-commit (SQLite, Postgres) claim in a transaction, over the network for
+      // Postgres: a window of four times the concurrency keeps the slots busy during a claim
+      // (D-pg: emit→delivery p50 ~200 → ~20 ms, ~8 % more throughput), and emits add claims only
+      // up to the old window of two. Memory claims at once.
+      ...(this.storage.groupCommit === true
+        ? { window: this.settings.concurrency * 4, kickClaimsBelow: this.settings.concurrency * 2 }
+        : {}),
       perEndpointConcurrency: this.settings.perEndpointConcurrency,
       leaseMs: this.settings.leaseMs,
       pollIntervalMs: this.settings.pollIntervalMs,

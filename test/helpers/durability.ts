@@ -114,7 +114,9 @@ export async function runCrashRecovery(s: CrashScenario): Promise<void> {
   const expected = new Set(worker.ids);
   const duplicated = [...counts.values()].filter((n) => n > 1).length;
   const extra = s.receiver.requests.length - counts.size;
-  const bound = 2 * CHILD_CONCURRENCY; // the child claims at most twice its concurrency
+  // Only what the child sent and had not recorded arrives twice: its attempts in flight plus the
+  // results waiting for one completion write (the hard ceiling is its window, 4x its concurrency).
+  const bound = 2 * CHILD_CONCURRENCY;
   console.log(
     `[${s.label}] crash recovery: ${TOTAL} deliveries; ${seenAtKill} seen at SIGKILL, ` +
       `${atKill.delivering ?? 0} leased by the dead child; after recovery ${counts.size} distinct ids, ` +
