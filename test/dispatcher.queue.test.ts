@@ -415,52 +415,43 @@ describe('close', () => {
     for (const id of emitted) expect(await storage.getDelivery(id)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
 
-  it('claims up to twice the concurrency, four times on a group-committing store (a claim there is a round trip)', async () => {
-    /** MemoryStorage that says it group-commits, as SQLite and Postgres do. */
-    class GroupCommitting extends MemoryStorage {
-      readonly groupCommit = true;
-    }
-    for (const [storage, window] of [
-      [new MemoryStorage(), 4],
-      [new GroupCommitting(), 8],
-    ] as const) {
-      // Four endpoints, so no endpoint's own line (2 running + 2 waiting) is what stops the claims.
-      const receivers = await Promise.all([0, 1, 2, 3].map(() => startReceiver({ respond: { hold: true } })));
-      const dispatcher = newDispatcher({ storage, concurrency: 2, perEndpointConcurrency: 2, pollIntervalMs: 20 });
-      for (const receiver of receivers) await dispatcher.createWebhook({ url: receiver.url('/hooks'), triggers: ORDER_CREATE });
-      for (let seq = 0; seq < 10; seq++) await dispatcher.emit({ entity: 'order', event: 'Create', data: { seq } });
-      await vi.waitFor(() => expect(receivers.reduce((n, r) => n + r.heldCount, 0)).toBe(2));
-      const delivering = await storage.listDeliveries({ status: 'delivering', limit: 100 });
-      expect(delivering.items).toHaveLength(window);
-      for (const receiver of receivers) {
-        receiver.respondWith(() => ({}));
-        receiver.releaseAll();
-      }
-      await dispatcher.drain();
-      expect((await storage.listDeliveries({ status: 'succeeded', limit: 100 })).items).toHaveLength(40);
-    }
-  });
+  /** MemoryStorage that says it group-commits, as SQLite and Postgres do. */
+  class GroupCommitting extends MemoryStorage {
+    readonly groupCommit = true;
+  }
 
-  it('on a group-committing store, emits add claims only while at most twice the concurrency is claimed', async () => {
-    class GroupCommitting extends MemoryStorage {
-      readonly groupCommit = true;
-    }
-    const storage = new GroupCommitting();
-    const receivers = await Promise.all([0, 1, 2].map(() => startReceiver({ respond: { hold: true } })));
+  /**
+   * A dispatcher (concurrency 2, 2 per endpoint) with one webhook per endpoint, each endpoint a
+   * receiver that holds every request; `emits` emits, then waits until both slots are held.
+   * Returns how many deliveries are claimed then, after releasing everything and draining.
+   */
+  async function claimedWhileHeld(storage: MemoryStorage, endpoints: number, emits: number): Promise<number> {
+    const receivers = await Promise.all(Array.from({ length: endpoints }, () => startReceiver({ respond: { hold: true } })));
     const dispatcher = newDispatcher({ storage, concurrency: 2, perEndpointConcurrency: 2, pollIntervalMs: 20 });
     for (const receiver of receivers) await dispatcher.createWebhook({ url: receiver.url('/hooks'), triggers: ORDER_CREATE });
-    // Each emit queues 3 deliveries: the first two emits are claimed (3, then 6 claimed); from then
-    // on 6 > 2 × 2, so emits claim nothing more until attempts finish, although the window (8) has room.
-    for (let seq = 0; seq < 10; seq++) await dispatcher.emit({ entity: 'order', event: 'Create', data: { seq } });
+    for (let seq = 0; seq < emits; seq++) await dispatcher.emit({ entity: 'order', event: 'Create', data: { seq } });
     await vi.waitFor(() => expect(receivers.reduce((n, r) => n + r.heldCount, 0)).toBe(2));
-    await pause(50); // a poll or two: still no claim
-    expect((await storage.listDeliveries({ status: 'delivering', limit: 100 })).items).toHaveLength(6);
+    await pause(50); // a poll or two: nothing more is claimed
+    const claimed = (await storage.listDeliveries({ status: 'delivering', limit: 100 })).items.length;
     for (const receiver of receivers) {
       receiver.respondWith(() => ({}));
       receiver.releaseAll();
     }
     await dispatcher.drain();
-    expect((await storage.listDeliveries({ status: 'succeeded', limit: 100 })).items).toHaveLength(30);
+    expect((await storage.listDeliveries({ status: 'succeeded', limit: 100 })).items).toHaveLength(endpoints * emits);
+    return claimed;
+  }
+
+  it('claims up to twice the concurrency, four times on a group-committing store (a claim there is a round trip)', async () => {
+    // Four endpoints, so no endpoint's own line (2 running + 2 waiting) is what stops the claims.
+    expect(await claimedWhileHeld(new MemoryStorage(), 4, 10)).toBe(4);
+    expect(await claimedWhileHeld(new GroupCommitting(), 4, 10)).toBe(8);
+  });
+
+  it('on a group-committing store, emits add claims only while at most twice the concurrency is claimed', async () => {
+    // Each emit queues 3 deliveries: the first two emits are claimed (3, then 6 claimed); from then
+    // on 6 > 2 × 2, so emits claim nothing more until attempts finish, although the window (8) has room.
+    expect(await claimedWhileHeld(new GroupCommitting(), 3, 10)).toBe(6);
   });
 
   it('rejects emit and other writes after close with code dispatcher_closed; close is idempotent', async () => {
