@@ -27,6 +27,8 @@ export interface ReceiverStats {
   /** Requests received (all ports). */
   count: number;
   perPort: number[];
+  /** The receiver process's CPU time (user + system) since the previous call, µs. */
+  cpuUs: number;
   latency: LatencyStats | null;
 }
 
@@ -114,7 +116,7 @@ export class Receiver {
   /** Counts and latency percentiles since the last call; resets them. */
   async stats(): Promise<ReceiverStats> {
     const m = await this.call('stats');
-    return { count: m.count as number, perPort: m.perPort as number[], latency: (m.latency as LatencyStats | null) ?? null };
+    return { count: m.count as number, perPort: m.perPort as number[], cpuUs: m.cpuUs as number, latency: (m.latency as LatencyStats | null) ?? null };
   }
 
   /** Port indices that hold requests for 30 s from now on; held requests elsewhere are answered. */

@@ -9,7 +9,8 @@
  *   both processes run on one machine) and records the emit→receipt latency.
  *
  * IPC protocol (parent → child `{ id, cmd, ... }`, child → parent `{ id, ... }`):
- * - `{ cmd: 'stats' }`  → `{ count, perPort, latency: { p50, p90, p99, max } | null }`, then resets.
+ * - `{ cmd: 'stats' }`  → `{ count, perPort, cpuUs, latency: { p50, p90, p99, max } | null }`, then resets
+ *   (`cpuUs`: this process's user + system CPU since the previous call).
  * - `{ cmd: 'hang', ports: number[] }` → `{ ok: true }`: the listed port indices hang from now on;
  *   requests held on ports no longer listed are answered at once.
  * On start the child sends `{ type: 'ready', ports: number[] }`. It exits when the parent disconnects.
@@ -31,6 +32,8 @@ let latencies = new Float64Array(1 << 16);
 let latencyCount = 0;
 let counts = new Array(portCount).fill(0);
 let hanging = new Set();
+/** CPU time of this process since the last stats call: what receiving cost. */
+let cpuSince = process.cpuUsage();
 /** Held requests: response → timer. */
 const held = new Map();
 
@@ -100,8 +103,11 @@ function percentile(sorted, p) {
 
 function takeStats() {
   const sorted = latencies.slice(0, latencyCount).sort();
+  const cpu = process.cpuUsage(cpuSince);
+  cpuSince = process.cpuUsage();
   const result = {
     count: counts.reduce((a, b) => a + b, 0),
+    cpuUs: cpu.user + cpu.system,
     perPort: counts,
     latency:
       sorted.length === 0

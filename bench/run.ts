@@ -95,6 +95,8 @@ interface RowSample {
   rate: number;
   seconds: number;
   cpuUsPerDelivery: number;
+  /** The receiver's CPU per delivery over the same run (it shares the machine's cores). */
+  receiverCpuUsPerDelivery: number;
   p50: number | null;
   p99: number | null;
   writesPerDelivery: number | null;
@@ -151,6 +153,7 @@ async function measureRow(state: RowState, n: number, round: number, receiver: R
       rate: n / seconds,
       seconds,
       cpuUsPerDelivery: (cpu.user + cpu.system) / n,
+      receiverCpuUsPerDelivery: stats.cpuUs / n,
       p50: stats.latency?.p50 ?? null,
       p99: stats.latency?.p99 ?? null,
       writesPerDelivery,
@@ -176,7 +179,7 @@ function progressLine(name: string, sample: RowSample, r0: RowSample | undefined
     r0 && name !== 'R0' ? `${fmt(sample.rate / r0.rate, 2)}× R0` : '',
     `p50 ${fmt(sample.p50, 1)} ms`,
     `p99 ${fmt(sample.p99, 1)} ms`,
-    `CPU ${fmt(sample.cpuUsPerDelivery, 0)} µs/delivery`,
+    `CPU ${fmt(sample.cpuUsPerDelivery, 0)} µs/delivery (receiver ${fmt(sample.receiverCpuUsPerDelivery, 0)})`,
     sample.writesPerDelivery === null ? '' : `${fmt(sample.writesPerDelivery, 2)} writes/delivery`,
     sample.sqlPerDelivery === null ? '' : `${fmt(sample.sqlPerDelivery, 1)} SQL statements/delivery`,
   ]
@@ -222,6 +225,7 @@ interface RowSummary {
   p50: string;
   p99: string;
   cpu: string;
+  receiverCpu: string;
   writes: string;
   target: TargetResult | null;
 }
@@ -257,6 +261,7 @@ function summarizeRow(state: RowState, r0: RowState | undefined): RowSummary {
     p50: fmt(medianOrNull(values((s) => s.p50)), 1),
     p99: fmt(medianOrNull(values((s) => s.p99)), 1),
     cpu: fmt(medianOrNull(values((s) => s.cpuUsPerDelivery)), 0),
+    receiverCpu: fmt(medianOrNull(values((s) => s.receiverCpuUsPerDelivery)), 0),
     writes: fmt(medianOrNull(values((s) => s.writesPerDelivery)), 2),
     target,
   };
@@ -279,12 +284,12 @@ function markdownTable(headers: string[], rows: string[][], textColumns = 1): st
   ].join('\n');
 }
 
-const ROW_HEADERS = ['row', 'deliveries/s', '× R0', 'p50 ms', 'p99 ms', 'CPU µs/delivery', 'writes/delivery', 'target'];
+const ROW_HEADERS = ['row', 'deliveries/s', '× R0', 'p50 ms', 'p99 ms', 'CPU µs/delivery', 'receiver CPU µs', 'writes/delivery', 'target'];
 
 function rowCells(s: RowSummary): string[] {
   const target = s.target ? `${s.target.target} ${verdict(s.target.pass)}` : '';
-  if (s.unavailable) return [s.name, s.unavailable, '–', '–', '–', '–', '–', s.target ? `${s.target.target} n/a` : ''];
-  return [s.name, s.rate, s.ratio, s.p50, s.p99, s.cpu, s.writes, target];
+  if (s.unavailable) return [s.name, s.unavailable, '–', '–', '–', '–', '–', '–', s.target ? `${s.target.target} n/a` : ''];
+  return [s.name, s.rate, s.ratio, s.p50, s.p99, s.cpu, s.receiverCpu, s.writes, target];
 }
 
 const verdict = (pass: boolean | null): string => (pass === null ? 'n/a' : pass ? 'PASS' : 'FAIL');
