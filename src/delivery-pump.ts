@@ -12,7 +12,7 @@
  * @module
  */
 import type { Clock } from './clock.js';
-import { BinaryHeap } from './storage/binary-heap.js';
+import { RunHeap } from './storage/run-heap.js';
 import type { ClaimedDelivery, WebhookStorage } from './storage/types.js';
 
 /** Settings of {@link DeliveryPump}. */
@@ -67,7 +67,8 @@ const readyOrder = (a: ReadyEntry, b: ReadyEntry): boolean =>
 
 /** The claim → queue → attempt loop behind the dispatcher. */
 export class DeliveryPump {
-  private readonly ready = new BinaryHeap<ReadyEntry>(readyOrder);
+  // Admissions of one priority come in seq order: the run heap takes them in O(1).
+  private readonly ready = new RunHeap<ReadyEntry>(readyOrder);
   private readySeq = 0;
   /** Concurrency slots in use (an attempt holds one until its HTTP exchange is over). */
   private slotsInUse = 0;

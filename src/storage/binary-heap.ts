@@ -1,6 +1,6 @@
 /**
- * A binary min-heap under a comparator. MemoryStorage keeps its due queue in heaps so claiming
- * stays O(log n) with a large backlog (an array splice per insert would be O(n)).
+ * A binary min-heap under a comparator: O(log n) per push and pop with a large backlog (an array
+ * splice per insert would be O(n)). `RunHeap` puts a FIFO lane for in-order pushes in front of it.
  */
 export class BinaryHeap<T> {
   private readonly items: T[] = [];

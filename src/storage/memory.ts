@@ -5,7 +5,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { BinaryHeap } from './binary-heap.js';
+import { RunHeap } from './run-heap.js';
 import { FINAL_STATUSES } from './types.js';
 import type {
   ClaimRequest,
@@ -157,7 +157,8 @@ const byIdDesc = (a: { id: string }, b: { id: string }): number => (a.id < b.id 
 
 /**
  * {@link WebhookStorage} kept in memory. Claims are exclusive within the process; the due
- * queue is a pair of heaps (ready by priority, scheduled by time), so claiming is O(log n).
+ * queue is a pair of run heaps (ready by priority, scheduled by time), so claiming is O(log n), and O(1)
+ * when deliveries arrive in order, as they mostly do.
  * Returned webhooks are frozen: treat every returned record as read-only.
  */
 export class MemoryStorage implements WebhookStorage {
@@ -174,9 +175,10 @@ export class MemoryStorage implements WebhookStorage {
    */
   private readonly leasePrefix = `${randomUUID()}:`;
   private leaseSequence = 0;
-  private readonly ready = new BinaryHeap<QueueEntry>(readyOrder);
-  private readonly scheduled = new BinaryHeap<QueueEntry>((a, b) => a.runAt < b.runAt);
-  private readonly leases = new BinaryHeap<LeaseEntry>((a, b) => a.expiresAt < b.expiresAt);
+  // Run heaps: deliveries are mostly queued, and leases granted, in the order they come out.
+  private readonly ready = new RunHeap<QueueEntry>(readyOrder);
+  private readonly scheduled = new RunHeap<QueueEntry>((a, b) => a.runAt < b.runAt);
+  private readonly leases = new RunHeap<LeaseEntry>((a, b) => a.expiresAt < b.expiresAt);
   private readonly executions: ExecutionRecord[] = [];
   private readonly executionsByWebhook = new Map<string, ExecutionRecord[]>();
   private readonly executionsByDelivery = new Map<string, ExecutionRecord[]>();
@@ -400,7 +402,7 @@ export class MemoryStorage implements WebhookStorage {
 
   async nextRunAt(): Promise<number | null> {
     let next: number | null = null;
-    const consider = (heap: BinaryHeap<QueueEntry>) => {
+    const consider = (heap: RunHeap<QueueEntry>) => {
       // Drop stale heads so the answer reflects live deliveries.
       for (let top = heap.peek(); top; top = heap.peek()) {
         const d = this.deliveries.get(top.id);
