@@ -416,8 +416,7 @@ export class MemoryStorage implements WebhookStorage {
     consider(this.scheduled);
     consider(this.ready);
     for (let top = this.leases.peek(); top; top = this.leases.peek()) {
-      const d = this.deliveries.get(top.id);
-      if (d && d.status === 'delivering' && d.leaseToken === top.token && d.leaseExpiresAt === top.expiresAt) {
+      if (this.leaseHolder(top) !== undefined) {
         next = next === null ? top.expiresAt : Math.min(next, top.expiresAt);
         break;
       }
@@ -578,17 +577,27 @@ export class MemoryStorage implements WebhookStorage {
     this.scheduled.push(entry);
   }
 
-  /** Moves due scheduled entries and expired leases into the ready heap. */
+  /** The delivery a lease entry is for, while that lease is still held; undefined once it ended. */
+  private leaseHolder(lease: LeaseEntry): StoredDelivery | undefined {
+    const d = this.deliveries.get(lease.id);
+    return d && d.status === 'delivering' && d.leaseToken === lease.token && d.leaseExpiresAt === lease.expiresAt ? d : undefined;
+  }
+
+  /** Moves due scheduled entries and expired leases into the ready heap; drops ended leases. */
   private promoteDue(now: number): void {
     for (let top = this.scheduled.peek(); top && top.runAt <= now; top = this.scheduled.peek()) {
       this.scheduled.pop();
       const d = this.deliveries.get(top.id);
       if (d && d.version === top.version && isClaimable(d.status)) this.ready.push(top);
     }
-    for (let top = this.leases.peek(); top && top.expiresAt <= now; top = this.leases.peek()) {
+    // Ended leases are dropped from the head too, not only expired ones: attempts finish roughly in
+    // claim order, so this keeps the queue near the number of leases held instead of letting every
+    // claim's entry live (and be copied by the garbage collector) until its expiry.
+    for (let top = this.leases.peek(); top; top = this.leases.peek()) {
+      const d = this.leaseHolder(top);
+      if (d !== undefined && top.expiresAt > now) break;
       this.leases.pop();
-      const d = this.deliveries.get(top.id);
-      if (d && d.status === 'delivering' && d.leaseToken === top.token && d.leaseExpiresAt === top.expiresAt) {
+      if (d !== undefined) {
         // The owner died or stalled: make it claimable again; the old token is now fenced off.
         // (Not back into the coalescing index: its body may already be on the wire.)
         d.status = d.attempts === 0 ? 'pending' : 'scheduled';
