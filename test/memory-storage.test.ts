@@ -1,4 +1,76 @@
+import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from 'webhook-dispatcher';
-import { describeStorageConformance } from 'webhook-dispatcher/testing';
+import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
 
 describeStorageConformance('MemoryStorage', () => new MemoryStorage());
+
+// MemoryStorage keeps its queues and indexes in its own shapes (run heaps, executions on the
+// delivery, leases dropped once ended): these pin the cases the shared suite does not reach.
+describe('MemoryStorage internals', () => {
+  const T0 = Date.UTC(2030, 0, 1);
+  const ok = { status: 'succeeded', lastStatus: 200, lastError: null } as const;
+
+  async function withWebhook() {
+    const storage = new MemoryStorage();
+    const webhook = makeWebhook();
+    await storage.insertWebhook(webhook);
+    return { storage, webhook };
+  }
+
+  it('keeps a pruned delivery’s remaining executions listable by its id', async () => {
+    const { storage, webhook } = await withWebhook();
+    const delivery = makeDelivery(webhook.id);
+    await storage.enqueueDeliveries([delivery]);
+    const [first] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1_000 });
+    const failed = makeExecution(first!, { status: 500, success: false, startedAt: T0, endedAt: T0 + 5 });
+    await storage.completeAttempt({
+      deliveryId: first!.id,
+      leaseToken: first!.leaseToken,
+      outcome: { status: 'scheduled', runAt: T0 + 10, lastStatus: 500, lastError: 'HTTP 500' },
+      execution: failed,
+    });
+    const [second] = await storage.claimDueDeliveries({ now: T0 + 10, limit: 1, leaseMs: 1_000 });
+    const succeeded = makeExecution(second!, { startedAt: T0 + 10, endedAt: T0 + 15 });
+    await storage.completeAttempt({ deliveryId: second!.id, leaseToken: second!.leaseToken, outcome: ok, execution: succeeded });
+    expect((await storage.listExecutions({ deliveryId: delivery.id, limit: 10 })).items).toEqual([succeeded, failed]);
+
+    // Successes before T0 + 100 go, the delivery with them; the earlier failure stays.
+    const pruned = await storage.prune({ deleteSucceededBefore: T0 + 100 });
+    expect(pruned).toEqual({ executionsDeleted: 1, executionsStripped: 0, deliveriesDeleted: 1 });
+    expect(await storage.getDelivery(delivery.id)).toBeNull();
+    expect((await storage.listExecutions({ deliveryId: delivery.id, limit: 10 })).items).toEqual([failed]);
+
+    await storage.prune({ deleteFailedBefore: T0 + 100 });
+    expect((await storage.listExecutions({ deliveryId: delivery.id, limit: 10 })).items).toEqual([]);
+  });
+
+  it('expires a lease held behind leases that already ended, and only that one', async () => {
+    const { storage, webhook } = await withWebhook();
+    await storage.enqueueDeliveries(Array.from({ length: 4 }, () => makeDelivery(webhook.id)));
+    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 4, leaseMs: 1_000 });
+    // The oldest lease ends last; one in the middle is extended.
+    for (const c of [claimed[1]!, claimed[3]!]) {
+      await storage.completeAttempt({ deliveryId: c.id, leaseToken: c.leaseToken, outcome: ok, execution: makeExecution(c) });
+    }
+    expect(await storage.extendLease(claimed[2]!.id, claimed[2]!.leaseToken, T0 + 5_000)).toBe(true);
+    expect(await storage.claimDueDeliveries({ now: T0 + 999, limit: 4, leaseMs: 1_000 })).toEqual([]);
+    expect(await storage.nextRunAt()).toBe(T0 + 1_000);
+
+    const retaken = await storage.claimDueDeliveries({ now: T0 + 1_000, limit: 4, leaseMs: 1_000 });
+    expect(retaken.map((d) => d.id)).toEqual([claimed[0]!.id]);
+    expect(await storage.nextRunAt()).toBe(T0 + 2_000);
+    const late = await storage.claimDueDeliveries({ now: T0 + 5_000, limit: 4, leaseMs: 1_000 });
+    expect(late.map((d) => d.id).sort()).toEqual([claimed[0]!.id, claimed[2]!.id].sort());
+  });
+
+  it('claims in priority order when queued out of order, between runs of in-order deliveries', async () => {
+    const { storage, webhook } = await withWebhook();
+    const low = Array.from({ length: 3 }, (_, i) => makeDelivery(webhook.id, { createdAt: T0 + i }));
+    const high = makeDelivery(webhook.id, { priority: 5, createdAt: T0 + 10 });
+    const early = makeDelivery(webhook.id, { runAt: T0 - 5, createdAt: T0 + 11 });
+    const later = Array.from({ length: 2 }, (_, i) => makeDelivery(webhook.id, { createdAt: T0 + 20 + i }));
+    for (const d of [...low, high, early, ...later]) await storage.enqueueDeliveries([d]);
+    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1_000 });
+    expect(claimed.map((d) => d.id)).toEqual([high, early, ...low, ...later].map((d) => d.id));
+  });
+});

@@ -34,6 +34,12 @@ interface StoredDelivery extends DeliveryRecord {
   leaseExpiresAt: number | null;
   /** Bumped whenever the delivery is (re)queued: heap entries with an older version are stale. */
   version: number;
+  /**
+   * The delivery's execution records, oldest first: the first in a field of its own, so the usual
+   * single attempt needs no array (nor an index entry) per delivery.
+   */
+  firstExecution: ExecutionRecord | null;
+  laterExecutions: ExecutionRecord[] | null;
 }
 
 interface QueueEntry {
@@ -125,6 +131,8 @@ function storedDelivery(d: DeliveryRecord): StoredDelivery {
     leaseToken: null,
     leaseExpiresAt: null,
     version: 0,
+    firstExecution: null,
+    laterExecutions: null,
   };
 }
 
@@ -181,7 +189,8 @@ export class MemoryStorage implements WebhookStorage {
   private readonly leases = new RunHeap<LeaseEntry>((a, b) => a.expiresAt < b.expiresAt);
   private readonly executions: ExecutionRecord[] = [];
   private readonly executionsByWebhook = new Map<string, ExecutionRecord[]>();
-  private readonly executionsByDelivery = new Map<string, ExecutionRecord[]>();
+  /** Executions whose delivery was pruned while they were kept (the rest live on their delivery). */
+  private readonly executionsOfDeletedDeliveries = new Map<string, ExecutionRecord[]>();
   private readonly health = new Map<string, WebhookHealth>();
   /** `webhookId\0coalesceKey` → id of the claimable delivery carrying that key. */
   private readonly coalescing = new Map<string, string>();
@@ -344,7 +353,7 @@ export class MemoryStorage implements WebhookStorage {
       d.runAt = outcome.runAt ?? input.execution.endedAt;
       this.queue(d);
     }
-    this.appendExecution(input.execution);
+    this.appendExecution(d, input.execution);
     return true;
   }
 
@@ -428,7 +437,7 @@ export class MemoryStorage implements WebhookStorage {
   async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
     const source =
       query.deliveryId !== undefined
-        ? (this.executionsByDelivery.get(query.deliveryId) ?? [])
+        ? this.executionsOfDelivery(query.deliveryId)
         : query.webhookId !== undefined
           ? (this.executionsByWebhook.get(query.webhookId) ?? [])
           : this.executions;
@@ -508,12 +517,18 @@ export class MemoryStorage implements WebhookStorage {
     if (result.executionsDeleted > 0) {
       this.executions.length = 0;
       this.executions.push(...kept);
-      for (const index of [this.executionsByWebhook, this.executionsByDelivery]) {
+      for (const index of [this.executionsByWebhook, this.executionsOfDeletedDeliveries]) {
         for (const [key, list] of index) {
           const remaining = list.filter(keep);
           if (remaining.length === 0) index.delete(key);
           else index.set(key, remaining);
         }
+      }
+      for (const d of this.deliveries.values()) {
+        if (d.firstExecution === null) continue;
+        const remaining = this.storedExecutionsOf(d).filter(keep);
+        d.firstExecution = remaining[0] ?? null;
+        d.laterExecutions = remaining.length > 1 ? remaining.slice(1) : null;
       }
     }
     if (strip !== undefined) {
@@ -531,6 +546,11 @@ export class MemoryStorage implements WebhookStorage {
         ((d.status === 'failed' || d.status === 'cancelled') && failBefore !== undefined && d.updatedAt < failBefore);
       if (old) {
         this.deliveries.delete(id);
+        // Kept executions stay listable by delivery id (an earlier failure outlives a pruned success).
+        if (d.firstExecution !== null) {
+          const previous = this.executionsOfDeletedDeliveries.get(id) ?? [];
+          this.executionsOfDeletedDeliveries.set(id, [...previous, ...this.storedExecutionsOf(d)]);
+        }
         result.deliveriesDeleted++;
       }
     }
@@ -554,15 +574,29 @@ export class MemoryStorage implements WebhookStorage {
     d.status = status;
   }
 
-  private appendExecution(execution: ExecutionRecord): void {
+  private appendExecution(d: StoredDelivery, execution: ExecutionRecord): void {
     const stored = copyExecution(execution);
     this.executions.push(stored);
     const byWebhook = this.executionsByWebhook.get(stored.webhookId);
     if (byWebhook) byWebhook.push(stored);
     else this.executionsByWebhook.set(stored.webhookId, [stored]);
-    const byDelivery = this.executionsByDelivery.get(stored.deliveryId);
-    if (byDelivery) byDelivery.push(stored);
-    else this.executionsByDelivery.set(stored.deliveryId, [stored]);
+    if (d.firstExecution === null) d.firstExecution = stored;
+    else if (d.laterExecutions === null) d.laterExecutions = [stored];
+    else d.laterExecutions.push(stored);
+  }
+
+  /** A stored delivery's executions, oldest first (the stored records themselves). */
+  private storedExecutionsOf(d: StoredDelivery): ExecutionRecord[] {
+    if (d.firstExecution === null) return [];
+    return d.laterExecutions === null ? [d.firstExecution] : [d.firstExecution, ...d.laterExecutions];
+  }
+
+  /** Every kept execution of a delivery id, including those of a pruned delivery of that id. */
+  private executionsOfDelivery(deliveryId: string): ExecutionRecord[] {
+    const d = this.deliveries.get(deliveryId);
+    const live = d ? this.storedExecutionsOf(d) : [];
+    const deleted = this.executionsOfDeletedDeliveries.get(deliveryId);
+    return deleted === undefined ? live : [...deleted, ...live];
   }
 
   private queue(d: StoredDelivery): void {
