@@ -208,8 +208,12 @@ async function openMemory(_cleanup: Cleanup): Promise<OpenedStorage> {
   return { storage: new MemoryStorage(), dispose: async () => {} };
 }
 
-async function openSqlite(cleanup: Cleanup): Promise<OpenedStorage> {
-  const SqliteStorage = await importAdapter<new (options: { path: string }) => AdapterInstance>('../src/storage/sqlite.js', 'SqliteStorage');
+/** SqliteStorage on a temporary file; `onCallerThread` runs its SQL on the dispatcher's thread (`worker: false`). */
+async function openSqlite(cleanup: Cleanup, onCallerThread = false): Promise<OpenedStorage> {
+  const SqliteStorage = await importAdapter<new (options: { path: string; worker?: boolean }) => AdapterInstance>(
+    '../src/storage/sqlite.js',
+    'SqliteStorage',
+  );
   cleanup.check();
   const dir = await mkdtemp(join(tmpdir(), 'wd-bench-'));
   let storage: AdapterInstance | undefined;
@@ -221,7 +225,7 @@ async function openSqlite(cleanup: Cleanup): Promise<OpenedStorage> {
     }
   };
   try {
-    storage = new SqliteStorage({ path: join(dir, 'bench.db') });
+    storage = new SqliteStorage({ path: join(dir, 'bench.db'), ...(onCallerThread ? { worker: false } : {}) });
     await storage.migrate?.();
   } catch (error) {
     await dispose().catch(() => undefined);
@@ -358,6 +362,11 @@ export const ROWS: RowDef[] = [
   { name: 'R2', what: 'global fetch, 64 in flight', prepare: fetchRow },
   { name: 'R3', what: "R1 through the library's UndiciTransport (guard, deadline, response cap)", prepare: transportRow },
   { name: 'D-mem', what: 'dispatcher end to end, MemoryStorage', target: 0.7, prepare: dispatcherRow(openMemory) },
-  { name: 'D-sqlite', what: 'dispatcher end to end, SqliteStorage (temp file, WAL)', target: 0.4, prepare: dispatcherRow(openSqlite) },
+  { name: 'D-sqlite', what: 'dispatcher end to end, SqliteStorage (temp file, WAL, SQL on its worker thread)', target: 0.4, prepare: dispatcherRow(openSqlite) },
+  {
+    name: 'D-sqlite-main',
+    what: 'D-sqlite with `worker: false`: SQL on the dispatcher’s thread',
+    prepare: dispatcherRow((cleanup) => openSqlite(cleanup, true)),
+  },
   { name: 'D-pg', what: 'dispatcher end to end, PostgresStorage (fresh schema, pool of 16)', target: 0.25, prepare: dispatcherRow(openPostgres) },
 ];

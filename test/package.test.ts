@@ -133,6 +133,34 @@ describe('the published package', () => {
     for (const line of esmLines) expect(line).toMatch(/: OK\b/);
   });
 
+  it('runs the built SQLite adapter on its database thread (dist/storage/sqlite-worker.js)', async () => {
+    expectSuccess(check, 'the build');
+    // From the repository root, where better-sqlite3 is installed; the tarball test has no peers.
+    const dir = await mkdtemp(join(tmpdir(), 'webhook-dispatcher-dist-sqlite-'));
+    const script = `
+      import { WebhookDispatcher } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      import { SqliteStorage } from ${JSON.stringify(new URL('../dist/storage/sqlite.js', import.meta.url).href)};
+      const storage = new SqliteStorage({ path: ${JSON.stringify(join(dir, 'webhooks.db'))} });
+      await storage.migrate();
+      // Explicit security opt-out: nothing is sent (autoStart: false), but the URL is loopback.
+      const dispatcher = new WebhookDispatcher({ storage, autoStart: false, allowPrivateNetworks: true });
+      const webhook = await dispatcher.createWebhook({ url: 'http://127.0.0.1:9/hooks', triggers: [{ entity: 'order', event: 'Create' }] });
+      await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 1 } });
+      const claimed = await storage.claimDueDeliveries({ now: Date.now() + 60_000, limit: 5, leaseMs: 1000 });
+      const duplicate = await storage.insertWebhook(await storage.getWebhook(webhook.id)).catch((error) => error.name);
+      await dispatcher.close();
+      await storage.close();
+      console.log('SQLITE ' + JSON.stringify({ claimed: claimed.length, duplicate }));
+    `;
+    try {
+      const result = await run(process.execPath, ['--input-type=module', '-e', script], root, 30_000);
+      expectSuccess(result, 'the dist SQLite script');
+      expect(result.output).toContain('SQLITE {"claimed":1,"duplicate":"StorageError"}');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('installs from the packed tarball and works in a fresh ESM project without the optional peers', async () => {
     expectSuccess(check, 'the build');
     const packDir = join(work, 'pack');

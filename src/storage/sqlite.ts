@@ -10,15 +10,17 @@
  *
  * Several processes may share one database file: claims run in `BEGIN IMMEDIATE` transactions,
  * so writers are serialised by SQLite's file lock (with a busy timeout) and a delivery is
- * claimed by one worker at a time. better-sqlite3 is synchronous, so each call blocks the event
- * loop for the duration of its SQL; every call here touches O(log n) index entries plus the rows
- * it returns or changes.
+ * claimed by one worker at a time. better-sqlite3 is synchronous, so a connection the adapter
+ * opens (`{ path }`) lives on a worker thread (sqlite-thread.ts) and its SQL never blocks the
+ * host's event loop; a `database` passed in is used on the caller's thread. Every call touches
+ * O(log n) index entries plus the rows it returns or changes.
  *
  * @module
  */
 import { createRequire } from 'node:module';
 import { StorageError, WebhookError } from '../errors.js';
 import { LeasedBodies } from './leased-bodies.js';
+import { SqliteThread } from './sqlite-thread.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
@@ -81,6 +83,14 @@ export interface SqliteStorageOptions {
    * database. Lowercase letters, digits and `_`, not starting with a digit. Default `webhook_`.
    */
   tablePrefix?: string;
+  /**
+   * With `path`: run the connection on a worker thread of its own (default `true`), so SQLite's
+   * synchronous work (queries, commits, checkpoints with their fsync) never blocks your event
+   * loop; calls cross as structured clones, in order. `false` runs it on the calling thread, as
+   * a `database` you pass in always does. A database that cannot be opened then rejects the first
+   * call (usually `migrate()`) instead of throwing from the constructor.
+   */
+  worker?: boolean;
 }
 
 const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
@@ -564,15 +574,24 @@ function isDatabase(value: unknown): value is SqliteDatabase {
   );
 }
 
+const MISSING_DRIVER = 'SqliteStorage({ path }) needs the better-sqlite3 package: npm install better-sqlite3';
+
+/** Throws the install hint now, on the caller's thread, when better-sqlite3 is not installed. */
+function assertDriverInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve('better-sqlite3');
+  } catch (error) {
+    throw new StorageError(MISSING_DRIVER, { cause: error });
+  }
+}
+
 function openDatabase(path: string): SqliteDatabase {
   let Database: new (filename: string) => SqliteDatabase;
   try {
     // Loaded on demand so that importing this module never requires the optional peer.
     Database = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
   } catch (error) {
-    throw new StorageError('SqliteStorage({ path }) needs the better-sqlite3 package: npm install better-sqlite3', {
-      cause: error,
-    });
+    throw new StorageError(MISSING_DRIVER, { cause: error });
   }
   try {
     return new Database(path);
@@ -580,6 +599,36 @@ function openDatabase(path: string): SqliteDatabase {
     throw new StorageError(`cannot open SQLite database ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+/**
+ * The methods a database thread runs. `enqueueDeliveries` is not here: inside a host transaction
+ * it runs on the host's connection, on the host's thread (it forwards the other case itself).
+ */
+const THREAD_METHODS = [
+  'migrate',
+  'insertWebhook',
+  'getWebhook',
+  'updateWebhook',
+  'deleteWebhook',
+  'listWebhooks',
+  'findWebhooksForEvent',
+  'claimDueDeliveries',
+  'completeAttempt',
+  'completeAttempts',
+  'releaseDelivery',
+  'extendLease',
+  'cancelDelivery',
+  'getDelivery',
+  'listDeliveries',
+  'nextRunAt',
+  'countDeliveries',
+  'requeueDeliveries',
+  'listExecutions',
+  'recordWebhookResult',
+  'getWebhookHealth',
+  'resetWebhookHealth',
+  'prune',
+] as const satisfies ReadonlyArray<keyof SqliteStorage>;
 
 /**
  * {@link WebhookStorage} in SQLite via better-sqlite3: durable, shareable by several processes
@@ -605,7 +654,10 @@ function openDatabase(path: string): SqliteDatabase {
 export class SqliteStorage implements WebhookStorage {
   /** Each transaction commits to the WAL: the dispatcher gathers concurrent writes into one. */
   readonly groupCommit = true;
-  private readonly db: SqliteDatabase;
+  /** The connection, on this thread; null when it lives on the database thread ({@link thread}). */
+  private readonly db: SqliteDatabase | null;
+  /** The database thread running this adapter's calls (`{ path }` with `worker` on), else null. */
+  private readonly thread: SqliteThread | null = null;
   private readonly ownsDatabase: boolean;
   private readonly prefix: string;
   private readonly sql: ReturnType<typeof statements>;
@@ -635,19 +687,33 @@ export class SqliteStorage implements WebhookStorage {
       this.ownsDatabase = false;
     } else {
       if (typeof options.path !== 'string' || options.path === '') throw new TypeError('SqliteStorage: path must be a non-empty string');
-      this.db = openDatabase(options.path);
+      if (options.worker !== undefined && typeof options.worker !== 'boolean') throw new TypeError('SqliteStorage: worker must be a boolean');
       this.ownsDatabase = true;
+      if (options.worker !== false) {
+        assertDriverInstalled();
+        this.db = null;
+        const thread = new SqliteThread({ moduleUrl: import.meta.url, path: options.path, tablePrefix: options.tablePrefix });
+        this.thread = thread;
+        // Every call but an outbox enqueue (which must run on the host's connection, here) goes
+        // to the database thread: own properties shadow the in-thread methods below.
+        for (const method of THREAD_METHODS) {
+          // Writable and configurable like a method: spies and wrappers (vi.spyOn, proxies) keep working.
+          Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
+        }
+        return;
+      }
+      this.db = openDatabase(options.path);
     }
+    const db = this.db;
     try {
-      this.configure();
+      this.configure(db);
     } catch (error) {
-      if (this.ownsDatabase) this.db.close();
+      if (this.ownsDatabase) db.close();
       throw new StorageError(`SqliteStorage: cannot configure the database: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  private configure(): void {
-    const db = this.db;
+  private configure(db: SqliteDatabase): void {
     const busy = Number(db.pragma('busy_timeout', { simple: true }));
     if (this.ownsDatabase || !(busy >= BUSY_TIMEOUT_MS)) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // WAL lets readers run while a writer commits. It cannot be switched on inside a
@@ -670,18 +736,19 @@ export class SqliteStorage implements WebhookStorage {
   async migrate(): Promise<void> {
     this.run('migrate', () => {
       const connection = this.connection();
+      const db = connection.db;
       connection.transaction(() => {
         const p = this.prefix;
-        this.db.exec(
+        db.exec(
           `CREATE TABLE IF NOT EXISTS ${p}migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)`,
         );
         const applied = new Set(
-          (this.db.prepare(`SELECT version FROM ${p}migrations`).all() as Array<{ version: number }>).map((r) => r.version),
+          (db.prepare(`SELECT version FROM ${p}migrations`).all() as Array<{ version: number }>).map((r) => r.version),
         );
         for (const migration of MIGRATIONS) {
           if (applied.has(migration.version)) continue;
-          this.db.exec(migration.sql(p));
-          this.db.prepare(`INSERT INTO ${p}migrations (version, applied_at) VALUES (?, ?)`).run(migration.version, Date.now());
+          db.exec(migration.sql(p));
+          db.prepare(`INSERT INTO ${p}migrations (version, applied_at) VALUES (?, ?)`).run(migration.version, Date.now());
         }
       });
     });
@@ -770,6 +837,7 @@ export class SqliteStorage implements WebhookStorage {
    */
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     const host = options?.transaction === undefined ? null : hostConnection(options.transaction);
+    if (host === null && this.thread) return this.thread.call('enqueueDeliveries', [deliveries]);
     return this.run('enqueue deliveries', () => {
       const c = host ?? this.connection();
       return c.transaction(() => {
@@ -1147,7 +1215,8 @@ export class SqliteStorage implements WebhookStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsDatabase && this.db.open) {
+    if (this.thread) await this.thread.close();
+    if (this.ownsDatabase && this.db?.open) {
       connections.delete(this.db);
       this.db.close();
     }
@@ -1155,6 +1224,8 @@ export class SqliteStorage implements WebhookStorage {
 
   private connection(): Connection {
     if (this.closed) throw new StorageError('SqliteStorage is closed');
+    // Only an outbox enqueue runs here in thread mode, and it uses the host's connection.
+    if (this.db === null) throw new StorageError('SqliteStorage: the connection is on the database thread');
     return connectionOf(this.db);
   }
 

@@ -1,0 +1,156 @@
+/**
+ * SqliteStorage({ path }) runs its connection on a worker thread by default: the SQL must not
+ * block the caller's event loop, errors must keep their class across the thread boundary, an
+ * idle thread must not keep the process alive, and `worker: false` keeps the old in-thread mode
+ * (which the conformance suite checks here too; the default mode's run is in sqlite-storage.test).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StorageError } from '../src/errors.js';
+import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
+import { describeStorageConformance, makeDelivery, makeWebhook } from 'webhook-dispatcher/testing';
+
+const T0 = Date.UTC(2030, 0, 1);
+
+function tempDbPath(): string {
+  return join(tmpdir(), `webhook-dispatcher-thread-${process.pid}-${randomUUID()}.db`);
+}
+
+function removeDb(path: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
+}
+
+describeStorageConformance('SqliteStorage (file, on the calling thread)', () => {
+  const path = tempDbPath();
+  const storage = new SqliteStorage({ path, worker: false });
+  return {
+    storage,
+    cleanup: async () => {
+      await storage.close();
+      removeDb(path);
+    },
+  };
+});
+
+describe('SqliteStorage database thread', () => {
+  const disposers: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const dispose of disposers.reverse()) await dispose();
+    disposers.length = 0;
+  });
+
+  async function open(options: Omit<ConstructorParameters<typeof SqliteStorage>[0], 'path'> = {}): Promise<{ storage: SqliteStorage; path: string }> {
+    const path = tempDbPath();
+    disposers.push(() => removeDb(path));
+    const storage = new SqliteStorage({ path, ...options });
+    disposers.push(() => storage.close());
+    await storage.migrate();
+    return { storage, path };
+  }
+
+  function connect(path: string): Database.Database {
+    const db = new Database(path);
+    disposers.push(() => db.close());
+    return db;
+  }
+
+  it('keeps the event loop running while a call waits for the write lock', async () => {
+    const { storage, path } = await open();
+    const host = connect(path);
+    host.exec('BEGIN IMMEDIATE');
+    let settled = false;
+    const webhook = makeWebhook();
+    const insert = storage.insertWebhook(webhook).finally(() => (settled = true));
+    // On the calling thread this call would have blocked right here, in the busy-wait, until
+    // busy_timeout; on the database thread timers keep firing while it waits.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(settled).toBe(false);
+    host.exec('COMMIT');
+    await insert;
+    expect(await storage.getWebhook(webhook.id)).toEqual(webhook);
+  });
+
+  it('keeps StorageError and the driver error code across the thread boundary', async () => {
+    const { storage } = await open();
+    const webhook = makeWebhook();
+    await storage.insertWebhook(webhook);
+    const delivery = makeDelivery(webhook.id);
+    await storage.enqueueDeliveries([delivery]);
+    const error = (await storage.enqueueDeliveries([delivery]).catch((e: unknown) => e)) as StorageError;
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.code).toBe('storage_error');
+    expect(error.message).toMatch(`delivery ${delivery.id} already exists`);
+    expect((error.cause as { code?: unknown }).code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
+  });
+
+  it('reports a database that cannot be opened on the first call; close() still resolves', async () => {
+    const storage = new SqliteStorage({ path: join(tmpdir(), `missing-${randomUUID()}`, 'webhooks.db') });
+    const error = await storage.migrate().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/cannot open SQLite database/);
+    await expect(storage.getWebhook('wh_x')).rejects.toBeInstanceOf(StorageError);
+    await storage.close();
+    await expect(storage.getWebhook('wh_x')).rejects.toThrow(/closed/);
+  });
+
+  it('lets spies wrap the methods it forwards', async () => {
+    const { storage } = await open();
+    const spy = vi.spyOn(storage, 'claimDueDeliveries');
+    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000 })).toEqual([]);
+    expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it('sees what a host transaction on another connection committed, and nothing it rolled back', async () => {
+    const { storage, path } = await open();
+    const webhook = makeWebhook();
+    await storage.insertWebhook(webhook);
+    const host = connect(path);
+    const dropped = makeDelivery(webhook.id);
+    host.exec('BEGIN IMMEDIATE');
+    await storage.enqueueDeliveries([dropped], { transaction: host });
+    host.exec('ROLLBACK');
+    const kept = makeDelivery(webhook.id);
+    host.exec('BEGIN IMMEDIATE');
+    await storage.enqueueDeliveries([kept], { transaction: host });
+    host.exec('COMMIT');
+    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+    expect(claimed.map((d) => d.id)).toEqual([kept.id]);
+  });
+
+  it('validates the worker option', () => {
+    expect(() => new SqliteStorage({ path: tempDbPath(), worker: 'yes' as never })).toThrow(/worker must be a boolean/);
+  });
+
+  it('does not keep the process alive once idle, even when never closed', async () => {
+    const path = tempDbPath();
+    disposers.push(() => removeDb(path));
+    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../src/storage/sqlite.ts', import.meta.url))).href;
+    const script = join(tmpdir(), `webhook-dispatcher-idle-${randomUUID()}.mts`);
+    disposers.push(() => rmSync(script, { force: true }));
+    writeFileSync(
+      script,
+      `import { SqliteStorage } from ${JSON.stringify(moduleUrl)};
+const storage = new SqliteStorage({ path: process.argv[2] });
+await storage.migrate();
+console.log('migrated', await storage.nextRunAt());
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    disposers.push(() => child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(output).toContain('migrated null');
+    expect(code).toBe(0);
+  });
+});
