@@ -10,6 +10,7 @@ import {
   applyTransform,
   buildExecution,
   buildSignedRequest,
+  copyExecution,
   sendAttempt,
   type AttemptSettings,
   type PayloadTransform,
@@ -1176,7 +1177,10 @@ export class WebhookDispatcher {
       lastError: outcome.lastError,
       updatedAt: endedAt,
     };
-    const event = { delivery: updated, execution };
+    // Listeners get a copy: MemoryStorage keeps the record it was given, so a listener changing
+    // this one must not change the execution log.
+    const announced = copyExecution(execution);
+    const event = { delivery: updated, execution: announced };
     this.notify('delivery.attempted', event);
     between();
     if (outcome.status === 'succeeded') this.notify('delivery.succeeded', event);
@@ -1189,7 +1193,7 @@ export class WebhookDispatcher {
         tenantId: webhook.tenantId,
         reason: reason ?? 'failed',
         delivery: updated,
-        execution,
+        execution: announced,
       });
     }
   }

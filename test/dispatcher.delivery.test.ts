@@ -484,6 +484,21 @@ describe('execution log', () => {
     expect(succeeded?.delivery).not.toHaveProperty('leaseToken');
   });
 
+  it('a listener changing the execution it was given leaves the execution log alone', async () => {
+    const receiver = await startReceiver();
+    const dispatcher = newDispatcher();
+    await dispatcher.createWebhook({ url: receiver.url('/hooks'), triggers: ORDER_CREATE });
+    dispatcher.on('delivery.attempted', ({ execution }) => {
+      execution.requestBody = 'changed by a listener';
+      execution.requestHeaders['webhook-id'] = 'changed';
+    });
+    const { deliveries } = await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 6 } });
+    await dispatcher.drain();
+    const [logged] = (await dispatcher.listExecutions({ deliveryId: deliveries[0]?.id })).items;
+    expect(logged?.requestBody).toContain('"OrderId":6');
+    expect(logged?.requestHeaders['webhook-id']).toBe(deliveries[0]?.id);
+  });
+
   it('paginates listExecutions with limit and cursor: every record once, newest first', async () => {
     const receiver = await startReceiver();
     const dispatcher = newDispatcher({ concurrency: 1 });

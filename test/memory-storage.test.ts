@@ -44,6 +44,26 @@ describe('MemoryStorage internals', () => {
     expect((await storage.listExecutions({ deliveryId: delivery.id, limit: 10 })).items).toEqual([]);
   });
 
+  it('never changes the execution record it was given, not even when prune strips its bodies', async () => {
+    const { storage, webhook } = await withWebhook();
+    await storage.enqueueDeliveries([makeDelivery(webhook.id)]);
+    const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1_000 });
+    const execution = makeExecution(claimed!);
+    const given = structuredClone(execution);
+    await storage.completeAttempt({ deliveryId: claimed!.id, leaseToken: claimed!.leaseToken, outcome: ok, execution });
+    expect((await storage.prune({ stripSuccessfulBodiesBefore: T0 + 100 })).executionsStripped).toBe(1);
+    expect(execution).toEqual(given);
+    for (const query of [{ deliveryId: claimed!.id }, { webhookId: webhook.id }, {}]) {
+      const [stripped] = (await storage.listExecutions({ ...query, limit: 10 })).items;
+      expect(stripped).toEqual({ ...given, requestBody: '', responseBody: '' });
+    }
+    // Listed records are copies: changing one changes nothing stored.
+    const [listed] = (await storage.listExecutions({ deliveryId: claimed!.id, limit: 10 })).items;
+    listed!.requestHeaders['content-type'] = 'changed';
+    const [again] = (await storage.listExecutions({ deliveryId: claimed!.id, limit: 10 })).items;
+    expect(again!.requestHeaders['content-type']).toBe('application/json');
+  });
+
   it('expires a lease held behind leases that already ended, and only that one', async () => {
     const { storage, webhook } = await withWebhook();
     await storage.enqueueDeliveries(Array.from({ length: 4 }, () => makeDelivery(webhook.id)));

@@ -167,7 +167,9 @@ const byIdDesc = (a: { id: string }, b: { id: string }): number => (a.id < b.id 
  * {@link WebhookStorage} kept in memory. Claims are exclusive within the process; the due
  * queue is a pair of run heaps (ready by priority, scheduled by time), so claiming is O(log n), and O(1)
  * when deliveries arrive in order, as they mostly do.
- * Returned webhooks are frozen: treat every returned record as read-only.
+ * Returned webhooks are frozen: treat every returned record as read-only. An execution record
+ * passed to `completeAttempt` is kept as it is, not copied: do not change it afterwards (the
+ * dispatcher does not; its event listeners get copies).
  */
 export class MemoryStorage implements WebhookStorage {
   private readonly webhooks = new Map<string, WebhookRecord>();
@@ -532,13 +534,15 @@ export class MemoryStorage implements WebhookStorage {
       }
     }
     if (strip !== undefined) {
+      // Stripped records are replaced, never changed: the stored record is the caller's object.
+      const stripped = new Map<ExecutionRecord, ExecutionRecord>();
       for (const e of this.executions) {
         if (e.success && e.startedAt < strip && (e.requestBody !== '' || e.responseBody !== '')) {
-          e.requestBody = '';
-          e.responseBody = '';
-          result.executionsStripped++;
+          stripped.set(e, { ...e, requestBody: '', responseBody: '' });
         }
       }
+      result.executionsStripped = stripped.size;
+      if (stripped.size > 0) this.replaceExecutions((e) => stripped.get(e) ?? e);
     }
     for (const [id, d] of this.deliveries) {
       const old =
@@ -574,8 +578,12 @@ export class MemoryStorage implements WebhookStorage {
     d.status = status;
   }
 
-  private appendExecution(d: StoredDelivery, execution: ExecutionRecord): void {
-    const stored = copyExecution(execution);
+  /**
+   * Keeps the record as given, not a copy: the dispatcher builds one per attempt and never touches
+   * it again, and a copy of every record was a tenth of the bytes the log makes the garbage
+   * collector move. Reads hand out copies, and prune replaces rather than changes records.
+   */
+  private appendExecution(d: StoredDelivery, stored: ExecutionRecord): void {
     this.executions.push(stored);
     const byWebhook = this.executionsByWebhook.get(stored.webhookId);
     if (byWebhook) byWebhook.push(stored);
@@ -583,6 +591,18 @@ export class MemoryStorage implements WebhookStorage {
     if (d.firstExecution === null) d.firstExecution = stored;
     else if (d.laterExecutions === null) d.laterExecutions = [stored];
     else d.laterExecutions.push(stored);
+  }
+
+  /** Maps every stored execution record through `replace`, in every index. */
+  private replaceExecutions(replace: (e: ExecutionRecord) => ExecutionRecord): void {
+    for (let i = 0; i < this.executions.length; i++) this.executions[i] = replace(this.executions[i]!);
+    for (const index of [this.executionsByWebhook, this.executionsOfDeletedDeliveries]) {
+      for (const list of index.values()) for (let i = 0; i < list.length; i++) list[i] = replace(list[i]!);
+    }
+    for (const d of this.deliveries.values()) {
+      if (d.firstExecution !== null) d.firstExecution = replace(d.firstExecution);
+      if (d.laterExecutions !== null) d.laterExecutions = d.laterExecutions.map(replace);
+    }
   }
 
   /** A stored delivery's executions, oldest first (the stored records themselves). */
