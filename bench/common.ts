@@ -192,33 +192,33 @@ export const WRITE_METHODS = [
   'insertWebhook',
 ] as const;
 
-const WRITES = new Set<string | symbol>(WRITE_METHODS);
-
-/** Counts calls of the write methods of a storage adapter through a Proxy. */
+/**
+ * Counts calls of the write methods of a storage adapter. {@link wrap} installs a counting
+ * function as an own property of the storage object for each write method it has; every other
+ * property is left alone, so reads cost what they cost in the raw-HTTP rows (a Proxy's get trap
+ * on every method access did not).
+ */
 export class WriteCounter {
   readonly counts = new Map<string, number>();
 
-  /** A proxy of `storage` that counts write calls; methods run with the real object as `this`. */
+  /**
+   * Makes `storage` count its write calls and returns it (the same object, changed). Methods run
+   * with the storage as `this`; write methods the adapter lacks (e.g. `completeAttempts`) stay absent.
+   */
   wrap<T extends WebhookStorage>(storage: T): T {
-    const bound = new Map<string | symbol, unknown>();
-    return new Proxy(storage, {
-      get: (target, prop) => {
-        const value: unknown = Reflect.get(target, prop, target);
-        if (typeof value !== 'function') return value;
-        let fn = bound.get(prop);
-        if (fn === undefined) {
-          const method = value as (...args: unknown[]) => unknown;
-          fn = WRITES.has(prop)
-            ? (...args: unknown[]) => {
-                this.counts.set(prop as string, (this.counts.get(prop as string) ?? 0) + 1);
-                return method.apply(target, args);
-              }
-            : method.bind(target);
-          bound.set(prop, fn);
-        }
-        return fn;
-      },
-    });
+    const target = storage as unknown as Record<string, unknown>;
+    for (const name of WRITE_METHODS) {
+      const method = target[name];
+      if (typeof method !== 'function') continue;
+      const counts = this.counts;
+      const counting = (...args: unknown[]): unknown => {
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+        return (method as (...a: unknown[]) => unknown).apply(storage, args);
+      };
+      // Writable and configurable, like the method it shadows.
+      Object.defineProperty(target, name, { value: counting, writable: true, configurable: true, enumerable: false });
+    }
+    return storage;
   }
 
   reset(): void {

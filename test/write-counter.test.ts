@@ -1,0 +1,72 @@
+/**
+ * The benchmark's storage write counter: counts the write methods an adapter has, leaves every
+ * other member exactly as it was, and runs methods on the adapter itself.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryStorage } from 'webhook-dispatcher';
+import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
+import { WriteCounter } from '../bench/common.js';
+import type { CompleteAttempt, WebhookStorage } from '../src/storage/types.js';
+
+describe('WriteCounter', () => {
+  it('counts write calls by method, and total, snapshot and reset report them', async () => {
+    const counter = new WriteCounter();
+    const storage = counter.wrap(new MemoryStorage());
+    const webhook = makeWebhook();
+    await storage.insertWebhook(webhook);
+    await storage.enqueueDeliveries([makeDelivery(webhook.id), makeDelivery(webhook.id)]);
+    const claimed = await storage.claimDueDeliveries({ now: Date.UTC(2030, 0, 1), limit: 10, leaseMs: 1_000 });
+    expect(claimed).toHaveLength(2);
+    for (const c of claimed) {
+      const done = await storage.completeAttempt({
+        deliveryId: c.id,
+        leaseToken: c.leaseToken,
+        outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
+        execution: makeExecution(c),
+      });
+      expect(done).toBe(true);
+    }
+    // Reads are not counted.
+    expect(await storage.getWebhook(webhook.id)).toMatchObject({ id: webhook.id });
+    await storage.listExecutions({ limit: 10 });
+
+    expect(counter.snapshot()).toEqual({ insertWebhook: 1, enqueueDeliveries: 1, claimDueDeliveries: 1, completeAttempt: 2 });
+    expect(counter.total()).toBe(5);
+    expect([...counter.counts]).toEqual(Object.entries(counter.snapshot()));
+    counter.reset();
+    expect(counter.total()).toBe(0);
+    expect(counter.snapshot()).toEqual({});
+    await storage.extendLease('msg_unknown', 'token', 1);
+    expect(counter.snapshot()).toEqual({ extendLease: 1 });
+  });
+
+  it('returns the adapter itself: other members untouched, absent optional methods still absent', () => {
+    const memory = new MemoryStorage();
+    const wrapped = new WriteCounter().wrap(memory);
+    expect(wrapped).toBe(memory);
+    expect(wrapped).toBeInstanceOf(MemoryStorage);
+    expect(wrapped.getWebhook).toBe(MemoryStorage.prototype.getWebhook);
+    expect(wrapped.findWebhooksForEvent).toBe(MemoryStorage.prototype.findWebhooksForEvent);
+    expect('completeAttempts' in wrapped).toBe(false);
+    expect((wrapped as WebhookStorage).groupCommit).toBeUndefined();
+  });
+
+  it('counts an optional write method the adapter has, keeps groupCommit, and calls with the adapter as this', async () => {
+    const seen: unknown[] = [];
+    const adapter = {
+      groupCommit: true,
+      async completeAttempts(this: unknown, inputs: readonly CompleteAttempt[]) {
+        seen.push(this);
+        return inputs.map(() => true);
+      },
+    };
+    const counter = new WriteCounter();
+    const wrapped = counter.wrap(adapter as unknown as WebhookStorage);
+    expect(wrapped.groupCommit).toBe(true);
+    // Called detached, as BatchedStorage may hold it: still runs on the adapter.
+    const detached = wrapped.completeAttempts!;
+    expect(await detached([{} as CompleteAttempt, {} as CompleteAttempt])).toEqual([true, true]);
+    expect(seen).toEqual([adapter]);
+    expect(counter.snapshot()).toEqual({ completeAttempts: 1 });
+  });
+});
