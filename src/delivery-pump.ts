@@ -75,8 +75,6 @@ export class DeliveryPump {
   private readonly window: number;
   private readonly kickClaimsBelow: number;
   private readonly lines = new Map<string, EndpointLine>();
-  /** Claimed and not yet started: released back to storage on stop. */
-  private readonly notStarted = new Set<ClaimedDelivery>();
   private claimedCount = 0;
   private running = false;
   private fillPromise: Promise<void> | null = null;
@@ -149,10 +147,14 @@ export class DeliveryPump {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.fillPromise) await this.fillPromise.catch(() => undefined);
-    this.ready.clear();
-    for (const line of this.lines.values()) line.waiting.length = 0;
-    const release = [...this.notStarted];
-    this.notStarted.clear();
+    // Claimed and not started means waiting for a slot (ready) or for its endpoint (a line): no
+    // separate set to keep in step on every delivery.
+    const release: ClaimedDelivery[] = [];
+    for (let entry = this.ready.pop(); entry !== undefined; entry = this.ready.pop()) release.push(entry.delivery);
+    for (const line of this.lines.values()) {
+      release.push(...line.waiting);
+      line.waiting.length = 0;
+    }
     await Promise.all(
       release.map(async (d) => {
         try {
@@ -251,7 +253,6 @@ export class DeliveryPump {
 
   private admit(delivery: ClaimedDelivery): void {
     this.claimedCount++;
-    this.notStarted.add(delivery);
     let line = this.lines.get(delivery.endpoint);
     if (!line) this.lines.set(delivery.endpoint, (line = { active: 0, waiting: [] }));
     if (line.active < this.options.perEndpointConcurrency) {
@@ -280,7 +281,6 @@ export class DeliveryPump {
 
   private startAttempt(delivery: ClaimedDelivery, line: EndpointLine): void {
     this.slotsInUse++;
-    this.notStarted.delete(delivery);
     let slotHeld = true;
     // The slot is the HTTP slot: it frees at releaseSlot (or when run settles, whichever is first).
     const releaseSlot = (): void => {

@@ -265,6 +265,31 @@ describe('shutdown', () => {
     for (const id of ids) expect(await statusOf(b, id)).toBe('succeeded');
   });
 
+  it('close() hands back deliveries still waiting for a slot or for their endpoint, untried', async () => {
+    const clock = new ManualClock();
+    const storage = new MemoryStorage();
+    const held = await harness.receiver({ respond: { hold: true } });
+    const other = await harness.receiver({ respond: { hold: true } });
+    // One slot per endpoint, two in all: each endpoint holds one attempt, the rest wait in its line.
+    const a = harness.dispatcher({ clock, storage, concurrency: 2, perEndpointConcurrency: 1 });
+    await a.createWebhook({ url: held.url('/hooks'), triggers: ORDER_CREATE });
+    await a.createWebhook({ url: other.url('/hooks'), triggers: ORDER_CREATE });
+    const ids: string[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const { deliveries } = await a.emit({ entity: 'order', event: 'Create', data: { OrderId: i } });
+      ids.push(...deliveries.map((d) => d.id));
+    }
+    await held.waitForHeld(1);
+    await other.waitForHeld(1);
+    await a.close({ timeoutMs: 100 });
+
+    const after = await Promise.all(ids.map((id) => storage.getDelivery(id)));
+    expect(after.map((d) => d?.status)).toEqual(ids.map(() => 'pending'));
+    expect(after.every((d) => d?.attempts === 0)).toBe(true);
+    expect(held.requests).toHaveLength(1);
+    expect(other.requests).toHaveLength(1);
+  });
+
   it('await using closes the dispatcher at the end of the block', async () => {
     const receiver = await harness.receiver();
     let outside: WebhookDispatcher | undefined;
