@@ -7,6 +7,7 @@
  * @module
  */
 import { GroupCommit } from './group-commit.js';
+import { MatchCache, matchKey } from './match-cache.js';
 import type {
   CompleteAttempt,
   DeliveryRecord,
@@ -25,15 +26,20 @@ const MAX_COMPLETIONS_PER_WRITE = 256;
 /** Lookups sharing one turn's batch; distinct matches each take a query of their own. */
 const MAX_LOOKUPS_PER_BATCH = 256;
 
-const matchKey = (m: EventMatch): string => `${m.entity}\0${m.event}\0${m.tenantId ?? ''}\0${m.tenantId === null ? 0 : 1}`;
 
 /** Looks up webhooks and writes deliveries and attempt results, one storage call per event-loop turn when batching. */
 export class BatchedStorage {
   private readonly lookups: GroupCommit<EventMatch, WebhookRecord[]> | null;
   private readonly enqueues: GroupCommit<readonly DeliveryRecord[], EnqueueResult['deliveries']> | null;
   private readonly completions: GroupCommit<CompleteAttempt, boolean> | null;
+  private readonly matches: MatchCache;
 
-  constructor(private readonly storage: WebhookStorage) {
+  /** `matchCacheMs`: how long a lookup's answer is reused (see {@link MatchCache}); 0 asks storage every time. */
+  constructor(
+    private readonly storage: WebhookStorage,
+    options: { matchCacheMs: number },
+  ) {
+    this.matches = new MatchCache(options.matchCacheMs);
     if (storage.groupCommit !== true) {
       this.lookups = null;
       this.enqueues = null;
@@ -73,11 +79,16 @@ export class BatchedStorage {
   }
 
   /**
-   * Enabled webhooks matching an event (see {@link WebhookStorage.findWebhooksForEvent}). The
-   * array may be shared with other emits of the same turn: read it, never change it.
+   * Enabled webhooks matching an event (see {@link WebhookStorage.findWebhooksForEvent}), reused
+   * for `matchCacheMs`. The array is shared with other emits: read it, never change it.
    */
   findWebhooks(match: EventMatch): Promise<readonly WebhookRecord[]> {
-    return this.lookups === null ? this.storage.findWebhooksForEvent(match) : this.lookups.submit(match);
+    return this.matches.get(match, () => (this.lookups === null ? this.storage.findWebhooksForEvent(match) : this.lookups.submit(match)));
+  }
+
+  /** Webhooks were created, changed or removed here: the next lookups ask storage. */
+  forgetMatches(): void {
+    this.matches.clear();
   }
 
   /**

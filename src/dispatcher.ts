@@ -168,9 +168,12 @@ export interface WebhookDispatcherOptions {
    */
   tracer?: TracerLike;
   /**
-   * How long (real time) a webhook read for sending is reused before storage is read again.
-   * Changes made through this dispatcher apply at once; those made by other processes within this
-   * time. Default 1,000 ms; 0 reads storage on every attempt.
+   * How long (real time) webhooks read from storage are reused before storage is read again: the
+   * webhook an attempt sends for, and the webhooks an emit's entity, event and tenant match (so a
+   * stream of events of one kind costs one lookup per interval, not one per emit: on a durable
+   * store each is a query or a round trip). Changes made through this dispatcher apply at once;
+   * those made by other processes (or other dispatchers on the same storage) within this time.
+   * Default 1,000 ms; 0 reads storage on every emit and attempt.
    */
   webhookCacheMs?: number;
   /**
@@ -364,7 +367,7 @@ export class WebhookDispatcher {
       ...(parsed.transform ? { transform: parsed.transform as PayloadTransform } : {}),
       ...(parsed.redactHeaders ? { redactHeaders: parsed.redactHeaders } : {}),
     };
-    this.batched = new BatchedStorage(this.storage);
+    this.batched = new BatchedStorage(this.storage, { matchCacheMs: this.webhookCacheMs });
     this.pump = new DeliveryPump({
       storage: this.storage,
       clock: this.clock,
@@ -502,6 +505,7 @@ export class WebhookDispatcher {
       updatedAt: now,
     };
     await this.storage.insertWebhook(webhook);
+    this.batched.forgetMatches();
     this.notify('webhook.created', { webhookId: webhook.id, tenantId: webhook.tenantId });
     return structuredClone(webhook);
   }
@@ -559,9 +563,9 @@ export class WebhookDispatcher {
       if (parsed.enabled) next.disabledReason = null;
     }
     this.checkHeaders(next.headers, next.basicAuth, 'updateWebhook');
-    this.webhookCache.delete(id);
+    this.forgetWebhook(id);
     if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
-    this.webhookCache.delete(id);
+    this.forgetWebhook(id);
     // Re-enabling starts the failure count afresh, or auto-disable would strike again at once.
     if (reenabled) {
       await this.storage.resetWebhookHealth(id);
@@ -575,9 +579,9 @@ export class WebhookDispatcher {
   async deleteWebhook(id: string): Promise<void> {
     this.assertOpen();
     const current = await this.getWebhook(id);
-    this.webhookCache.delete(id);
+    this.forgetWebhook(id);
     if (!(await this.storage.deleteWebhook(id))) throw new WebhookNotFoundError(id);
-    this.webhookCache.delete(id);
+    this.forgetWebhook(id);
     this.notify('webhook.deleted', { webhookId: id, tenantId: current.tenantId });
   }
 
@@ -631,7 +635,7 @@ export class WebhookDispatcher {
       updatedAt: now,
     };
     if (!(await this.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
-    this.webhookCache.delete(id);
+    this.forgetWebhook(id);
     this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
     return structuredClone(next);
   }
@@ -1018,6 +1022,12 @@ export class WebhookDispatcher {
 
   // ---------------------------------------------------------------- internals
 
+  /** This process changed the webhook: neither sending nor matching may reuse what was read before. */
+  private forgetWebhook(id: string): void {
+    this.webhookCache.delete(id);
+    this.batched.forgetMatches();
+  }
+
   /** The webhook from the cache when it is fresh; undefined when storage must be asked. */
   private freshCachedWebhook(id: string): WebhookRecord | undefined {
     const hit = this.webhookCache.get(id);
@@ -1267,7 +1277,7 @@ export class WebhookDispatcher {
     if (!current || !current.enabled) return;
     const next: WebhookRecord = { ...current, enabled: false, disabledReason: reason, updatedAt: this.clock.now() };
     if (!(await this.storage.updateWebhook(next))) return;
-    this.webhookCache.delete(webhookId);
+    this.forgetWebhook(webhookId);
     this.metrics.recordDisabled();
     publish('webhookDisabled', () => ({ webhookId, reason }));
     this.notify('webhook.disabled', { webhookId, tenantId: current.tenantId, reason });
