@@ -491,6 +491,8 @@ export class PostgresStorage implements WebhookStorage {
   private readonly prepared: boolean;
   /** Prepared statement names by text (a hash: the text names schema, prefix and row count). */
   private readonly statementNames = new Map<string, string>();
+  /** Hot statement texts by shape (see statementText). */
+  private readonly statementTexts = new Map<string, string>();
   private lastNotifyAt = -Infinity;
   private readonly subscriptions = new Set<() => Promise<void>>();
   private closed = false;
@@ -884,31 +886,42 @@ export class PostgresStorage implements WebhookStorage {
     // Prepared: padded to a few row counts with all-NULL rows, which match no delivery.
     const rows = this.prepared ? preparedRowCount(round.length) : round.length;
     padRows(params, rows - round.length, COMPLETE_TYPES.length);
-    const result = await this.hotQuery(
-      q,
+    const result = await this.hotQuery(q, this.statementText(`complete:${rows}`, () =>
       `WITH input (delivery_id, lease_token, outcome, last_status, last_error, ended_at, run_at, id, webhook_id,
-           tenant_id, entity, event, attempt, started_at, duration_ms, status, success, hard_error, error_message,
-           error_code, method, url, request_headers, request_body, response_headers, response_body, next_attempt_at,
-           coalesced_count) AS (
-         VALUES ${valueRows(rows, COMPLETE_TYPES)}
-       ), done AS (
-         UPDATE ${this.n.deliveries} d
-         SET status = i.outcome, attempts = d.attempts + 1, last_status = i.last_status, last_error = i.last_error,
-           updated_at = i.ended_at, run_at = COALESCE(i.run_at, d.run_at), lease_token = NULL, lease_expires_at = NULL
-         FROM input i
-         WHERE d.id = i.delivery_id AND d.status = 'delivering' AND d.lease_token = i.lease_token
-         RETURNING d.id, d.body
-       )
-       INSERT INTO ${this.n.executions} (${EXECUTION_COLUMNS})
-       SELECT i.id, i.webhook_id, i.delivery_id, i.tenant_id, i.entity, i.event, i.attempt, i.started_at, i.ended_at,
-         i.duration_ms, i.status, i.success, i.hard_error, i.error_message, i.error_code, i.method, i.url,
-         i.request_headers, ${STORED_REQUEST_BODY('i.request_body', 'done.body')}, i.response_headers, i.response_body,
-         i.next_attempt_at, i.coalesced_count
-       FROM input i JOIN done ON done.id = i.delivery_id
-       RETURNING id`,
-      params,
-    );
+             tenant_id, entity, event, attempt, started_at, duration_ms, status, success, hard_error, error_message,
+             error_code, method, url, request_headers, request_body, response_headers, response_body, next_attempt_at,
+             coalesced_count) AS (
+           VALUES ${valueRows(rows, COMPLETE_TYPES)}
+         ), done AS (
+           UPDATE ${this.n.deliveries} d
+           SET status = i.outcome, attempts = d.attempts + 1, last_status = i.last_status, last_error = i.last_error,
+             updated_at = i.ended_at, run_at = COALESCE(i.run_at, d.run_at), lease_token = NULL, lease_expires_at = NULL
+           FROM input i
+           WHERE d.id = i.delivery_id AND d.status = 'delivering' AND d.lease_token = i.lease_token
+           RETURNING d.id, d.body
+         )
+         INSERT INTO ${this.n.executions} (${EXECUTION_COLUMNS})
+         SELECT i.id, i.webhook_id, i.delivery_id, i.tenant_id, i.entity, i.event, i.attempt, i.started_at, i.ended_at,
+           i.duration_ms, i.status, i.success, i.hard_error, i.error_message, i.error_code, i.method, i.url,
+           i.request_headers, ${STORED_REQUEST_BODY('i.request_body', 'done.body')}, i.response_headers, i.response_body,
+           i.next_attempt_at, i.coalesced_count
+         FROM input i JOIN done ON done.id = i.delivery_id
+         RETURNING id`), params);
     for (const row of result.rows as Row[]) recorded.add(str(row.id));
+  }
+
+  /**
+   * The text of a hot statement, built once per shape (kind and row count) and then reused as the
+   * same string: a rebuilt ~25 KB text would be hashed for the prepared-statement name lookup and
+   * compared with the prepared one by pg on every call.
+   */
+  private statementText(shape: string, build: () => string): string {
+    let text = this.statementTexts.get(shape);
+    if (text === undefined) {
+      text = build();
+      if (this.statementTexts.size < 1_000) this.statementTexts.set(shape, text);
+    }
+    return text;
   }
 
   /**
@@ -1315,18 +1328,19 @@ export class PostgresStorage implements WebhookStorage {
     // Prepared: padded to a few row counts with all-NULL rows, which the WHERE drops.
     const rowCount = prepared ? preparedRowCount(round.length) : round.length;
     padRows(params, rowCount - round.length, ENQUEUE_TYPES.length);
-    const insert = `INSERT INTO ${this.n.deliveries} AS d (${DELIVERY_COLUMNS}, accepts_merges)
+    const insert = this.statementText(`enqueue:${rowCount}`, () => `INSERT INTO ${this.n.deliveries} AS d (${DELIVERY_COLUMNS}, accepts_merges)
       SELECT * FROM (VALUES ${valueRows(rowCount, ENQUEUE_TYPES)}) AS v (${DELIVERY_COLUMNS}, accepts_merges)
       WHERE v.id IS NOT NULL
       ON CONFLICT (webhook_id, coalesce_key) WHERE accepts_merges
       DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type,
         coalesced_count = d.coalesced_count + 1, updated_at = EXCLUDED.created_at
-      RETURNING d.id, d.webhook_id, d.coalesce_key, (d.xmax <> 0) AS coalesced`;
+      RETURNING d.id, d.webhook_id, d.coalesce_key, (d.xmax <> 0) AS coalesced`);
     let text = insert;
     if (notify) {
       // The notification is queued inside the statement's transaction and sent only on commit.
       params.push(this.channel);
-      text = `WITH ins AS (${insert}) SELECT ins.* FROM ins, (SELECT pg_notify($${params.length}, '')) AS notified`;
+      const channelParam = params.length;
+      text = this.statementText(`enqueue+notify:${rowCount}`, () => `WITH ins AS (${insert}) SELECT ins.* FROM ins, (SELECT pg_notify($${channelParam}, '')) AS notified`);
     }
     const result = prepared ? await this.hotQuery(q, text, params) : await q.query(text, params);
     const byId = new Map(round.map((r) => [r.delivery.id, r] as const));
