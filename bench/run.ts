@@ -93,6 +93,11 @@ const selected = (options: Options, name: string, group: 'rows' | 'scenarios'): 
 interface RowSample {
   round: number;
   rate: number;
+  /**
+   * The rate of the R0 run measured just before this one (R0 runs again before every dispatcher
+   * row): the ratio compares neighbours in time, so the machine's drift within a round cancels.
+   */
+  baselineRate: number | null;
   seconds: number;
   cpuUsPerDelivery: number;
   /** The receiver's CPU per delivery over the same run (it shares the machine's cores). */
@@ -114,6 +119,9 @@ interface RowState {
   deliveriesCounted: number;
   errors: string[];
 }
+
+/** Pause after each row's teardown, so one row's background work does not slow the next one. */
+const SETTLE_MS = 300;
 
 const started = performance.now();
 const log = (line: string) => console.log(`[${fmt((performance.now() - started) / 1000, 1).padStart(6)} s] ${line}`);
@@ -151,6 +159,7 @@ async function measureRow(state: RowState, n: number, round: number, receiver: R
     return {
       round,
       rate: n / seconds,
+      baselineRate: null,
       seconds,
       cpuUsPerDelivery: (cpu.user + cpu.system) / n,
       receiverCpuUsPerDelivery: stats.cpuUs / n,
@@ -165,6 +174,9 @@ async function measureRow(state: RowState, n: number, round: number, receiver: R
     return null;
   } finally {
     await prepared.teardown().catch((error: unknown) => log(`${def.name}: teardown failed: ${firstLine(error)}`));
+    // Let what the teardown set off (Postgres dropping a schema and checkpointing, the kernel
+    // writing back a deleted SQLite file, closing sockets) finish before the next row is timed.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   }
 }
 
@@ -189,6 +201,17 @@ function progressLine(name: string, sample: RowSample, r0: RowSample | undefined
 
 /** Deliveries per run of the hang scenario (2,700 of them to the healthy endpoints by default). */
 const hangDeliveries = (options: Options) => Math.min(options.deliveries, 3_000);
+
+/** Adds a warm-up measurement to its row's cost (R0 runs several times per round). */
+function addWarmCost(warm: Map<string, { run: number; overhead: number; rate: number }>, name: string, sample: RowSample, startedAt: number): void {
+  const overhead = (performance.now() - startedAt) / 1000 - sample.seconds;
+  const previous = warm.get(name);
+  warm.set(name, {
+    run: (previous?.run ?? 0) + sample.seconds,
+    overhead: (previous?.overhead ?? 0) + overhead,
+    rate: previous?.rate ?? sample.rate,
+  });
+}
 
 /**
  * Prints an estimate of the remaining run time from the warm-up round. The warm-up still pays for
@@ -234,10 +257,7 @@ function summarizeRow(state: RowState, r0: RowState | undefined): RowSummary {
   const { def, samples } = state;
   const ratios: number[] = [];
   if (r0 && def.name !== 'R0') {
-    for (const s of samples) {
-      const base = r0.samples.find((b) => b.round === s.round);
-      if (base) ratios.push(s.rate / base.rate);
-    }
+    for (const s of samples) if (s.baselineRate) ratios.push(s.rate / s.baselineRate);
   }
   const values = (pick: (s: RowSample) => number | null) => samples.map(pick).filter((v): v is number => v !== null);
   const medianOrNull = (v: number[]) => (v.length ? median(v) : null);
@@ -366,13 +386,24 @@ async function main(): Promise<void> {
         if (cleanup.interrupted) break;
         log(round === 0 ? `warm-up round (${fmt(warmN)} deliveries per row)` : `round ${round}/${options.rounds}`);
         let r0: RowSample | undefined;
+        const r0State = states.find((s) => s.def.name === 'R0');
         for (const state of states) {
           if (state.unavailable || cleanup.interrupted) continue;
+          if (state.def.pairWithR0 && r0State && !r0State.unavailable) {
+            // R0 again, right before this row: its ratio is taken against this neighbour.
+            const pairStart = performance.now();
+            const again = await measureRow(r0State, n, round, receiver, cleanup);
+            if (round === 0 && again) addWarmCost(warmCost, 'R0', again, pairStart);
+            if (again) log(`${round === 0 ? '(warm-up) ' : ''}${progressLine('R0', again, undefined)}  (before ${state.def.name})`);
+            if (again) {
+              r0 = again;
+              if (round > 0) r0State.samples.push(again);
+            }
+          }
           const rowStart = performance.now();
           const sample = await measureRow(state, n, round, receiver, cleanup);
-          if (round === 0 && sample) {
-            warmCost.set(state.def.name, { run: sample.seconds, overhead: (performance.now() - rowStart) / 1000 - sample.seconds, rate: sample.rate });
-          }
+          if (sample && state.def.name !== 'R0') sample.baselineRate = r0?.rate ?? null;
+          if (round === 0 && sample) addWarmCost(warmCost, state.def.name, sample, rowStart);
           if (!sample) {
             log(`${state.def.name.padEnd(9)} ${state.unavailable}`);
             continue;
@@ -473,10 +504,12 @@ async function main(): Promise<void> {
     '',
     `${fmt(options.deliveries)} deliveries per row and round, ${IN_FLIGHT} requests in flight, a ${fmt(bodyBytes)}-byte JSON body, ` +
       `receiver in a separate process on 127.0.0.1 answering \`200 ok\`. ${options.rounds} measured rounds after 1 warm-up round; ` +
-      'each round runs every row once in this order. Cells: median (min–max). `× R0` is the median of the per-round ratios to ' +
-      "that round's R0. Latency is emit (or request start) → receipt at the receiver, median of the rounds' percentiles; " +
+      'each round runs every row once in this order, and R0 again right before each D row. Cells: median (min–max). ' +
+      '`× R0` is the median of the per-round ratios to the R0 run just before the row (for R1–R3, the round\'s first R0). ' +
+      "Latency is emit (or request start) → receipt at the receiver, median of the rounds' percentiles; " +
       'for the D rows it includes the time waiting in the queue behind the backlog that the emit loop builds up. ' +
-      'CPU is user + system time of the sending process (receiver excluded) per delivery.',
+      'CPU is user + system time of the sending process (all its threads, the database thread included) per delivery; ' +
+      'receiver CPU is the receiver process\'s.',
     '',
     markdownTable(['row', 'what', ...ROW_HEADERS.slice(1)], summaries.map((s) => {
       const cells = rowCells(s);
