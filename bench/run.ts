@@ -51,13 +51,13 @@ const HELP = `Usage: tsx bench/run.ts [options]
   --quick            3,000 deliveries per row instead of ${fmt(FULL_DELIVERIES)}; smaller scenarios
   --only <names>     comma-separated rows/scenarios to run: ${ROWS.map((r) => r.name).join(', ')}, ${SCENARIOS.join(', ')}
                      (also "rows", "scenarios"); docs/benchmarks.md is not written
-  --rounds <k>       measured rounds of the throughput rows (default 5, minimum 1)
+  --rounds <k>       measured rounds of the throughput rows (default 7, minimum 1)
   --deliveries <n>   deliveries per row and round
   --no-write         do not write docs/benchmarks.md
 `;
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, only: null, rounds: 5, deliveries: 0, write: true };
+  const options: Options = { quick: false, only: null, rounds: 7, deliveries: 0, write: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -67,7 +67,7 @@ function parseOptions(argv: string[]): Options {
     };
     if (arg === '--quick') options.quick = true;
     else if (arg === '--only') options.only = new Set(value().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
-    else if (arg === '--rounds') options.rounds = Math.max(1, Number.parseInt(value(), 10) || 5);
+    else if (arg === '--rounds') options.rounds = Math.max(1, Number.parseInt(value(), 10) || 7);
     else if (arg === '--deliveries') options.deliveries = Math.max(64, Number.parseInt(value(), 10) || 0);
     else if (arg === '--no-write') options.write = false;
     else if (arg === '--help' || arg === '-h') {
