@@ -3,10 +3,11 @@
  * block the caller's event loop, errors must keep their class across the thread boundary, an
  * idle thread must not keep the process alive, and `worker: false` keeps the old in-thread mode
  * (which the conformance suite checks here too; the default mode's run is in sqlite-storage.test).
+ * A file it opens is checkpointed by a thread of its own unless `checkpoints: 'auto'`.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -123,8 +124,33 @@ describe('SqliteStorage database thread', () => {
     expect(claimed.map((d) => d.id)).toEqual([kept.id]);
   });
 
-  it('validates the worker option', () => {
+  it('validates the worker and checkpoints options', () => {
     expect(() => new SqliteStorage({ path: tempDbPath(), worker: 'yes' as never })).toThrow(/worker must be a boolean/);
+    expect(() => new SqliteStorage({ path: tempDbPath(), checkpoints: 'never' as never })).toThrow(/checkpoints must be/);
+  });
+
+  /** Bytes in the database file itself: what checkpoints have copied out of the WAL so far. */
+  async function databaseFileAfterWrites(options: Omit<ConstructorParameters<typeof SqliteStorage>[0], 'path'>): Promise<{ before: number; after: number }> {
+    const { storage, path } = await open(options);
+    const webhook = makeWebhook();
+    await storage.insertWebhook(webhook);
+    // Settle first: the writes so far (schema, webhook) may or may not have been checkpointed yet.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const before = statSync(path).size;
+    // ~1 MB of deliveries: far below the 1,000-page automatic threshold.
+    await storage.enqueueDeliveries(Array.from({ length: 500 }, () => makeDelivery(webhook.id, { body: 'x'.repeat(2_000) })));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    return { before, after: statSync(path).size };
+  }
+
+  it('checkpoints the WAL in the background, well before the automatic threshold', async () => {
+    const { before, after } = await databaseFileAfterWrites({});
+    expect(after).toBeGreaterThan(before + 500_000);
+  });
+
+  it("leaves checkpoints to SQLite's automatic threshold with checkpoints: 'auto'", async () => {
+    const { before, after } = await databaseFileAfterWrites({ checkpoints: 'auto' });
+    expect(after).toBe(before);
   });
 
   it('does not keep the process alive once idle, even when never closed', async () => {

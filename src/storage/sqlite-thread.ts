@@ -18,6 +18,7 @@ export interface SqliteThreadInit {
   moduleUrl: string;
   path: string;
   tablePrefix: string | undefined;
+  checkpoints: 'background' | 'auto' | undefined;
 }
 
 /** A call, main → worker. */

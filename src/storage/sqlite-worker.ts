@@ -22,6 +22,7 @@ try {
   storage = new module.SqliteStorage({
     path: init.path,
     ...(init.tablePrefix !== undefined ? { tablePrefix: init.tablePrefix } : {}),
+    ...(init.checkpoints !== undefined ? { checkpoints: init.checkpoints } : {}),
     worker: false,
   });
 } catch (error) {

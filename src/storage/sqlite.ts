@@ -20,6 +20,7 @@
 import { createRequire } from 'node:module';
 import { StorageError, WebhookError } from '../errors.js';
 import { LeasedBodies } from './leased-bodies.js';
+import { FALLBACK_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteThread } from './sqlite-thread.js';
 import type {
   ClaimRequest,
@@ -91,6 +92,13 @@ export interface SqliteStorageOptions {
    * call (usually `migrate()`) instead of throwing from the constructor.
    */
   worker?: boolean;
+  /**
+   * With `path`: who checkpoints the WAL (copies it back into the database file and fsyncs).
+   * `'background'` (default for a file): a thread of its own, every 100 ms, never blocking the
+   * adapter's calls; the connection's own automatic checkpoint stays as a safety valve at 10,000
+   * pages. `'auto'`: SQLite's default, inside whichever commit crosses 1,000 WAL pages.
+   */
+  checkpoints?: 'background' | 'auto';
 }
 
 const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
@@ -576,10 +584,10 @@ function isDatabase(value: unknown): value is SqliteDatabase {
 
 const MISSING_DRIVER = 'SqliteStorage({ path }) needs the better-sqlite3 package: npm install better-sqlite3';
 
-/** Throws the install hint now, on the caller's thread, when better-sqlite3 is not installed. */
-function assertDriverInstalled(): void {
+/** Where better-sqlite3 is installed; throws the install hint, on the caller's thread, when it is not. */
+function driverPath(): string {
   try {
-    createRequire(import.meta.url).resolve('better-sqlite3');
+    return createRequire(import.meta.url).resolve('better-sqlite3');
   } catch (error) {
     throw new StorageError(MISSING_DRIVER, { cause: error });
   }
@@ -658,6 +666,8 @@ export class SqliteStorage implements WebhookStorage {
   private readonly db: SqliteDatabase | null;
   /** The database thread running this adapter's calls (`{ path }` with `worker` on), else null. */
   private readonly thread: SqliteThread | null = null;
+  /** The WAL checkpoint thread of the file this adapter opened on this thread, if any. */
+  private checkpointer: SqliteCheckpointer | null = null;
   private readonly ownsDatabase: boolean;
   private readonly prefix: string;
   private readonly sql: ReturnType<typeof statements>;
@@ -688,11 +698,19 @@ export class SqliteStorage implements WebhookStorage {
     } else {
       if (typeof options.path !== 'string' || options.path === '') throw new TypeError('SqliteStorage: path must be a non-empty string');
       if (options.worker !== undefined && typeof options.worker !== 'boolean') throw new TypeError('SqliteStorage: worker must be a boolean');
+      if (options.checkpoints !== undefined && options.checkpoints !== 'background' && options.checkpoints !== 'auto') {
+        throw new TypeError("SqliteStorage: checkpoints must be 'background' or 'auto'");
+      }
       this.ownsDatabase = true;
       if (options.worker !== false) {
-        assertDriverInstalled();
+        driverPath();
         this.db = null;
-        const thread = new SqliteThread({ moduleUrl: import.meta.url, path: options.path, tablePrefix: options.tablePrefix });
+        const thread = new SqliteThread({
+          moduleUrl: import.meta.url,
+          path: options.path,
+          tablePrefix: options.tablePrefix,
+          checkpoints: options.checkpoints,
+        });
         this.thread = thread;
         // Every call but an outbox enqueue (which must run on the host's connection, here) goes
         // to the database thread: own properties shadow the in-thread methods below.
@@ -707,6 +725,11 @@ export class SqliteStorage implements WebhookStorage {
     const db = this.db;
     try {
       this.configure(db);
+      if (options.path !== undefined && options.checkpoints !== 'auto' && !db.memory) {
+        // The checkpoint thread does the copying and fsyncs; this connection only if it falls far behind.
+        db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+        this.checkpointer = new SqliteCheckpointer(options.path, driverPath());
+      }
     } catch (error) {
       if (this.ownsDatabase) db.close();
       throw new StorageError(`SqliteStorage: cannot configure the database: ${(error as Error).message}`, { cause: error });
@@ -1216,6 +1239,7 @@ export class SqliteStorage implements WebhookStorage {
     if (this.closed) return;
     this.closed = true;
     if (this.thread) await this.thread.close();
+    await this.checkpointer?.close();
     if (this.ownsDatabase && this.db?.open) {
       connections.delete(this.db);
       this.db.close();
