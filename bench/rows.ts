@@ -14,7 +14,7 @@ import { generateSecret, sign } from '../src/signature.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 import { UndiciTransport } from '../src/transport/undici.js';
 import type { WebhookStorage } from '../src/storage/types.js';
-import { envelopeBody, eventData, WriteCounter, type Cleanup, type Receiver } from './common.js';
+import { envelopeBody, eventData, WriteCounter, type Cleanup } from './common.js';
 
 /** Requests in flight in every row. */
 export const IN_FLIGHT = 64;
@@ -27,10 +27,16 @@ export const environmentNotes = new Set<string>();
 /** A row cannot run here (adapter not written yet, database not reachable). Printed, not fatal. */
 export class RowUnavailable extends Error {}
 
+/** Where the receiver listens (its ports are shared by every row's process). */
+export interface ReceiverAddress {
+  origin(index?: number): string;
+  url(index?: number, path?: string): string;
+}
+
 export interface RowContext {
   /** Deliveries to make. */
   n: number;
-  receiver: Receiver;
+  receiver: ReceiverAddress;
   cleanup: Cleanup;
 }
 

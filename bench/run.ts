@@ -15,17 +15,15 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   Cleanup,
-  collectGarbage,
   envelopeBody,
   fmt,
   fmtMedianRange,
   median,
   Receiver,
-  TimeoutError,
-  withTimeout,
   WRITE_METHODS,
 } from './common.js';
-import { environmentNotes, ROWS, RowUnavailable, IN_FLIGHT, type RowDef } from './rows.js';
+import { RowProcess, RowProcessError } from './row-process.js';
+import { environmentNotes, ROWS, IN_FLIGHT, type RowDef } from './rows.js';
 import { backlogScenario, emitScenario, hangScenario, overheadScenario, type ScenarioContext, type ScenarioResult, type TargetResult } from './scenarios.js';
 
 // ---------------------------------------------------------------- options
@@ -118,6 +116,8 @@ interface RowState {
   writeTotals: Map<string, number>;
   deliveriesCounted: number;
   errors: string[];
+  /** The process this row runs in, once started. */
+  process?: RowProcess;
 }
 
 /** Pause after each row's teardown, so one row's background work does not slow the next one. */
@@ -126,54 +126,64 @@ const SETTLE_MS = 300;
 const started = performance.now();
 const log = (line: string) => console.log(`[${fmt((performance.now() - started) / 1000, 1).padStart(6)} s] ${line}`);
 
+/** The row's own process (see row-process.ts), started at its first measurement. */
+function rowProcess(state: RowState, receiver: Receiver, cleanup: Cleanup): RowProcess {
+  if (!state.process) {
+    const child = new RowProcess(state.def.name, receiver.ports);
+    state.process = child;
+    cleanup.add(() => child.close());
+    process.on('exit', () => child.killNow());
+  }
+  return state.process;
+}
+
 async function measureRow(state: RowState, n: number, round: number, receiver: Receiver, cleanup: Cleanup): Promise<RowSample | null> {
-  collectGarbage();
   const { def } = state;
-  let prepared;
+  cleanup.check();
+  const child = rowProcess(state, receiver, cleanup);
   try {
-    prepared = await withTimeout(def.prepare({ n, receiver, cleanup }), 60_000, `${def.name} setup`);
+    await child.prepare(n);
   } catch (error) {
-    state.unavailable = error instanceof RowUnavailable ? error.message : `error in setup: ${firstLine(error)}`;
+    state.unavailable = error instanceof RowProcessError && error.unavailable ? error.message : `error in setup: ${firstLine(error)}`;
+    await child.teardown().catch(() => undefined);
     return null;
   }
   try {
     await receiver.stats(); // reset counts and latencies
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    // A stuck row (e.g. an unfinished adapter) must not hang the suite.
-    await withTimeout(prepared.run(), Math.max(60_000, n * 10), def.name);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
+    const result = await child.run();
     const stats = await receiver.stats();
     if (stats.count < n) throw new Error(`receiver got ${stats.count} of ${n} deliveries`);
     let writesPerDelivery: number | null = null;
-    if (prepared.writes) {
-      writesPerDelivery = prepared.writes.total() / n;
-      if (round > 0) {
-        for (const [method, count] of prepared.writes.counts) state.writeTotals.set(method, (state.writeTotals.get(method) ?? 0) + count);
-        state.deliveriesCounted += n;
+    if (result.writeCounts) {
+      let total = 0;
+      for (const [method, count] of Object.entries(result.writeCounts)) {
+        total += count;
+        if (round > 0) state.writeTotals.set(method, (state.writeTotals.get(method) ?? 0) + count);
       }
+      writesPerDelivery = total / n;
+      if (round > 0) state.deliveriesCounted += n;
     }
-    const sqlPerDelivery = prepared.sqlStatements ? prepared.sqlStatements() / n : null;
-    if (prepared.errors?.length) state.errors.push(...prepared.errors.slice(0, 5 - state.errors.length));
+    for (const note of result.notes) environmentNotes.add(note);
+    if (result.errors.length) state.errors.push(...result.errors.slice(0, 5 - state.errors.length));
     return {
       round,
-      rate: n / seconds,
+      rate: n / result.seconds,
       baselineRate: null,
-      seconds,
-      cpuUsPerDelivery: (cpu.user + cpu.system) / n,
+      seconds: result.seconds,
+      cpuUsPerDelivery: result.cpuUs / n,
       receiverCpuUsPerDelivery: stats.cpuUs / n,
       p50: stats.latency?.p50 ?? null,
       p99: stats.latency?.p99 ?? null,
       writesPerDelivery,
-      sqlPerDelivery,
+      sqlPerDelivery: result.sqlStatements === null ? null : result.sqlStatements / n,
       received: stats.count,
     };
   } catch (error) {
-    state.unavailable = `${error instanceof TimeoutError ? 'timed out' : 'error'}: ${firstLine(error)}`;
+    const timedOut = error instanceof RowProcessError && error.timedOut;
+    state.unavailable = `${timedOut ? 'timed out' : 'error'}: ${firstLine(error)}`;
     return null;
   } finally {
-    await prepared.teardown().catch((error: unknown) => log(`${def.name}: teardown failed: ${firstLine(error)}`));
+    await child.teardown().catch((error: unknown) => log(`${def.name}: teardown failed: ${firstLine(error)}`));
     // Let what the teardown set off (Postgres dropping a schema and checkpointing, the kernel
     // writing back a deleted SQLite file, closing sockets) finish before the next row is timed.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));

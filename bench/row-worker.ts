@@ -1,0 +1,76 @@
+/**
+ * The process one throughput row runs in (see row-process.ts): `row-worker.ts <row> <ports>`.
+ * It answers the parent's prepare / run / teardown commands over IPC and exits when the parent
+ * disconnects.
+ *
+ * @module
+ */
+import process from 'node:process';
+import { Cleanup, collectGarbage, TimeoutError, withTimeout } from './common.js';
+import type { RowCommand, RowReply, RowRunResult } from './row-process.js';
+import { environmentNotes, ROWS, RowUnavailable, type PreparedRow, type ReceiverAddress } from './rows.js';
+
+const [rowName, portList] = process.argv.slice(2);
+const def = ROWS.find((r) => r.name === rowName);
+if (!def || !portList) throw new Error(`usage: row-worker.ts <row> <ports>; unknown row ${String(rowName)}`);
+const ports = portList.split(',').map(Number);
+
+const receiver: ReceiverAddress = {
+  origin: (index = 0) => `http://127.0.0.1:${ports[index]!}`,
+  url: (index = 0, path = '/hook') => `http://127.0.0.1:${ports[index]!}${path}`,
+};
+const cleanup = new Cleanup();
+let prepared: PreparedRow | null = null;
+let deliveries = 0;
+
+const send = (reply: RowReply) => process.send!(reply);
+const firstLine = (error: unknown) => String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 200);
+
+async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
+  if (command.cmd === 'prepare') {
+    collectGarbage();
+    deliveries = command.n;
+    prepared = await withTimeout(def!.prepare({ n: command.n, receiver, cleanup }), 60_000, `${def!.name} setup`);
+    return undefined;
+  }
+  const row = prepared;
+  if (!row) throw new Error(`${command.cmd} before prepare`);
+  if (command.cmd === 'teardown') {
+    prepared = null;
+    await row.teardown();
+    collectGarbage();
+    return undefined;
+  }
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  // A stuck row (e.g. an unfinished adapter) must not hang the suite.
+  await withTimeout(row.run(), Math.max(60_000, deliveries * 10), def!.name);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    seconds,
+    cpuUs: cpu.user + cpu.system,
+    writeCounts: row.writes ? row.writes.snapshot() : null,
+    sqlStatements: row.sqlStatements ? row.sqlStatements() : null,
+    errors: row.errors?.slice(0, 5) ?? [],
+    notes: [...environmentNotes],
+  };
+}
+
+process.on('message', (command: RowCommand) => {
+  handle(command).then(
+    (result) => send({ id: command.id, ok: true, ...(result ? { result } : {}) }),
+    (error: unknown) =>
+      send({
+        id: command.id,
+        ok: false,
+        error: error instanceof RowUnavailable ? error.message : firstLine(error),
+        unavailable: error instanceof RowUnavailable,
+        timedOut: error instanceof TimeoutError,
+      }),
+  );
+});
+
+process.on('disconnect', () => {
+  void cleanup.interrupt().finally(() => process.exit(0));
+});
