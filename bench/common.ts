@@ -40,6 +40,18 @@ interface ReceiverReply {
   [key: string]: unknown;
 }
 
+/**
+ * Ends a forked child that exits when its parent disconnects (the receiver, a row's process):
+ * disconnects, and kills it if it is still there after `killAfterMs`.
+ */
+export async function closeChild(child: ChildProcess, killAfterMs: number): Promise<void> {
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (child.connected) child.disconnect();
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await gone;
+  clearTimeout(timer);
+}
+
 /** The forked `bench/receiver.mjs`, driven over IPC. */
 export class Receiver {
   private nextId = 1;
@@ -125,12 +137,7 @@ export class Receiver {
   }
 
   async close(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    if (this.child.connected) this.child.disconnect();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3_000);
-    await gone;
-    clearTimeout(timer);
+    if (!this.exited) await closeChild(this.child, 3_000);
   }
 
   /** Synchronous last resort (process 'exit' handler). */

@@ -13,6 +13,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { closeChild } from './common.js';
 
 /** Parent → child. */
 export type RowCommand =
@@ -93,12 +94,7 @@ export class RowProcess {
 
   /** Ends the process (it also exits when this one disconnects). */
   async close(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    if (this.child.connected) this.child.disconnect();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    await gone;
-    clearTimeout(timer);
+    if (!this.exited) await closeChild(this.child, 5_000);
   }
 
   /** Synchronous last resort (process 'exit' handler). */

@@ -9,17 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StorageError } from '../src/errors.js';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
+import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
 
 const T0 = Date.UTC(2030, 0, 1);
-
-/** A fresh database file path in the OS temp dir, removed (with its WAL files) by `removeDb`. */
-function tempDbPath(): string {
-  return join(tmpdir(), `webhook-dispatcher-${process.pid}-${randomUUID()}.db`);
-}
-
-function removeDb(path: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
-}
 
 describeStorageConformance('SqliteStorage (memory)', () => {
   const db = new Database(':memory:');
@@ -36,6 +28,18 @@ describeStorageConformance('SqliteStorage (memory)', () => {
 describeStorageConformance('SqliteStorage (file)', () => {
   const path = tempDbPath();
   const storage = new SqliteStorage({ path });
+  return {
+    storage,
+    cleanup: async () => {
+      await storage.close();
+      removeDb(path);
+    },
+  };
+});
+
+describeStorageConformance('SqliteStorage (file, on the calling thread)', () => {
+  const path = tempDbPath();
+  const storage = new SqliteStorage({ path, worker: false });
   return {
     storage,
     cleanup: async () => {

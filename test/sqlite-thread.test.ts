@@ -2,7 +2,7 @@
  * SqliteStorage({ path }) runs its connection on a worker thread by default: the SQL must not
  * block the caller's event loop, errors must keep their class across the thread boundary, an
  * idle thread must not keep the process alive, and `worker: false` keeps the old in-thread mode
- * (which the conformance suite checks here too; the default mode's run is in sqlite-storage.test).
+ * (the conformance suite runs on both modes in sqlite-storage.test).
  * A file it opens is checkpointed by a thread of its own unless `checkpoints: 'auto'`.
  */
 import { spawn } from 'node:child_process';
@@ -15,29 +15,10 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '../src/errors.js';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
-import { describeStorageConformance, makeDelivery, makeWebhook } from 'webhook-dispatcher/testing';
+import { makeDelivery, makeWebhook } from 'webhook-dispatcher/testing';
+import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
 
 const T0 = Date.UTC(2030, 0, 1);
-
-function tempDbPath(): string {
-  return join(tmpdir(), `webhook-dispatcher-thread-${process.pid}-${randomUUID()}.db`);
-}
-
-function removeDb(path: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
-}
-
-describeStorageConformance('SqliteStorage (file, on the calling thread)', () => {
-  const path = tempDbPath();
-  const storage = new SqliteStorage({ path, worker: false });
-  return {
-    storage,
-    cleanup: async () => {
-      await storage.close();
-      removeDb(path);
-    },
-  };
-});
 
 describe('SqliteStorage database thread', () => {
   const disposers: Array<() => unknown> = [];
