@@ -26,13 +26,15 @@ const MAX_COMPLETIONS_PER_WRITE = 256;
 /** Lookups sharing one turn's batch; distinct matches each take a query of their own. */
 const MAX_LOOKUPS_PER_BATCH = 256;
 
-
 /** Looks up webhooks and writes deliveries and attempt results, one storage call per event-loop turn when batching. */
 export class BatchedStorage {
   private readonly lookups: GroupCommit<EventMatch, WebhookRecord[]> | null;
   private readonly enqueues: GroupCommit<readonly DeliveryRecord[], EnqueueResult['deliveries']> | null;
   private readonly completions: GroupCommit<CompleteAttempt, boolean> | null;
   private readonly matches: MatchCache;
+  /** A lookup that misses the cache: through this turn's batch when batching. Bound once, not per emit. */
+  private readonly loadMatches = (match: EventMatch): Promise<WebhookRecord[]> =>
+    this.lookups === null ? this.storage.findWebhooksForEvent(match) : this.lookups.submit(match);
 
   /** `matchCacheMs`: how long a lookup's answer is reused (see {@link MatchCache}); 0 asks storage every time. */
   constructor(
@@ -83,7 +85,7 @@ export class BatchedStorage {
    * for `matchCacheMs`. The array is shared with other emits: read it, never change it.
    */
   findWebhooks(match: EventMatch): Promise<readonly WebhookRecord[]> {
-    return this.matches.get(match, () => (this.lookups === null ? this.storage.findWebhooksForEvent(match) : this.lookups.submit(match)));
+    return this.matches.get(match, this.loadMatches);
   }
 
   /** Webhooks were created, changed or removed here: the next lookups ask storage. */

@@ -33,16 +33,16 @@ export class MatchCache {
   ) {}
 
   /**
-   * The cached answer for `match` while fresh, else `load()`'s, which is kept unless it fails (a
+   * The cached answer for `match` while fresh, else `load(match)`'s, which is kept unless it fails (a
    * failed lookup is not remembered). The array is shared: read it, never change it.
    */
-  get(match: EventMatch, load: () => Promise<readonly WebhookRecord[]>): Promise<readonly WebhookRecord[]> {
-    if (this.ttlMs <= 0) return load();
+  get(match: EventMatch, load: (match: EventMatch) => Promise<readonly WebhookRecord[]>): Promise<readonly WebhookRecord[]> {
+    if (this.ttlMs <= 0) return load(match);
     const key = matchKey(match);
     const now = this.now();
     const hit = this.entries.get(key);
     if (hit !== undefined && now - hit.readAt < this.ttlMs) return hit.webhooks;
-    const webhooks = load();
+    const webhooks = load(match);
     const entry: Entry = { readAt: now, webhooks };
     if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
     this.entries.set(key, entry);

@@ -89,7 +89,8 @@ export interface SqliteStorageOptions {
    * synchronous work (queries, commits, checkpoints with their fsync) never blocks your event
    * loop; calls cross as structured clones, in order. `false` runs it on the calling thread, as
    * a `database` you pass in always does. A database that cannot be opened then rejects the first
-   * call (usually `migrate()`) instead of throwing from the constructor.
+   * call (usually `migrate()`) instead of throwing from the constructor. Given with `database`,
+   * this and `checkpoints` are refused with a TypeError.
    */
   worker?: boolean;
   /**
@@ -692,6 +693,10 @@ export class SqliteStorage implements WebhookStorage {
     this.sql = statements(prefix);
     if (options.database !== undefined) {
       if (!isDatabase(options.database)) throw new TypeError('SqliteStorage: database must be a better-sqlite3 Database');
+      // A connection the host opened stays on the host's thread with the host's settings.
+      if (options.worker !== undefined || options.checkpoints !== undefined) {
+        throw new TypeError('SqliteStorage: worker and checkpoints go with { path }, not with a { database } you pass in');
+      }
       if (!options.database.open) throw new TypeError('SqliteStorage: database is closed');
       this.db = options.database;
       this.ownsDatabase = false;
