@@ -93,4 +93,31 @@ describe('MemoryStorage internals', () => {
     const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1_000 });
     expect(claimed.map((d) => d.id)).toEqual([high, early, ...low, ...later].map((d) => d.id));
   });
+
+  it('requeues a delivery cancelled while waiting, which is claimed once, at its new time and in order', async () => {
+    const { storage, webhook } = await withWebhook();
+    const [a, b, c] = Array.from({ length: 3 }, (_, i) => makeDelivery(webhook.id, { runAt: T0 + i, createdAt: T0 + i }));
+    await storage.enqueueDeliveries([a!, b!, c!]);
+    expect(await storage.cancelDelivery(a!.id, { reason: 'merchant asked', now: T0 })).toBe(true);
+    // Back in the queue behind b and c: its old place at the head is stale, not a second entry.
+    expect(await storage.requeueDeliveries({ deliveryIds: [a!.id], statuses: ['cancelled'], runAt: T0 + 5, now: T0 + 1 })).toEqual([a!.id]);
+    expect((await storage.claimDueDeliveries({ now: T0 + 2, limit: 10, leaseMs: 1_000 })).map((d) => d.id)).toEqual([b!.id, c!.id]);
+    const later = await storage.claimDueDeliveries({ now: T0 + 5, limit: 10, leaseMs: 1_000 });
+    expect(later.map((d) => d.id)).toEqual([a!.id]);
+    expect(later[0]).toMatchObject({ status: 'delivering', runAt: T0 + 5 });
+    expect(await storage.claimDueDeliveries({ now: T0 + 100, limit: 10, leaseMs: 1_000 })).toEqual([]);
+  });
+
+  it('refuses an id it already holds, also when ids arrive out of order', async () => {
+    const { storage, webhook } = await withWebhook();
+    const [first, second] = [makeDelivery(webhook.id), makeDelivery(webhook.id)];
+    // The later id first: the earlier one is then below the greatest id seen and is looked up.
+    await storage.enqueueDeliveries([second!]);
+    await storage.enqueueDeliveries([first!]);
+    await expect(storage.enqueueDeliveries([{ ...first!, body: 'again' }])).rejects.toThrow(`delivery ${first!.id} already exists`);
+    await expect(storage.enqueueDeliveries([makeDelivery(webhook.id), { ...second! }])).rejects.toThrow('already exists');
+    // All or none: the fresh delivery of the refused batch was not kept.
+    expect((await storage.listDeliveries({ limit: 10 })).items.map((d) => d.id).sort()).toEqual([first!.id, second!.id].sort());
+    expect((await storage.getDelivery(first!.id))!.body).toBe(first!.body);
+  });
 });

@@ -42,6 +42,7 @@ interface StoredDelivery extends DeliveryRecord {
   laterExecutions: ExecutionRecord[] | null;
 }
 
+/** A place in a queue heap; a delivery's first entry is the StoredDelivery itself. */
 interface QueueEntry {
   id: string;
   version: number;
@@ -179,6 +180,8 @@ export class MemoryStorage implements WebhookStorage {
    */
   private readonly triggerIndex = new Map<string, Map<string, Map<string, WebhookRecord>>>();
   private readonly deliveries = new Map<string, StoredDelivery>();
+  /** Every key of `deliveries` is ≤ this (see enqueueDeliveries). */
+  private greatestDeliveryId = '';
   /**
    * Lease tokens: a random prefix per store and a counter. They only fence claims inside this
    * process, so unique is enough, and a counter is cheaper than a UUID per claim.
@@ -285,9 +288,16 @@ export class MemoryStorage implements WebhookStorage {
     if (options?.transaction !== undefined) {
       throw new TypeError('MemoryStorage cannot join a host transaction; use a durable adapter for the outbox pattern');
     }
+    // The dispatcher's ids are ULIDs, increasing within a process: an id above every id stored so
+    // far cannot be taken, so the usual enqueue skips a Map lookup per delivery.
+    let greatest = this.greatestDeliveryId;
     for (const d of deliveries) {
-      if (this.deliveries.has(d.id)) throw new Error(`delivery ${d.id} already exists`);
+      if (d.id > greatest) greatest = d.id;
+      else if (this.deliveries.has(d.id)) {
+        throw new Error(`delivery ${d.id} already exists`);
+      }
     }
+    this.greatestDeliveryId = greatest;
     const result: EnqueueResult = { deliveries: [] };
     for (const d of deliveries) {
       const key = d.coalesceKey === null ? null : `${d.webhookId}\0${d.coalesceKey}`;
@@ -304,7 +314,11 @@ export class MemoryStorage implements WebhookStorage {
       this.deliveries.set(d.id, stored);
       if (isClaimable(stored.status)) {
         if (key !== null) this.coalescing.set(key, stored.id);
-        this.queue(stored);
+        // The first queue entry is the delivery itself: one object fewer per queued delivery for
+        // the garbage collector to move. Safe because its sort keys never change while it is
+        // queued: the one path that could, requeueDeliveries of a cancelled delivery, works on a copy.
+        stored.version = 1;
+        this.scheduled.push(stored);
       }
       result.deliveries.push({ id: d.id, webhookId: d.webhookId, coalesced: false });
     }
@@ -468,9 +482,13 @@ export class MemoryStorage implements WebhookStorage {
             (request.since === undefined || d.updatedAt >= request.since),
         );
     const requeued: string[] = [];
-    for (const d of candidates) {
-      if (!FINAL_STATUSES.includes(d.status)) continue;
-      if (!this.webhooks.has(d.webhookId)) continue;
+    for (const candidate of candidates) {
+      if (!FINAL_STATUSES.includes(candidate.status)) continue;
+      if (!this.webhooks.has(candidate.webhookId)) continue;
+      // Cancelled while waiting, it may still be its own queue entry (see enqueueDeliveries):
+      // requeue a copy, so that entry keeps its sort keys and, by its older version, reads as stale.
+      const d = { ...candidate };
+      this.deliveries.set(d.id, d);
       this.setStatus(d, 'pending');
       d.runAt = request.runAt;
       d.updatedAt = request.now;
