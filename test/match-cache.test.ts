@@ -65,6 +65,46 @@ describe('MatchCache', () => {
     expect(await cache.get(orderCreate, load)).toEqual([]);
   });
 
+  it('hands back an answer that has arrived as the array itself, without a promise', async () => {
+    const cache = new MatchCache(1_000, () => 0);
+    const webhook = makeWebhook();
+    const { calls, load } = counter(() => [webhook]);
+    const first = cache.get(orderCreate, load);
+    expect(first).toBeInstanceOf(Promise);
+    // Asked again before the load resolved: the same pending answer, no second load.
+    expect(cache.get(orderCreate, load)).toBe(first);
+    const webhooks = await first;
+    expect(cache.get(orderCreate, load)).toBe(webhooks);
+    expect(calls.n).toBe(1);
+  });
+
+  it('starts over beyond 10,000 distinct matches and still answers each correctly', async () => {
+    const cache = new MatchCache(1_000, () => 0);
+    const { calls, load } = counter(() => []);
+    for (let i = 0; i < 10_001; i++) await cache.get({ entity: 'order', event: 'Create', tenantId: `shop-${i}` }, load);
+    expect(calls.n).toBe(10_001);
+    // The last one is cached after the reset; the first was dropped with the rest.
+    await cache.get({ entity: 'order', event: 'Create', tenantId: 'shop-10000' }, load);
+    expect(calls.n).toBe(10_001);
+    await cache.get({ entity: 'order', event: 'Create', tenantId: 'shop-0' }, load);
+    expect(calls.n).toBe(10_002);
+  });
+
+  it('a lookup that fails after clear() leaves the new answers alone', async () => {
+    const cache = new MatchCache(1_000, () => 0);
+    let rejectFirst: (error: Error) => void = () => {};
+    const pending = new Promise<WebhookRecord[]>((_, reject) => (rejectFirst = reject));
+    const failed = cache.get(orderCreate, () => pending);
+    cache.clear();
+    const { calls, load } = counter(() => []);
+    await cache.get(orderCreate, load);
+    rejectFirst(new Error('database down'));
+    await expect(failed).rejects.toThrow('database down');
+    await Promise.resolve();
+    await cache.get(orderCreate, load);
+    expect(calls.n).toBe(1);
+  });
+
   it('with a time to live of 0 always loads', async () => {
     const cache = new MatchCache(0, () => 0);
     const { calls, load } = counter(() => []);
