@@ -285,6 +285,7 @@ export class WebhookDispatcher {
   private readonly webhookCache = new Map<string, { webhook: WebhookRecord; readAt: number }>();
   private readonly webhookCacheMs: number;
   private readonly origins = new Map<string, string>();
+  private readonly endpointsByLookup = new WeakMap<readonly WebhookRecord[], readonly string[]>();
   /** Webhooks this process recorded healthy, until when (real time) another success need not be written. */
   private readonly healthyUntil = new Map<string, number>();
   /** Success health writes in flight, per webhook. */
@@ -665,7 +666,8 @@ export class WebhookDispatcher {
       throw new WebhookValidationError([{ path: 'data', message: 'is not JSON-serialisable' }], { context: 'emit' });
     }
     this.assertPayloadSize(dataJson);
-    const webhooks = await this.batched.findWebhooks({ entity: parsed.entity, event: parsed.event, tenantId });
+    const found = this.batched.findWebhooks({ entity: parsed.entity, event: parsed.event, tenantId });
+    const webhooks = Array.isArray(found) ? found : await found;
     if (webhooks.length === 0) return { deliveries: [] };
     const now = this.clock.now();
     const event: PayloadEvent = {
@@ -678,7 +680,8 @@ export class WebhookDispatcher {
     };
     const rendered: Partial<Record<PayloadMode, RenderedPayload>> = {};
     const failures: Array<{ webhook: WebhookRecord; error: unknown; delivery: DeliveryRecord }> = [];
-    const deliveries: DeliveryRecord[] = webhooks.map((webhook) => {
+    const endpoints = this.endpointsOf(webhooks);
+    const deliveries: DeliveryRecord[] = webhooks.map((webhook, i) => {
       let body = '';
       let contentType = 'application/json';
       let failure: string | null = null;
@@ -698,7 +701,7 @@ export class WebhookDispatcher {
         tenantId,
         entity: parsed.entity,
         event: parsed.event,
-        endpoint: this.originOf(webhook.url),
+        endpoint: endpoints[i]!,
         priority: webhook.priority,
         body,
         contentType,
@@ -1048,6 +1051,21 @@ export class WebhookDispatcher {
   }
 
   /** The endpoint (origin) of a URL, cached: parsed once per URL rather than per delivery. */
+  /**
+   * The origins of a lookup's webhooks, in order. A cached lookup hands every emit the same array,
+   * so they are worked out once per lookup rather than once per delivery (uncached, every lookup is
+   * a new array and remembering it would only cost).
+   */
+  private endpointsOf(webhooks: readonly WebhookRecord[]): readonly string[] {
+    if (this.webhookCacheMs <= 0) return webhooks.map((webhook) => this.originOf(webhook.url));
+    let endpoints = this.endpointsByLookup.get(webhooks);
+    if (endpoints === undefined) {
+      endpoints = webhooks.map((webhook) => this.originOf(webhook.url));
+      this.endpointsByLookup.set(webhooks, endpoints);
+    }
+    return endpoints;
+  }
+
   private originOf(url: string): string {
     let origin = this.origins.get(url);
     if (origin === undefined) {

@@ -99,7 +99,8 @@ export function renderDefaultPayload(
 ): string {
   const entityData = JSON.stringify(registry.entityData(event.entity, event.event, event.data));
   return flatten(
-    `{"id":${JSON.stringify(event.id)},"timestamp":${JSON.stringify(event.timestamp)},` +
+    // The id (a prefix and a ULID) and the ISO timestamp have no character JSON escapes.
+    `{"id":"${event.id}","timestamp":"${event.timestamp}",` +
       `"entity":${JSON.stringify(event.entity)},"event":${JSON.stringify(event.event)},` +
       `"tenantId":${JSON.stringify(event.tenantId)},"entityData":${entityData}` +
       (mode === 'full' ? `,"data":${dataJson}}` : '}'),
