@@ -1050,7 +1050,6 @@ export class WebhookDispatcher {
     return webhook;
   }
 
-  /** The endpoint (origin) of a URL, cached: parsed once per URL rather than per delivery. */
   /**
    * The origins of a lookup's webhooks, in order. A cached lookup hands every emit the same array,
    * so they are worked out once per lookup rather than once per delivery (uncached, every lookup is
@@ -1066,6 +1065,7 @@ export class WebhookDispatcher {
     return endpoints;
   }
 
+  /** The endpoint (origin) of a URL, cached: parsed once per URL rather than per delivery. */
   private originOf(url: string): string {
     let origin = this.origins.get(url);
     if (origin === undefined) {
