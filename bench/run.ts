@@ -363,7 +363,8 @@ function summarizeRow(state: RowState, r0: RowState | undefined): RowSummary {
       ? null
       : {
           name: `${def.name} throughput / R0`,
-          value: ratio === null ? (state.unavailable ?? 'n/a') : `${fmt(ratio, 2)}×`,
+          // Three decimals where two would round a miss up to the target (0.695 is not "0.70× FAIL").
+          value: ratio === null ? (state.unavailable ?? 'n/a') : `${fmt(ratio, ratio < def.target && fmt(ratio, 2) === fmt(def.target, 2) ? 3 : 2)}×`,
           target: `≥ ${fmt(def.target, 2)}×`,
           pass: ratio === null ? null : ratio >= def.target,
         };
