@@ -60,7 +60,10 @@ export interface RowDef {
   what: string;
   /** Minimum ratio to R0 (median of the per-round ratios). */
   target?: number;
-  /** Measure R0 again right before this row in every round, and take the ratio against that run. */
+  /**
+   * Measure R0 again right before this row in every round: the round's R0 runs, spread through it,
+   * give the median every ratio of the round is taken against.
+   */
   pairWithR0?: boolean;
   /** At most this many deliveries per round: a slow row without a target need not fill the time budget. */
   maxDeliveries?: number;

@@ -119,8 +119,10 @@ interface RowSample {
   round: number;
   rate: number;
   /**
-   * The rate of the R0 run measured just before this one (R0 runs again before every dispatcher
-   * row): the ratio compares neighbours in time, so the machine's drift within a round cancels.
+   * The median rate of the R0 runs of this sample's round (R0 runs at the round's start and again
+   * before every dispatcher row, so six times a round). One 0.6-s R0 run moved by ±15 % from its
+   * neighbours on this VM; the median of the round's runs follows the machine's drift between
+   * rounds without taking one lucky or unlucky neighbour as the ceiling.
    */
   baselineRate: number | null;
   seconds: number;
@@ -221,11 +223,10 @@ function firstLine(error: unknown): string {
   return String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 200);
 }
 
-function progressLine(name: string, sample: RowSample, r0: RowSample | undefined): string {
+function progressLine(name: string, sample: RowSample): string {
   return [
     name.padEnd(9),
     `${fmt(sample.rate).padStart(7)} deliveries/s`,
-    r0 && name !== 'R0' ? `${fmt(sample.rate / r0.rate, 2)}× R0` : '',
     `p50 ${fmt(sample.p50, 1)} ms`,
     `p99 ${fmt(sample.p99, 1)} ms`,
     `CPU ${fmt(sample.cpuUsPerDelivery, 0)} µs/delivery (receiver ${fmt(sample.receiverCpuUsPerDelivery, 0)})`,
@@ -484,32 +485,41 @@ async function main(): Promise<void> {
         if (round === 1) roundsStartedAt = performance.now();
         if (cleanup.interrupted) break;
         log(round === 0 ? `warm-up round (${fmt(warmN)} deliveries per row)` : `round ${round}/${options.rounds}`);
-        let r0: RowSample | undefined;
         const r0State = states.find((s) => s.def.name === 'R0');
+        const roundR0: RowSample[] = [];
+        const roundRows: Array<{ name: string; sample: RowSample }> = [];
         for (const state of states) {
           if (state.unavailable || cleanup.interrupted) continue;
           if (state.def.pairWithR0 && r0State && !r0State.unavailable) {
-            // R0 again, right before this row: its ratio is taken against this neighbour.
+            // R0 again, right before this row: R0's runs spread through the round for its median.
             const pairStart = performance.now();
             const again = await measureRow(r0State, rowDeliveries(r0State.def, n), round, receiver, cleanup);
             if (round === 0 && again) addWarmCost(warmCost, 'R0', again, pairStart);
-            if (again) log(`${round === 0 ? '(warm-up) ' : ''}${progressLine('R0', again, undefined)}  (before ${state.def.name})`);
+            if (again) log(`${round === 0 ? '(warm-up) ' : ''}${progressLine('R0', again)}  (before ${state.def.name})`);
             if (again) {
-              r0 = again;
+              roundR0.push(again);
               if (round > 0) r0State.samples.push(again);
             }
           }
           const rowStart = performance.now();
           const sample = await measureRow(state, rowDeliveries(state.def, n), round, receiver, cleanup);
-          if (sample && state.def.name !== 'R0') sample.baselineRate = r0?.rate ?? null;
+          if (sample && state.def.name === 'R0') roundR0.push(sample);
+          else if (sample) roundRows.push({ name: state.def.name, sample });
           if (round === 0 && sample) addWarmCost(warmCost, state.def.name, sample, rowStart);
           if (!sample) {
             log(`${state.def.name.padEnd(9)} ${state.unavailable}`);
             continue;
           }
-          if (state.def.name === 'R0') r0 = sample;
           if (round > 0) state.samples.push(sample);
-          log(`${round === 0 ? '(warm-up) ' : ''}${progressLine(state.def.name, sample, r0)}`);
+          log(`${round === 0 ? '(warm-up) ' : ''}${progressLine(state.def.name, sample)}`);
+        }
+        if (roundR0.length > 0 && roundRows.length > 0) {
+          const baseline = median(roundR0.map((x) => x.rate));
+          for (const { sample } of roundRows) sample.baselineRate = baseline;
+          log(
+            `${round === 0 ? '(warm-up) ' : ''}ratios to the median of the round's ${roundR0.length} R0 runs (${fmt(baseline)}/s): ` +
+              roundRows.map(({ name, sample }) => `${name} ${fmt(sample.rate / baseline, 2)}×`).join(', '),
+          );
         }
         if (round === 0 && !cleanup.interrupted) planRounds(options, warmN, warmCost);
         const dmemRates = states.find((st) => st.def.name === 'D-mem')?.samples.map((x) => x.rate) ?? [];
@@ -610,7 +620,7 @@ async function main(): Promise<void> {
     `${fmt(options.deliveries)} deliveries per row and round, ${IN_FLIGHT} requests in flight, a ${fmt(bodyBytes)}-byte JSON body, ` +
       `receiver in a separate process on 127.0.0.1 answering \`200 ok\`. ${options.rounds} measured rounds after 1 warm-up round; ` +
       'each round runs every row once in this order, and R0 again right before each D row. Cells: median (min–max). ' +
-      '`× R0` is the median of the per-round ratios to the R0 run just before the row (for R1–R3, the round\'s first R0). ' +
+      "`× R0` is the median of the per-round ratios to the median of the round's R0 runs (its first and one before each D row). " +
       "Latency is emit (or request start) → receipt at the receiver, median of the rounds' percentiles; " +
       'for the D rows it includes the time waiting in the queue behind the backlog that the emit loop builds up. ' +
       'CPU is user + system time of the sending process (all its threads, the database thread included) per delivery; ' +
