@@ -119,10 +119,10 @@ interface RowSample {
   round: number;
   rate: number;
   /**
-   * The median rate of the R0 runs of this sample's round (R0 runs at the round's start and again
-   * before every dispatcher row, so six times a round). One 0.6-s R0 run moved by ±15 % from its
-   * neighbours on this VM; the median of the round's runs follows the machine's drift between
-   * rounds without taking one lucky or unlucky neighbour as the ceiling.
+   * The median rate of the R0 runs of this sample's round: R0 runs at the round's start and again
+   * before every dispatcher row, five times a round with the four D rows. One 0.6-s R0 run moved
+   * by ±15 % from its neighbours on this VM; the round's median follows the machine's drift
+   * between rounds without taking one lucky or unlucky neighbour as the ceiling.
    */
   baselineRate: number | null;
   seconds: number;
