@@ -252,6 +252,18 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * Sets every row sample of a round to take its ratio against the median of the round's R0 runs
+ * (not the one run next to it: a single 0.6-s R0 run strays ±15 % on a small VM). Returns that
+ * median, or null (and leaves the samples alone) when no R0 ran in the round.
+ */
+export function setRoundBaseline(r0Rates: readonly number[], rows: ReadonlyArray<{ baselineRate: number | null }>): number | null {
+  if (r0Rates.length === 0) return null;
+  const baseline = median(r0Rates);
+  for (const row of rows) row.baselineRate = baseline;
+  return baseline;
+}
+
 export function range(values: readonly number[]): [number, number] {
   return [Math.min(...values), Math.max(...values)];
 }

@@ -20,6 +20,7 @@ import {
   fmtMedianRange,
   median,
   Receiver,
+  setRoundBaseline,
   WRITE_METHODS,
 } from './common.js';
 import { RowProcess, RowProcessError } from './row-process.js';
@@ -513,9 +514,11 @@ async function main(): Promise<void> {
           if (round > 0) state.samples.push(sample);
           log(`${round === 0 ? '(warm-up) ' : ''}${progressLine(state.def.name, sample)}`);
         }
-        if (roundR0.length > 0 && roundRows.length > 0) {
-          const baseline = median(roundR0.map((x) => x.rate));
-          for (const { sample } of roundRows) sample.baselineRate = baseline;
+        const baseline = setRoundBaseline(
+          roundR0.map((x) => x.rate),
+          roundRows.map((x) => x.sample),
+        );
+        if (baseline !== null && roundRows.length > 0) {
           log(
             `${round === 0 ? '(warm-up) ' : ''}ratios to the median of the round's ${roundR0.length} R0 runs (${fmt(baseline)}/s): ` +
               roundRows.map(({ name, sample }) => `${name} ${fmt(sample.rate / baseline, 2)}×`).join(', '),
