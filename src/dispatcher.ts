@@ -177,7 +177,7 @@ export interface WebhookDispatcherOptions {
    */
   webhookCacheMs?: number;
   /**
-   * Retry policy of every webhook (each may override it): 10 attempts with exponential backoff by
+   * Retry policy of every webhook (each may override it): the first attempt and up to 10 retries with exponential backoff by
    * default, as ShopCtrl. Pass `{ schedule: SVIX_SCHEDULE, maxAttempts: 8 }` for Svix's schedule.
    */
   retry?: RetryPolicyInput;

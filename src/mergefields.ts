@@ -390,6 +390,8 @@ export function compileTemplate(
   if (typeof source !== 'string') {
     throw new WebhookValidationError([{ path: 'source', message: 'must be a string' }], { context: 'template' });
   }
+  // Any letter case, as ShopCtrl spells them (`application/JSON`).
+  if (typeof mimeType === 'string') mimeType = mimeType.trim().toLowerCase() as PayloadMimeType;
   if (!MIME_TYPES.has(mimeType)) {
     throw new WebhookValidationError([{ path: 'mimeType', message: `unsupported MIME type "${String(mimeType)}"` }], {
       context: 'template',
@@ -480,7 +482,7 @@ export function validateTemplate(source: string, mimeType: PayloadMimeType, samp
       }
       throw err;
     }
-    if (mimeType === 'application/xml') {
+    if (template.mimeType === 'application/xml') {
       const problem = xmlProblem(out);
       if (problem !== undefined) {
         throw new TemplateRenderError(`template output is not well-formed XML: ${problem}${what ? ` (${what})` : ''}`);

@@ -117,6 +117,22 @@ const basicAuthSchema = z.strictObject({
   password: z.string().max(500).regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL'),
 });
 
+/**
+ * A payload MIME type, in any letter case: ShopCtrl's screen spells them `application/JSON` and
+ * `application/XML`. Normalised to lower case, so the stored value is one of the three names.
+ */
+export const mimeTypeSchema = z
+  .string({ error: 'must be application/json, application/xml or text/plain' })
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['application/json', 'application/xml', 'text/plain'], { error: 'must be application/json, application/xml or text/plain' }));
+
+/** A merchant's merge-field template and its MIME type. */
+export const payloadTemplateSchema = z.strictObject({
+  mimeType: mimeTypeSchema,
+  template: z.string().min(1, 'template must not be empty').max(100_000, 'template is longer than 100,000 characters'),
+});
+
 const methodSchema = z.enum(['POST', 'PUT', 'PATCH']);
 
 const tenantIdSchema = nonEmpty('tenantId', 200);
@@ -137,12 +153,7 @@ export const createWebhookSchema = z.strictObject({
   /** Retry policy overrides for this webhook. */
   retry: retryPolicySchema.nullish(),
   /** The merchant's merge-field template and its MIME type; null for the default payload. */
-  payload: z
-    .strictObject({
-      mimeType: z.enum(['application/json', 'application/xml', 'text/plain']),
-      template: z.string().min(1, 'template must not be empty').max(100_000, 'template is longer than 100,000 characters'),
-    })
-    .nullish(),
+  payload: payloadTemplateSchema.nullish(),
   /** Client certificate (mTLS) and server verification for this endpoint. */
   tls: z
     .strictObject({

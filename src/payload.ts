@@ -120,7 +120,7 @@ export function renderTemplate(template: PayloadTemplate, event: PayloadEvent, w
     entry = { source, mimeType, compiled: compileTemplate(source, mimeType) };
     compiledByTemplate.set(template, entry);
   }
-  return { body: entry.compiled.render(templateContext(event, webhookId)), contentType: CONTENT_TYPES[mimeType] };
+  return { body: entry.compiled.render(templateContext(event, webhookId)), contentType: CONTENT_TYPES[entry.compiled.mimeType] };
 }
 
 /**

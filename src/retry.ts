@@ -40,7 +40,10 @@ const MAX_DELAY_SETTING_MS = 30 * DAY;
  * from a base policy (by default {@link DEFAULT_RETRY_POLICY}).
  */
 export interface RetryPolicyInput {
-  /** Total attempts including the first. Integer 1..100; default 10. */
+  /**
+   * Total attempts including the first. Integer 1..100; default 11: the first attempt and 10
+   * retries (ShopCtrl: "it would retry up to 10 times", then an alert).
+   */
   maxAttempts?: number;
   /**
    * Explicit delays in ms: index 0 is the delay before the 2nd attempt, index 1 before the 3rd,
@@ -174,12 +177,13 @@ export const SVIX_SCHEDULE: readonly number[] = Object.freeze([
 ]);
 
 /**
- * The default policy: 10 attempts in total (as ShopCtrl, which then raises an alert), exponential
+ * The default policy: the first attempt and up to 10 retries, 11 requests in all (ShopCtrl: "it
+ * would retry up to 10 times", then an alert is created), exponential
  * backoff from 5 s with factor 2 capped at 6 h and p-retry-style randomisation, any delay capped at
  * 24 h, 4xx not retried, Retry-After honoured.
  */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = freezePolicy({
-  maxAttempts: 10,
+  maxAttempts: 11,
   schedule: null,
   backoff: { initialDelayMs: 5 * SECOND, factor: 2, maxDelayMs: 6 * HOUR, jitter: true },
   maxDelayMs: DAY,

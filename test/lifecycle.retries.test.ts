@@ -130,7 +130,7 @@ describe('attempt counts', () => {
     expect(events.of('error')).toEqual([]);
   });
 
-  it('the default policy makes 10 attempts (ShopCtrl) against a 503, then fails', async () => {
+  it('the default policy retries up to 10 times (ShopCtrl): 11 requests against a 503, then failed and one alert', async () => {
     const clock = new ManualClock();
     const receiver = await harness.receiver({ respond: { status: 503 } });
     const dispatcher = harness.dispatcher({ clock });
@@ -140,11 +140,11 @@ describe('attempt counts', () => {
     const deliveryId = await emitOrder(dispatcher);
     const delivery = await runToCompletion(dispatcher, clock, deliveryId);
 
-    expect(receiver.requests).toHaveLength(10);
-    expect(delivery).toMatchObject({ status: 'failed', attempts: 10, lastStatus: 503 });
+    expect(receiver.requests).toHaveLength(11);
+    expect(delivery).toMatchObject({ status: 'failed', attempts: 11, lastStatus: 503 });
     const executions = await executionsOf(dispatcher, deliveryId);
-    expect(executions.map((e) => e.attempt)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(executions.filter((e) => e.nextAttemptAt !== null)).toHaveLength(9);
+    expect(executions.map((e) => e.attempt)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(executions.filter((e) => e.nextAttemptAt !== null)).toHaveLength(10);
     expect(events.of('delivery.failed')).toHaveLength(1);
     expect(events.of('alert').map((a) => a.type)).toEqual(['delivery_failed']);
   });

@@ -56,9 +56,9 @@ function validationError(fn: () => unknown): WebhookValidationError {
 }
 
 describe('DEFAULT_RETRY_POLICY', () => {
-  it('is 10 attempts of exponential backoff with the documented defaults', () => {
+  it('is 11 attempts (the first and 10 retries, as ShopCtrl) of exponential backoff with the documented defaults', () => {
     expect(DEFAULT_RETRY_POLICY).toEqual({
-      maxAttempts: 10,
+      maxAttempts: 11,
       schedule: null,
       backoff: { initialDelayMs: 5_000, factor: 2, maxDelayMs: 6 * HOUR, jitter: true },
       maxDelayMs: DAY,
@@ -85,9 +85,10 @@ describe('attempt budget', () => {
     expect(decisions.at(-1)).toEqual({ action: 'fail', reason: `HTTP 500; attempts exhausted (${n})` });
   });
 
-  it('the default policy makes 10 attempts (9 retries)', () => {
+  it('the default policy retries up to 10 times (ShopCtrl): 11 attempts', () => {
     const decisions = runUntilDone(DEFAULT_RETRY_POLICY, status(502));
-    expect(decisions.filter((d) => d.action === 'retry')).toHaveLength(9);
+    expect(decisions).toHaveLength(11);
+    expect(decisions.filter((d) => d.action === 'retry')).toHaveLength(10);
     expect(decisions.at(-1)?.action).toBe('fail');
   });
 
@@ -103,7 +104,7 @@ describe('attempt budget', () => {
       action: 'retry',
       delayMs: 30 * MINUTE,
       runAt: NOW + 30 * MINUTE,
-      reason: 'HTTP 503, retry 3 of 9 in 30m',
+      reason: 'HTTP 503, retry 3 of 10 in 30m',
     });
   });
 
@@ -248,7 +249,7 @@ describe('Retry-After in decisions', () => {
       action: 'retry',
       delayMs: 120_000,
       runAt: NOW + 120_000,
-      reason: 'HTTP 429, retry 1 of 9 in 2m (Retry-After)',
+      reason: 'HTTP 429, retry 1 of 10 in 2m (Retry-After)',
     });
     expect(decideRetry(policy, 1, status(503, 'Wed, 15 Jan 2025 12:05:00 GMT'), NOW)).toMatchObject({
       action: 'retry',
@@ -285,9 +286,9 @@ describe('Retry-After in decisions', () => {
   });
 
   it('does not extend the attempt budget', () => {
-    expect(decideRetry(policy, 10, status(429, '5'), NOW)).toEqual({
+    expect(decideRetry(policy, 11, status(429, '5'), NOW)).toEqual({
       action: 'fail',
-      reason: 'HTTP 429; attempts exhausted (10)',
+      reason: 'HTTP 429; attempts exhausted (11)',
     });
   });
 });
@@ -343,19 +344,19 @@ describe('classification', () => {
 
   it.each([408, 425, 429, 500, 501, 502, 503, 504, 599])('%i is retried until attempts run out', (code) => {
     const decisions = runUntilDone(DEFAULT_RETRY_POLICY, status(code));
-    expect(decisions.map((d) => d.action)).toEqual([...Array(9).fill('retry'), 'fail']);
+    expect(decisions.map((d) => d.action)).toEqual([...Array(10).fill('retry'), 'fail']);
   });
 
   it.each([{ kind: 'network' } as const, { kind: 'network', code: 'ETIMEDOUT' } as const])(
     'network error %j is retried until attempts run out',
     (outcome) => {
       const decisions = runUntilDone(DEFAULT_RETRY_POLICY, outcome);
-      expect(decisions.map((d) => d.action)).toEqual([...Array(9).fill('retry'), 'fail']);
+      expect(decisions.map((d) => d.action)).toEqual([...Array(10).fill('retry'), 'fail']);
     },
   );
 
   it('names the network error in the reason', () => {
-    expect(decideRetry(plain, 1, { kind: 'network' }, NOW)).toMatchObject({ reason: 'network error, retry 1 of 9 in 1s' });
+    expect(decideRetry(plain, 1, { kind: 'network' }, NOW)).toMatchObject({ reason: 'network error, retry 1 of 10 in 1s' });
   });
 
   it('blocked and error are never retried, even with retries left and retryOn4xx', () => {
@@ -379,9 +380,9 @@ describe('classification', () => {
 
   it('formats long delays compactly in the reason', () => {
     const policy = resolveRetryPolicy({ schedule: [SVIX_SCHEDULE[5] ?? 0, 90 * SECOND, 250], jitter: 0 });
-    expect(decideRetry(policy, 1, status(500), NOW)).toMatchObject({ reason: 'HTTP 500, retry 1 of 9 in 10h' });
-    expect(decideRetry(policy, 2, status(500), NOW)).toMatchObject({ reason: 'HTTP 500, retry 2 of 9 in 1m30s' });
-    expect(decideRetry(policy, 3, status(500), NOW)).toMatchObject({ reason: 'HTTP 500, retry 3 of 9 in 250ms' });
+    expect(decideRetry(policy, 1, status(500), NOW)).toMatchObject({ reason: 'HTTP 500, retry 1 of 10 in 10h' });
+    expect(decideRetry(policy, 2, status(500), NOW)).toMatchObject({ reason: 'HTTP 500, retry 2 of 10 in 1m30s' });
+    expect(decideRetry(policy, 3, status(500), NOW)).toMatchObject({ reason: 'HTTP 500, retry 3 of 10 in 250ms' });
   });
 });
 
