@@ -63,8 +63,27 @@ export type PayloadTransform = (payload: OutgoingPayload) => TransformResult | v
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-/** Runs the host's transform on a delivery's body; validates the headers it adds. */
+/**
+ * Runs the host's transform on a delivery's body; validates the headers it adds.
+ * @throws {WebhookError} with code `transform_error` when the transform throws or returns
+ *   something that cannot be sent.
+ */
 export async function applyTransform(
+  transform: PayloadTransform,
+  headerPrefix: string,
+  webhook: WebhookRecord,
+  delivery: Pick<ClaimedDelivery, 'id' | 'tenantId' | 'entity' | 'event' | 'isTest' | 'contentType' | 'body'>,
+): Promise<{ body: string; headers: Record<string, string> }> {
+  try {
+    return await transformed(transform, headerPrefix, webhook, delivery);
+  } catch (caught) {
+    // Whatever the host's function throws (or returns unusable) fails this delivery only, typed.
+    if (caught instanceof WebhookError) throw caught;
+    throw transformError(caught instanceof Error ? caught.message : String(caught), caught);
+  }
+}
+
+async function transformed(
   transform: PayloadTransform,
   headerPrefix: string,
   webhook: WebhookRecord,
@@ -84,19 +103,23 @@ export async function applyTransform(
   });
   if (!result) return { body: delivery.body, headers: {} };
   const body = result.body !== undefined ? result.body : result.payload !== undefined ? JSON.stringify(result.payload) : delivery.body;
-  if (typeof body !== 'string') throw new TypeError('transform returned a body that is not a string');
+  if (typeof body !== 'string') throw transformError('transform returned a body that is not a string');
   const headers = result.headers ?? {};
   for (const [name, value] of Object.entries(headers)) {
     // Same rules as configured headers: no header injection, no framing or signature headers
     // (Transfer-Encoding next to Content-Length would be a request-smuggling pattern).
     if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
-      throw new TypeError(`transform returned an invalid header ${JSON.stringify(name)}`);
+      throw transformError(`transform returned an invalid header ${JSON.stringify(name)}`);
     }
     if (RESERVED_HEADERS.has(name.toLowerCase()) || builtInHeaderNames(headerPrefix).has(name.toLowerCase())) {
-      throw new TypeError(`transform may not set the ${name} header`);
+      throw transformError(`transform may not set the ${name} header`);
     }
   }
   return { body, headers };
+}
+
+function transformError(message: string, cause?: unknown): WebhookError {
+  return new WebhookError('transform_error', `transform failed: ${message}`, cause === undefined ? undefined : { cause });
 }
 
 /** Secrets to sign with now: the current one first, then unexpired previous ones. */
@@ -163,10 +186,8 @@ export async function sendAttempt(
       const transformed = await applyTransform(settings.transform, settings.headerPrefix, webhook, delivery);
       outgoing = { ...delivery, body: transformed.body };
       outgoingWebhook = { ...webhook, headers: { ...webhook.headers, ...transformed.headers } };
-    } catch (cause) {
-      error = new WebhookError('transform_error', `transform failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
-        cause,
-      });
+    } catch (caught) {
+      error = caught instanceof WebhookError ? caught : new WebhookError('transform_error', `transform failed: ${String(caught)}`, { cause: caught });
     }
   }
 

@@ -44,6 +44,9 @@ import {
   listMergeFieldsSchema,
   parseEmitInput,
   parseInput,
+  payloadTemplateSchema,
+  previewEventSchema,
+  previewWebhookSchema,
   pruneSchema,
   testEventSchema,
   retryFailedSchema,
@@ -63,7 +66,8 @@ import {
   type UpdateWebhookInput,
 } from './options.js';
 import { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS } from './entity-fields.js';
-import { listMergeFieldsOf, validateTemplate, type MergeFieldInfo } from './mergefields.js';
+import { compileTemplate, listMergeFieldsOf, validateTemplate, type MergeFieldInfo } from './mergefields.js';
+import { unknownMergeFields, type SaveWarning } from './merge-field-check.js';
 import { hasSubscribers, publish } from './observability/channels.js';
 import { MetricsRecorder, type DeliveryMetrics } from './observability/metrics.js';
 import { endAttemptSpan, startAttemptSpan, type TracerLike } from './observability/tracing.js';
@@ -100,6 +104,13 @@ import { VERSION } from './version.js';
 
 /** A webhook as the dispatcher returns it. Includes the signing secret: show it to its owner only. */
 export type Webhook = WebhookRecord;
+
+/**
+ * A webhook as `createWebhook` and `updateWebhook` return it: the saved webhook, and what the save
+ * found worth telling the merchant without refusing it (unknown merge fields, see
+ * {@link WebhookDispatcherOptions.strictMergeFields}). Empty when all is well.
+ */
+export type SavedWebhook = Webhook & { warnings: SaveWarning[] };
 
 /** Options of the {@link WebhookDispatcher} constructor. All are optional. */
 export interface WebhookDispatcherOptions {
@@ -157,6 +168,13 @@ export interface WebhookDispatcherOptions {
   entityFields?: Record<string, string[]>;
   /** Changes each payload before signing (add fields, rename keys). See {@link PayloadTransform}. */
   transform?: PayloadTransform;
+  /**
+   * What saving a template that names an unknown merge field does (`{{order.Totl}}`: a field that
+   * is not in the trigger entity's `entityFields`, ShopCtrl's table, or the `payloadSample`).
+   * Default false: the webhook is saved and the result's `warnings` name the field. True: the save
+   * is refused with a `WebhookValidationError` naming `payload.template`.
+   */
+  strictMergeFields?: boolean;
   /**
    * Header names whose values are redacted in execution records, on top of Authorization,
    * cookies and names containing token, secret, password, api-key or session.
@@ -292,6 +310,7 @@ export class WebhookDispatcher {
   private readonly successWrites = new Map<string, Promise<WebhookHealth | null>>();
   private readonly tracer: TracerLike | undefined;
   private readonly maxPayloadBytes: number;
+  private readonly strictMergeFields: boolean;
   private retentionTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WebhookDispatcherOptions = {}) {
@@ -303,10 +322,13 @@ export class WebhookDispatcher {
       ...(parsed.blockedCidrs ? { blockedCidrs: parsed.blockedCidrs } : {}),
     };
     try {
-      // Bad CIDRs surface now, as a validation error naming the option.
+      // Bad CIDRs surface now, as a validation error naming the option and entry.
       checkAddress('192.0.2.1', this.addressGuard);
     } catch (cause) {
-      throw new WebhookValidationError([{ path: 'allowedCidrs', message: (cause as Error).message }], { cause });
+      if (cause instanceof WebhookValidationError) {
+        throw new WebhookValidationError(cause.issues, { context: 'WebhookDispatcher options', cause });
+      }
+      throw cause;
     }
     this.ownsTransport = parsed.transport === undefined;
     this.transport =
@@ -353,6 +375,7 @@ export class WebhookDispatcher {
     this.retention = parsed.retention;
     this.entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
     this.maxPayloadBytes = parsed.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes;
+    this.strictMergeFields = parsed.strictMergeFields ?? false;
     this.tracer = parsed.tracer as TracerLike | undefined;
     this.webhookCacheMs = parsed.webhookCacheMs ?? DEFAULTS.webhookCacheMs;
     this.attemptSettings = {
@@ -474,13 +497,13 @@ export class WebhookDispatcher {
    * Registers a webhook. A `whsec_` secret is generated when none is given.
    * @throws {WebhookValidationError} naming each invalid field.
    */
-  async createWebhook(input: CreateWebhookInput): Promise<Webhook> {
+  async createWebhook(input: CreateWebhookInput): Promise<SavedWebhook> {
     this.assertOpen();
     const parsed = parseInput(createWebhookSchema, input, 'createWebhook');
     const headers = parsed.headers ?? {};
     this.checkHeaders(headers, parsed.basicAuth ?? null, 'createWebhook');
     this.checkUrl(parsed.url, 'createWebhook');
-    if (parsed.payload) this.checkTemplate(parsed.payload, parsed.triggers, parsed.payloadSample, 'createWebhook');
+    const warnings = parsed.payload ? this.checkTemplate(parsed.payload, parsed.triggers, parsed.payloadSample, 'createWebhook') : [];
     const now = this.clock.now();
     const webhook: WebhookRecord = {
       id: newId('wh', now),
@@ -508,7 +531,7 @@ export class WebhookDispatcher {
     await this.storage.insertWebhook(webhook);
     this.batched.forgetMatches();
     this.notify('webhook.created', { webhookId: webhook.id, tenantId: webhook.tenantId });
-    return structuredClone(webhook);
+    return { ...structuredClone(webhook), warnings };
   }
 
   /** The webhook with this id. @throws {WebhookNotFoundError} */
@@ -534,7 +557,7 @@ export class WebhookDispatcher {
    * Changes a webhook. Fields left out keep their value; `enabled: true` also clears a
    * `disabledReason`. @throws {WebhookNotFoundError} {@link WebhookValidationError}
    */
-  async updateWebhook(id: string, patch: UpdateWebhookInput): Promise<Webhook> {
+  async updateWebhook(id: string, patch: UpdateWebhookInput): Promise<SavedWebhook> {
     this.assertOpen();
     const current = await this.getWebhook(id);
     const parsed = parseInput(updateWebhookSchema, patch, 'updateWebhook');
@@ -555,9 +578,10 @@ export class WebhookDispatcher {
     if (parsed.payloadMode !== undefined) next.payloadMode = parsed.payloadMode;
     if (parsed.tls !== undefined) next.tls = tlsOf(parsed.tls);
     if (parsed.payload !== undefined) next.payload = parsed.payload;
-    if (next.payload && (parsed.payload !== undefined || parsed.triggers !== undefined || parsed.payloadSample !== undefined)) {
-      this.checkTemplate(next.payload, next.triggers, parsed.payloadSample, 'updateWebhook');
-    }
+    const warnings =
+      next.payload && (parsed.payload !== undefined || parsed.triggers !== undefined || parsed.payloadSample !== undefined)
+        ? this.checkTemplate(next.payload, next.triggers, parsed.payloadSample, 'updateWebhook')
+        : [];
     const reenabled = parsed.enabled === true && !current.enabled;
     if (parsed.enabled !== undefined) {
       next.enabled = parsed.enabled;
@@ -573,7 +597,7 @@ export class WebhookDispatcher {
       this.healthyUntil.delete(id);
     }
     this.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
-    return structuredClone(next);
+    return { ...structuredClone(next), warnings };
   }
 
   /** Deletes a webhook; its pending deliveries are cancelled. @throws {WebhookNotFoundError} */
@@ -591,7 +615,7 @@ export class WebhookDispatcher {
    * `X-Pakk-WebhookID` or secret (disable the old one, hand out the copy). The copy starts
    * enabled unless `enabled: false` is passed.
    */
-  async duplicateWebhook(id: string, overrides: { enabled?: boolean } = {}): Promise<Webhook> {
+  async duplicateWebhook(id: string, overrides: { enabled?: boolean } = {}): Promise<SavedWebhook> {
     const source = await this.getWebhook(id);
     return this.createWebhook({
       url: source.url,
@@ -653,18 +677,10 @@ export class WebhookDispatcher {
     this.assertOpen();
     const parsed = parseEmitInput(input, 'emit');
     const tenantId = parsed.tenantId ?? null;
-    let dataJson: string;
-    try {
-      dataJson = JSON.stringify(parsed.data);
-    } catch (cause) {
-      throw new WebhookValidationError([{ path: 'data', message: `is not JSON-serialisable (${(cause as Error).message})` }], {
-        context: 'emit',
-        cause,
-      });
-    }
-    if (dataJson === undefined) {
-      throw new WebhookValidationError([{ path: 'data', message: 'is not JSON-serialisable' }], { context: 'emit' });
-    }
+    // Checked on every call, matched or not: a wrong value shows in development, not when a
+    // merchant first subscribes.
+    if (parsed.transaction !== undefined) this.storage.checkTransaction?.(parsed.transaction);
+    const dataJson = serialiseData(parsed.data, 'emit');
     this.assertPayloadSize(dataJson);
     const found = this.batched.findWebhooks({ entity: parsed.entity, event: parsed.event, tenantId });
     const webhooks = Array.isArray(found) ? found : await found;
@@ -889,14 +905,27 @@ export class WebhookDispatcher {
     webhookOrTemplate: string | Webhook | PayloadTemplate,
     input: { entity: string; event: string; data: unknown },
   ): Promise<PayloadPreview> {
-    const parsed = parseInput(emitSchema, { entity: input.entity, event: input.event, data: input.data }, 'previewPayload');
+    const parsed = parseInput(previewEventSchema, input, 'previewPayload');
+    // Data emit() would refuse (BigInt, cycles) is refused here the same way, before any rendering.
+    const dataJson = serialiseData(parsed.data, 'previewPayload');
     const now = this.clock.now();
-    const isTemplate = typeof webhookOrTemplate === 'object' && 'template' in webhookOrTemplate && !('id' in webhookOrTemplate);
-    const webhook = isTemplate
-      ? null
-      : typeof webhookOrTemplate === 'string'
-        ? await this.getWebhook(webhookOrTemplate)
-        : (webhookOrTemplate as Webhook);
+    const isTemplate =
+      typeof webhookOrTemplate === 'object' && webhookOrTemplate !== null && 'template' in webhookOrTemplate && !('id' in webhookOrTemplate);
+    let webhook: WebhookRecord | null = null;
+    if (typeof webhookOrTemplate === 'string') webhook = await this.getWebhook(webhookOrTemplate);
+    else if (!isTemplate) {
+      const given = parseInput(previewWebhookSchema, webhookOrTemplate, 'previewPayload');
+      webhook = {
+        ...(given as unknown as WebhookRecord),
+        method: given.method ?? DEFAULTS.method,
+        headers: given.headers ?? {},
+        basicAuth: given.basicAuth ?? null,
+        tenantId: given.tenantId ?? null,
+        previousSecrets: given.previousSecrets ?? [],
+        payload: given.payload ?? null,
+        payloadMode: given.payloadMode ?? 'full',
+      };
+    }
     const event: PayloadEvent = {
       id: newId('evt', now),
       entity: parsed.entity,
@@ -906,10 +935,11 @@ export class WebhookDispatcher {
       data: parsed.data,
     };
     if (!webhook) {
-      const { body, contentType } = renderTemplate(webhookOrTemplate as PayloadTemplate, event, null);
+      const template = parseInput(payloadTemplateSchema, webhookOrTemplate, 'previewPayload');
+      const { body, contentType } = renderTemplate(template, event, null);
       return { body, contentType, headers: { 'Content-Type': contentType } };
     }
-    const rendered = renderPayload(webhook, event, this.entityFields, JSON.stringify(parsed.data));
+    const rendered = renderPayload(webhook, event, this.entityFields, dataJson);
     let delivery = {
       id: newId('msg', now),
       tenantId: webhook.tenantId,
@@ -1369,14 +1399,15 @@ export class WebhookDispatcher {
   /**
    * Compiles a template and test-renders it with sample data (the merchant's, or generated from
    * each trigger's entity fields), so syntax errors (with line and column) and templates that
-   * cannot produce valid output are reported when the webhook is saved.
+   * cannot produce valid output are reported when the webhook is saved. Returns the warnings about
+   * merge fields the triggers' entities are not known to have (errors with `strictMergeFields`).
    */
   private checkTemplate(
     template: PayloadTemplate,
     triggers: Array<{ entity: string; event: string }>,
     sample: unknown,
     context: string,
-  ): void {
+  ): SaveWarning[] {
     const trigger = triggers[0] ?? { entity: 'order', event: 'Create' };
     const entity = trigger.entity === '*' ? 'order' : trigger.entity;
     const eventName = trigger.event === '*' ? 'Create' : trigger.event;
@@ -1390,6 +1421,15 @@ export class WebhookDispatcher {
       }
       throw error;
     }
+    const { fields } = compileTemplate(template.template, template.mimeType);
+    const warnings = unknownMergeFields(fields, triggers, this.entityFields, sample);
+    if (this.strictMergeFields && warnings.length > 0) {
+      throw new WebhookValidationError(
+        warnings.map((w) => ({ path: w.field, message: w.message })),
+        { context },
+      );
+    }
+    return warnings;
   }
 
   /**
@@ -1429,6 +1469,25 @@ const HEALTHY_WRITE_INTERVAL_MS = 5_000;
 
 /** Test sends are tried once: the merchant wants to see this attempt's result. */
 const TEST_SEND_POLICY = resolveRetryPolicy({ maxAttempts: 1 });
+
+/**
+ * The emitted data as JSON.
+ * @throws {WebhookValidationError} naming `data` when it cannot be serialised (BigInt, a cycle, a
+ *   throwing `toJSON`, or nothing at all, such as a function).
+ */
+function serialiseData(data: unknown, context: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (cause) {
+    throw new WebhookValidationError([{ path: 'data', message: `is not JSON-serialisable (${(cause as Error).message})` }], {
+      context,
+      cause,
+    });
+  }
+  if (json === undefined) throw new WebhookValidationError([{ path: 'data', message: 'is not JSON-serialisable' }], { context });
+  return json;
+}
 
 /** What an attempt observed, in the terms the retry policy decides on. */
 function observe(sent: SentAttempt): AttemptObservation {

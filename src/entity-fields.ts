@@ -5,51 +5,37 @@
  *
  * @module
  */
-
-/** Fields per entity, and per `entity:Event` where an event carries more than its entity. */
-export const SHOPCTRL_ENTITY_FIELDS: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  product: ['ProductId', 'ProductCode', 'ShopGroupId'],
-  product_package: ['ProductPackageId', 'ProductId', 'ShopGroupId'],
-  product_selection_product: ['ProductId', 'ProductCode', 'ProductSelectionProductId', 'ShopId'],
-  product_group: ['ProductGroupId', 'ProductGroupName'],
-  'order:CustomerRatingChanged': ['OrderId', 'OrderCode', 'CustomerRating'],
-  order_comment: ['OrderCommentId', 'OrderId', 'OrderCode', 'TicketId', 'TicketCode'],
-  invoice: ['InvoiceId', 'InvoiceCode', 'OrderId', 'OrderCode'],
-  shop: ['ShopId'],
-  purchase_order: ['PurchaseOrderId', 'PurchaseOrderCode', 'SupplierId', 'WarehouseId', 'OrderId', 'OrderCode', 'ShopId'],
-  shipment: ['ParcelId', 'TrackingCode', 'OrderShipmentId', 'OrderShipmentCode', 'OrderId', 'OrderCode'],
-  parcel: ['ParcelId', 'TrackingCode', 'OrderShipmentId', 'OrderShipmentCode', 'OrderId', 'OrderCode'],
-  return: ['OrderReturnId', 'OrderReturnCode', 'OrderId', 'OrderCode'],
-  product_property_def: ['Id', 'Code'],
-  product_brand: ['Id', 'Name'],
-  voip_call: ['Id'],
-  ticket: ['TicketId', 'TicketCode', 'OrderId', 'OrderCode', 'ShopId'],
-  'ticket:HandlingEmployeeGroupChanged': [
-    'TicketId',
-    'TicketCode',
-    'OrderId',
-    'OrderCode',
-    'HandlingEmployeeGroupId',
-    'HandlingEmployeeId',
-    'OldHandlingEmployeeGroupId',
-    'OldHandlingEmployeeId',
-  ],
-  'ticket:HandlingEmployeeChanged': [
-    'TicketId',
-    'TicketCode',
-    'OrderId',
-    'OrderCode',
-    'HandlingEmployeeGroupId',
-    'HandlingEmployeeId',
-    'OldHandlingEmployeeGroupId',
-    'OldHandlingEmployeeId',
-  ],
-  'ticket:IncomingMessage': ['TicketId', 'TicketCode', 'OrderId', 'OrderCode', 'ShopId', 'TicketMessageDirection'],
-  'ticket:OutcomingMessage': ['TicketId', 'TicketCode', 'OrderId', 'OrderCode', 'ShopId', 'TicketMessageDirection'],
-});
+import { SHOPCTRL_EVENTS } from './shopctrl-events.js';
 
 /** Fields of events with no list of their own ("Default (other events)" in ShopCtrl's table). */
 export const DEFAULT_ENTITY_FIELDS: readonly string[] = Object.freeze(['OrderId', 'OrderCode']);
+
+/**
+ * An entity's own list: that of its first row in ShopCtrl's table (`invoice` → its ids). Order
+ * events have none: "Default (other events)" applies. `order_comment` names the entity of
+ * "Order Comment Changed" for hosts that emit comments as an entity of their own.
+ */
+const ENTITY_DEFAULTS: ReadonlyMap<string, readonly string[]> = new Map([
+  ...[...SHOPCTRL_EVENTS].reverse().filter((e) => e.entity !== 'order').map((e) => [e.entity, e.fields] as const),
+  ['order_comment', shopCtrlFields('Order Comment Changed')],
+]);
+
+function shopCtrlFields(name: string): readonly string[] {
+  return SHOPCTRL_EVENTS.find((e) => e.name === name)?.fields ?? DEFAULT_ENTITY_FIELDS;
+}
+
+/**
+ * Fields per entity, and per `entity:Event` for every row of ShopCtrl's table whose fields are not
+ * its entity's (order events carrying invoice or shipment ids, ticket events with more fields).
+ */
+export const SHOPCTRL_ENTITY_FIELDS: Readonly<Record<string, readonly string[]>> = Object.freeze(
+  Object.fromEntries([
+    ...ENTITY_DEFAULTS,
+    ...SHOPCTRL_EVENTS.filter((e) => (ENTITY_DEFAULTS.get(e.entity) ?? DEFAULT_ENTITY_FIELDS).join() !== e.fields.join()).map(
+      (e) => [`${e.entity}:${e.event}`, e.fields] as const,
+    ),
+  ]),
+);
 
 /** Looks up `entityData` field lists: `entity:Event` first, then `entity`, then the default. */
 export class EntityFieldRegistry {

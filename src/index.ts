@@ -4,7 +4,8 @@
  * @module
  */
 export { WebhookDispatcher } from './dispatcher.js';
-export type { Webhook, WebhookDispatcherOptions, EmitResult, CloseOptions } from './dispatcher.js';
+export type { Webhook, SavedWebhook, WebhookDispatcherOptions, EmitResult, CloseOptions } from './dispatcher.js';
+export type { SaveWarning } from './merge-field-check.js';
 export type {
   CreateWebhookInput,
   UpdateWebhookInput,
@@ -37,6 +38,7 @@ export type { OutgoingPayload, TransformResult, PayloadTransform } from './attem
 export { compileTemplate, validateTemplate, listMergeFieldsOf, FORMATTERS } from './mergefields.js';
 export type { CompiledTemplate, MergeFieldInfo, MergeFieldType, PayloadMimeType, TemplateLimits } from './mergefields.js';
 export { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS, DEFAULT_ENTITY_FIELDS } from './entity-fields.js';
+export { SHOPCTRL_EVENTS, shopCtrlEvent, type ShopCtrlEvent } from './shopctrl-events.js';
 export { SVIX_SCHEDULE, DEFAULT_RETRY_POLICY, resolveRetryPolicy, decideRetry, parseRetryAfter } from './retry.js';
 export type { RetryPolicy, RetryPolicyInput, RetryDecision, AttemptObservation } from './retry.js';
 export type { CircuitBreakerOptions } from './circuit-breaker.js';

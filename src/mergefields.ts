@@ -393,7 +393,8 @@ export function compileTemplate(
   // Any letter case, as ShopCtrl spells them (`application/JSON`).
   if (typeof mimeType === 'string') mimeType = mimeType.trim().toLowerCase() as PayloadMimeType;
   if (!MIME_TYPES.has(mimeType)) {
-    throw new WebhookValidationError([{ path: 'mimeType', message: `unsupported MIME type "${String(mimeType)}"` }], {
+    const given = typeof mimeType === 'string' ? `"${mimeType}"` : typeof mimeType;
+    throw new WebhookValidationError([{ path: 'mimeType', message: `unsupported MIME type ${given}` }], {
       context: 'template',
     });
   }

@@ -238,6 +238,26 @@ export function parseEmitInput(input: unknown, context: string): ParsedEmitInput
   return parseInput(emitSchema, input, context);
 }
 
+/**
+ * A webhook object given to `previewPayload` (a saved one, or one being edited and not saved yet):
+ * the fields a preview reads are checked; the rest of the record passes through.
+ */
+export const previewWebhookSchema = z.looseObject({
+  id: z.string().min(1).max(200),
+  url: urlSchema,
+  method: methodSchema.optional(),
+  headers: headersSchema.optional(),
+  basicAuth: basicAuthSchema.nullish(),
+  tenantId: tenantIdSchema.nullish(),
+  secret: z.string().min(1, 'must not be empty').max(1000),
+  previousSecrets: z.array(z.strictObject({ secret: z.string().min(1).max(1000), expiresAt: z.number() })).max(100).optional(),
+  payload: payloadTemplateSchema.nullish(),
+  payloadMode: z.enum(['full', 'thin']).optional(),
+});
+
+/** Input of `previewPayload`: the event to render. */
+export const previewEventSchema = emitSchema.pick({ entity: true, event: true, data: true });
+
 /** Input of `rotateSecret`. */
 export const rotateSecretSchema = z
   .strictObject({
@@ -360,6 +380,7 @@ export const dispatcherOptionsSchema = z
     redactHeaders: z.array(z.string().regex(HEADER_NAME, 'must be a header name')).max(100).optional(),
     entityFields: z.record(z.string().min(1), z.array(z.string().min(1).max(200)).max(500)).optional(),
     transform: z.custom<(payload: never) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
+    strictMergeFields: z.boolean().optional(),
     allowedCidrs: z.array(z.string().max(64)).max(1000).optional(),
     blockedCidrs: z.array(z.string().max(64)).max(1000).optional(),
     autoDisable: z

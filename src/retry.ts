@@ -264,7 +264,7 @@ export type RetryDecision =
 
 function checkAttempt(attempt: number): void {
   if (!Number.isSafeInteger(attempt) || attempt < 1) {
-    throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
+    throw new WebhookValidationError([{ path: 'attempt', message: `must be a positive integer, got ${attempt}` }]);
   }
 }
 
@@ -284,7 +284,7 @@ function draw(random: () => number): number {
  *   `min(round((jitter ? random() + 1 : 1) * initialDelayMs * factor ** (attempt - 1)), backoff.maxDelayMs)`.
  *
  * @param random - source of [0, 1) numbers; defaults to `Math.random`.
- * @throws {RangeError} when `attempt` is not a positive integer.
+ * @throws {WebhookValidationError} when `attempt` is not a positive integer.
  */
 export function computeDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
   checkAttempt(attempt);
@@ -401,7 +401,7 @@ const TRANSIENT_4XX = new Set([408, 425, 429]);
  * @param attempt - 1-based number of the attempt that just finished.
  * @param now - epoch ms; `runAt = now + delayMs`.
  * @param random - source of [0, 1) numbers for jitter; defaults to `Math.random`.
- * @throws {RangeError} when `attempt` is not a positive integer or `now` is not finite.
+ * @throws {WebhookValidationError} when `attempt` is not a positive integer or `now` is not finite.
  */
 export function decideRetry(
   policy: RetryPolicy,
@@ -411,7 +411,7 @@ export function decideRetry(
   random: () => number = Math.random,
 ): RetryDecision {
   checkAttempt(attempt);
-  if (!Number.isFinite(now)) throw new RangeError(`now must be a finite epoch ms, got ${now}`);
+  if (!Number.isFinite(now)) throw new WebhookValidationError([{ path: 'now', message: `must be a finite epoch ms, got ${now}` }]);
 
   let what: string;
   let retries: number; // retries this kind of failure may have in total
@@ -441,7 +441,7 @@ export function decideRetry(
     }
     default: {
       const unknown: never = outcome;
-      throw new TypeError(`unknown attempt outcome ${JSON.stringify(unknown)}`);
+      throw new WebhookValidationError([{ path: 'outcome.kind', message: `unknown attempt outcome ${JSON.stringify(unknown)}` }]);
     }
   }
 

@@ -85,19 +85,20 @@ describe.runIf(available)('PostgresStorage', () => {
 
   describe('options', () => {
     it('validates the pool, schema and prefix, naming the option', () => {
-      expect(() => new PostgresStorage({ pool: {} as PostgresPool })).toThrow(/options\.pool/);
-      expect(() => new PostgresStorage({ pool, schema: 'Public' })).toThrow(/options\.schema/);
-      expect(() => new PostgresStorage({ pool, schema: 'a"; DROP TABLE x; --' })).toThrow(/options\.schema/);
-      expect(() => new PostgresStorage({ pool, tablePrefix: 'wh-' })).toThrow(/options\.tablePrefix/);
-      expect(() => new PostgresStorage({ pool, tablePrefix: 'x'.repeat(40) })).toThrow(/options\.tablePrefix/);
+      expect(() => new PostgresStorage({ pool: {} as PostgresPool })).toThrow(expect.objectContaining({ name: 'WebhookValidationError', field: 'pool' }));
+      expect(() => new PostgresStorage({ pool, schema: 'Public' })).toThrow(/schema: must match/);
+      expect(() => new PostgresStorage({ pool, schema: 'a"; DROP TABLE x; --' })).toThrow(/schema: must match/);
+      expect(() => new PostgresStorage({ pool, tablePrefix: 'wh-' })).toThrow(/tablePrefix: must be empty/);
+      expect(() => new PostgresStorage({ pool, tablePrefix: 'x'.repeat(40) })).toThrow(/tablePrefix: must be empty/);
       expect(() => new PostgresStorage({ pool, schema: 'ok_schema', tablePrefix: '' })).not.toThrow();
     });
 
-    it('rejects a transaction without query() with a TypeError', async () => {
+    it('rejects a transaction without query() with a WebhookValidationError naming it', async () => {
       const storage = new PostgresStorage({ pool, schema: newSchema() });
       const w = makeWebhook();
-      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: {} })).rejects.toThrow(TypeError);
-      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: 'tx' })).rejects.toThrow(/options\.transaction/);
+      const named = expect.objectContaining({ name: 'WebhookValidationError', field: 'transaction' });
+      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: {} })).rejects.toThrow(named);
+      await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: 'tx' })).rejects.toThrow(/transaction: must be a pg client/);
     });
 
     it('says so when the transaction client is not inside BEGIN', async () => {

@@ -109,10 +109,12 @@ describe('attempt budget', () => {
   });
 
   it('rejects a non-positive or fractional attempt number', () => {
-    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 0, status(500), NOW)).toThrow(RangeError);
-    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 1.5, status(500), NOW)).toThrow(RangeError);
-    expect(() => computeDelay(DEFAULT_RETRY_POLICY, -1)).toThrow(RangeError);
-    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 1, status(500), Number.NaN)).toThrow(RangeError);
+    const named = (field: string) => expect.objectContaining({ name: 'WebhookValidationError', field });
+    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 0, status(500), NOW)).toThrow(named('attempt'));
+    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 1.5, status(500), NOW)).toThrow(named('attempt'));
+    expect(() => computeDelay(DEFAULT_RETRY_POLICY, -1)).toThrow(named('attempt'));
+    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 1, status(500), Number.NaN)).toThrow(named('now'));
+    expect(() => decideRetry(DEFAULT_RETRY_POLICY, 1, { kind: 'other' } as never, NOW)).toThrow(named('outcome.kind'));
   });
 });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StorageError } from '../src/errors.js';
+import { StorageError, WebhookValidationError } from '../src/errors.js';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
 import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
@@ -123,14 +123,17 @@ describe('SqliteStorage', () => {
       expect(await b.getWebhook(webhook.id)).toEqual(webhook);
     });
 
-    it('rejects an invalid table prefix and ambiguous options', () => {
+    it('rejects an invalid table prefix and ambiguous options with a WebhookValidationError naming the option', () => {
       const db = memoryDb();
+      const named = (field: string) => expect.objectContaining({ name: 'WebhookValidationError', field });
       for (const tablePrefix of ['', 'Webhook_', '1abc', 'a-b', 'a b', 'x;DROP TABLE t;']) {
-        expect(() => new SqliteStorage({ database: db, tablePrefix })).toThrow(TypeError);
+        expect(() => new SqliteStorage({ database: db, tablePrefix })).toThrow(named('tablePrefix'));
       }
-      expect(() => new SqliteStorage({})).toThrow(TypeError);
-      expect(() => new SqliteStorage({ database: db, path: 'x.db' })).toThrow(TypeError);
-      expect(() => new SqliteStorage({ database: {} as never })).toThrow(TypeError);
+      expect(() => new SqliteStorage({})).toThrow(named('path'));
+      expect(() => new SqliteStorage({})).toThrow(WebhookValidationError);
+      expect(() => new SqliteStorage({ database: db, path: 'x.db' })).toThrow(named('database'));
+      expect(() => new SqliteStorage({ database: {} as never })).toThrow(named('database'));
+      expect(() => new SqliteStorage(undefined as never)).toThrow(WebhookValidationError);
     });
 
     it('reports a missing migration as a StorageError', async () => {
@@ -246,8 +249,9 @@ describe('SqliteStorage', () => {
     it('rejects a transaction option that is not a better-sqlite3 Database inside a transaction', async () => {
       const { storage, webhook, host } = await setup();
       const delivery = makeDelivery(webhook.id);
-      await expect(storage.enqueueDeliveries([delivery], { transaction: {} })).rejects.toThrow(TypeError);
-      await expect(storage.enqueueDeliveries([delivery], { transaction: null })).rejects.toThrow(TypeError);
+      const named = expect.objectContaining({ name: 'WebhookValidationError', field: 'transaction' });
+      await expect(storage.enqueueDeliveries([delivery], { transaction: {} })).rejects.toThrow(named);
+      await expect(storage.enqueueDeliveries([delivery], { transaction: null })).rejects.toThrow(named);
       await expect(storage.enqueueDeliveries([delivery], { transaction: host })).rejects.toThrow(/not inside a transaction/);
       expect(await storage.getDelivery(delivery.id)).toBeNull();
     });

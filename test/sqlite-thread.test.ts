@@ -106,12 +106,14 @@ describe('SqliteStorage database thread', () => {
   });
 
   it('validates the worker and checkpoints options', () => {
-    expect(() => new SqliteStorage({ path: tempDbPath(), worker: 'yes' as never })).toThrow(/worker must be a boolean/);
-    expect(() => new SqliteStorage({ path: tempDbPath(), checkpoints: 'never' as never })).toThrow(/checkpoints must be/);
+    expect(() => new SqliteStorage({ path: tempDbPath(), worker: 'yes' as never })).toThrow(/worker: must be a boolean/);
+    expect(() => new SqliteStorage({ path: tempDbPath(), checkpoints: 'never' as never })).toThrow(/checkpoints: must be/);
     const db = new Database(':memory:');
     disposers.push(() => db.close());
-    expect(() => new SqliteStorage({ database: db, worker: true })).toThrow(/worker and checkpoints go with \{ path \}/);
-    expect(() => new SqliteStorage({ database: db, checkpoints: 'background' })).toThrow(TypeError);
+    expect(() => new SqliteStorage({ database: db, worker: true })).toThrow(/worker: goes with \{ path \}/);
+    expect(() => new SqliteStorage({ database: db, checkpoints: 'background' })).toThrow(
+      expect.objectContaining({ name: 'WebhookValidationError', field: 'checkpoints' }),
+    );
   });
 
   /** Bytes in the database file itself: what checkpoints have copied out of the WAL so far. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { StorageError, WebhookValidationError } from '../errors.js';
 import { RunHeap } from './run-heap.js';
 import { FINAL_STATUSES } from './types.js';
 import type {
@@ -201,7 +202,7 @@ export class MemoryStorage implements WebhookStorage {
   private readonly coalescing = new Map<string, string>();
 
   async insertWebhook(webhook: WebhookRecord): Promise<void> {
-    if (this.webhooks.has(webhook.id)) throw new Error(`webhook ${webhook.id} already exists`);
+    if (this.webhooks.has(webhook.id)) throw new StorageError(`webhook ${webhook.id} already exists`);
     const stored = freezeCopy(webhook);
     this.webhooks.set(stored.id, stored);
     this.index(stored);
@@ -284,17 +285,23 @@ export class MemoryStorage implements WebhookStorage {
     }
   }
 
+  /** MemoryStorage joins no host transaction: any value is refused. */
+  checkTransaction(_transaction: unknown): void {
+    throw new WebhookValidationError(
+      [{ path: 'transaction', message: 'MemoryStorage cannot join a host transaction; use a durable adapter for the outbox pattern' }],
+      { context: 'MemoryStorage' },
+    );
+  }
+
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
-    if (options?.transaction !== undefined) {
-      throw new TypeError('MemoryStorage cannot join a host transaction; use a durable adapter for the outbox pattern');
-    }
+    if (options?.transaction !== undefined) this.checkTransaction(options.transaction);
     // The dispatcher's ids are ULIDs, increasing within a process: an id above every id stored so
     // far cannot be taken, so the usual enqueue skips a Map lookup per delivery.
     let greatest = this.greatestDeliveryId;
     for (const d of deliveries) {
       if (d.id > greatest) greatest = d.id;
       else if (this.deliveries.has(d.id)) {
-        throw new Error(`delivery ${d.id} already exists`);
+        throw new StorageError(`delivery ${d.id} already exists`);
       }
     }
     this.greatestDeliveryId = greatest;

@@ -17,7 +17,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { StorageError } from '../errors.js';
+import { StorageError, WebhookValidationError } from '../errors.js';
 import { LeasedBodies } from './leased-bodies.js';
 import type {
   ClaimRequest,
@@ -187,7 +187,8 @@ const PREPARED_ROW_COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, MAX_ROWS_PER
 
 function preparedRowCount(rows: number): number {
   for (const count of PREPARED_ROW_COUNTS) if (count >= rows) return count;
-  throw new RangeError(`${rows} rows exceed ${MAX_ROWS_PER_STATEMENT} per statement`);
+  // Callers split batches at MAX_ROWS_PER_STATEMENT: reaching this is a bug in the adapter.
+  throw new StorageError(`${rows} rows exceed ${MAX_ROWS_PER_STATEMENT} per statement`);
 }
 
 /** Appends `count` all-NULL rows of `width` parameters: padding rows match no delivery. */
@@ -315,6 +316,11 @@ function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, Math.max(0, limit));
   const more = rows.length > items.length;
   return { items, nextCursor: more && items.length > 0 ? items[items.length - 1]!.id : null };
+}
+
+/** A {@link WebhookValidationError} naming one option of the adapter. */
+function invalidOption(path: string, message: string): WebhookValidationError {
+  return new WebhookValidationError([{ path, message }], { context: 'PostgresStorage' });
 }
 
 function isQueryable(value: unknown): value is PostgresQueryable {
@@ -499,32 +505,31 @@ export class PostgresStorage implements WebhookStorage {
 
   constructor(options: PostgresStorageOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError('PostgresStorage: options must be an object with a `pool`');
+      throw invalidOption('', 'options must be an object with a `pool`');
     }
     const { pool, schema = 'public', tablePrefix = 'webhook_', onError, notifyIntervalMs = 50, preparedStatements = true } = options;
     if (typeof preparedStatements !== 'boolean') {
-      throw new TypeError('PostgresStorage: preparedStatements must be a boolean');
+      throw invalidOption('preparedStatements', 'must be a boolean');
     }
     this.prepared = preparedStatements;
     if (!Number.isFinite(notifyIntervalMs) || notifyIntervalMs < 0) {
-      throw new TypeError('PostgresStorage: notifyIntervalMs must be a number >= 0');
+      throw invalidOption('notifyIntervalMs', 'must be a number >= 0');
     }
     this.notifyIntervalMs = notifyIntervalMs;
     if (!isQueryable(pool) || typeof (pool as PostgresPool).connect !== 'function') {
-      throw new TypeError('PostgresStorage: options.pool must be a pg.Pool (with query() and connect())');
+      throw invalidOption('pool', 'must be a pg.Pool (with query() and connect())');
     }
     if (typeof schema !== 'string' || !IDENTIFIER.test(schema) || schema.length > 63) {
-      throw new TypeError(
-        `PostgresStorage: options.schema must match ${IDENTIFIER} and be at most 63 characters, got ${JSON.stringify(schema)}`,
-      );
+      throw invalidOption('schema', `must match ${IDENTIFIER} and be at most 63 characters, got ${JSON.stringify(schema)}`);
     }
     if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !IDENTIFIER.test(tablePrefix)) || tablePrefix.length > MAX_PREFIX_LENGTH) {
-      throw new TypeError(
-        `PostgresStorage: options.tablePrefix must be empty or match ${IDENTIFIER}, at most ${MAX_PREFIX_LENGTH} characters, got ${JSON.stringify(tablePrefix)}`,
+      throw invalidOption(
+        'tablePrefix',
+        `must be empty or match ${IDENTIFIER}, at most ${MAX_PREFIX_LENGTH} characters, got ${JSON.stringify(tablePrefix)}`,
       );
     }
     if (onError !== undefined && typeof onError !== 'function') {
-      throw new TypeError('PostgresStorage: options.onError must be a function');
+      throw invalidOption('onError', 'must be a function');
     }
     this.pool = pool;
     this.schema = schema;
@@ -687,13 +692,17 @@ export class PostgresStorage implements WebhookStorage {
    * statement cannot update the same row twice; rounds above 1,000 rows are split too (the
    * protocol's parameter limit). Several statements run in one transaction.
    */
+  /**
+   * Throws unless `transaction` looks like a pg client (has `query()`). Whether BEGIN was called
+   * shows only at the write, which then fails with a StorageError.
+   */
+  checkTransaction(transaction: unknown): asserts transaction is PostgresQueryable {
+    if (!isQueryable(transaction)) throw invalidOption('transaction', 'must be a pg client (with query()) on which you called BEGIN');
+  }
+
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     const host = options?.transaction;
-    if (host !== undefined && !isQueryable(host)) {
-      throw new TypeError(
-        'PostgresStorage: options.transaction must be a pg client (with query()) on which you called BEGIN',
-      );
-    }
+    if (host !== undefined) this.checkTransaction(host);
     if (deliveries.length === 0) return { deliveries: [] };
     const rounds = this.enqueueRounds(deliveries);
     const results = new Array<EnqueueResult['deliveries'][number]>(deliveries.length);

@@ -10,7 +10,7 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import { StorageError, WebhookError } from '../errors.js';
+import { StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../errors.js';
 
 /** What the worker is started with. */
 export interface SqliteThreadInit {
@@ -37,6 +37,8 @@ export interface SerializedError {
   message: string;
   code?: unknown;
   cause?: SerializedError;
+  /** A validation error's issues. */
+  issues?: ValidationIssue[];
 }
 
 /** Flattens an error (and its causes, a few deep) into plain data. */
@@ -46,14 +48,21 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   const code = (error as { code?: unknown }).code;
   if (code !== undefined) serialized.code = code;
   if (error.cause !== undefined && depth < 4) serialized.cause = serializeError(error.cause, depth + 1);
+  if (error instanceof WebhookValidationError) serialized.issues = error.issues.map((i) => ({ path: i.path, message: i.message }));
   return serialized;
 }
 
-/** Rebuilds an error on this side: the library's StorageError and TypeError keep their class. */
+/** Rebuilds an error on this side: the library's StorageError, WebhookValidationError and TypeError keep their class. */
 export function rebuildError(serialized: SerializedError): Error {
   const cause = serialized.cause ? rebuildError(serialized.cause) : undefined;
   const options = cause ? { cause } : undefined;
   if (serialized.name === 'StorageError') return new StorageError(serialized.message, options);
+  if (serialized.name === 'WebhookValidationError' && serialized.issues) {
+    const error = new WebhookValidationError(serialized.issues, options);
+    // The message carries the context the issues alone do not (`SqliteStorage: …`).
+    error.message = serialized.message;
+    return error;
+  }
   if (serialized.name === 'TypeError') return new TypeError(serialized.message, options);
   const error = new Error(serialized.message, options);
   error.name = serialized.name;

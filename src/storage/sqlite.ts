@@ -18,7 +18,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { StorageError, WebhookError } from '../errors.js';
+import { StorageError, WebhookError, WebhookValidationError } from '../errors.js';
 import { LeasedBodies } from './leased-bodies.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteThread } from './sqlite-thread.js';
@@ -90,7 +90,7 @@ export interface SqliteStorageOptions {
    * loop; calls cross as structured clones, in order. `false` runs it on the calling thread, as
    * a `database` you pass in always does. A database that cannot be opened then rejects the first
    * call (usually `migrate()`) instead of throwing from the constructor. Given with `database`,
-   * this and `checkpoints` are refused with a TypeError.
+   * this and `checkpoints` are refused with a WebhookValidationError.
    */
   worker?: boolean;
   /**
@@ -678,33 +678,37 @@ export class SqliteStorage implements WebhookStorage {
   private readonly multiRowSqlCache = { deliveries: [] as string[], executions: [] as string[] };
 
   /**
-   * @throws TypeError when the options are invalid (both or neither of `database`/`path`, or a
-   *   bad `tablePrefix`); {@link StorageError} when the database cannot be opened or configured.
+   * @throws {WebhookValidationError} naming the option when the options are invalid (both or
+   *   neither of `database`/`path`, a bad `tablePrefix`, …); {@link StorageError} when the database
+   *   cannot be opened or configured.
    */
   constructor(options: SqliteStorageOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidOption('', 'options must be an object: { path } or { database }');
+    }
     const prefix = options.tablePrefix ?? 'webhook_';
     if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-      throw new TypeError(`SqliteStorage: tablePrefix must match ${String(PREFIX_PATTERN)}, got ${JSON.stringify(prefix)}`);
+      throw invalidOption('tablePrefix', `must match ${String(PREFIX_PATTERN)}, got ${JSON.stringify(prefix)}`);
     }
     if ((options.database === undefined) === (options.path === undefined)) {
-      throw new TypeError('SqliteStorage: pass exactly one of { database } (a better-sqlite3 Database) or { path }');
+      throw invalidOption(options.database === undefined ? 'path' : 'database', 'pass exactly one of { database } (a better-sqlite3 Database) or { path }');
     }
     this.prefix = prefix;
     this.sql = statements(prefix);
     if (options.database !== undefined) {
-      if (!isDatabase(options.database)) throw new TypeError('SqliteStorage: database must be a better-sqlite3 Database');
+      if (!isDatabase(options.database)) throw invalidOption('database', 'must be a better-sqlite3 Database');
       // A connection the host opened stays on the host's thread with the host's settings.
       if (options.worker !== undefined || options.checkpoints !== undefined) {
-        throw new TypeError('SqliteStorage: worker and checkpoints go with { path }, not with a { database } you pass in');
+        throw invalidOption(options.worker !== undefined ? 'worker' : 'checkpoints', 'goes with { path }, not with a { database } you pass in');
       }
-      if (!options.database.open) throw new TypeError('SqliteStorage: database is closed');
+      if (!options.database.open) throw invalidOption('database', 'is closed');
       this.db = options.database;
       this.ownsDatabase = false;
     } else {
-      if (typeof options.path !== 'string' || options.path === '') throw new TypeError('SqliteStorage: path must be a non-empty string');
-      if (options.worker !== undefined && typeof options.worker !== 'boolean') throw new TypeError('SqliteStorage: worker must be a boolean');
+      if (typeof options.path !== 'string' || options.path === '') throw invalidOption('path', 'must be a non-empty string');
+      if (options.worker !== undefined && typeof options.worker !== 'boolean') throw invalidOption('worker', 'must be a boolean');
       if (options.checkpoints !== undefined && options.checkpoints !== 'background' && options.checkpoints !== 'auto') {
-        throw new TypeError("SqliteStorage: checkpoints must be 'background' or 'auto'");
+        throw invalidOption('checkpoints', "must be 'background' or 'auto'");
       }
       this.ownsDatabase = true;
       if (options.worker !== false) {
@@ -861,8 +865,14 @@ export class SqliteStorage implements WebhookStorage {
    * Inserts the deliveries in one transaction (or one savepoint of the host's transaction, see
    * `options.transaction`); coalescing is a single `INSERT … ON CONFLICT DO UPDATE` per delivery.
    *
-   * @throws TypeError when `options.transaction` is not a better-sqlite3 Database inside a transaction.
+   * @throws {WebhookValidationError} naming `transaction` when `options.transaction` is not a
+   *   better-sqlite3 Database inside a transaction.
    */
+  /** Throws unless `transaction` is an open better-sqlite3 Database inside a transaction. */
+  checkTransaction(transaction: unknown): void {
+    hostConnection(transaction);
+  }
+
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     const host = options?.transaction === undefined ? null : hostConnection(options.transaction);
     if (host === null && this.thread) return this.thread.call('enqueueDeliveries', [deliveries]);
@@ -1277,19 +1287,21 @@ export class SqliteStorage implements WebhookStorage {
   }
 }
 
+/** A {@link WebhookValidationError} naming one option of the adapter. */
+function invalidOption(path: string, message: string): WebhookValidationError {
+  return new WebhookValidationError([{ path, message }], { context: 'SqliteStorage' });
+}
+
 /** Validates `WriteOptions.transaction` and returns its connection. */
 function hostConnection(transaction: unknown): Connection {
   if (!isDatabase(transaction)) {
-    throw new TypeError(
-      'SqliteStorage: options.transaction must be a better-sqlite3 Database inside a transaction ' +
-        '(the host connection after BEGIN)',
-    );
+    throw invalidOption('transaction', 'must be a better-sqlite3 Database inside a transaction (the host connection after BEGIN)');
   }
-  if (!transaction.open) throw new TypeError('SqliteStorage: options.transaction is a closed Database');
+  if (!transaction.open) throw invalidOption('transaction', 'is a closed Database');
   if (!transaction.inTransaction) {
-    throw new TypeError(
-      'SqliteStorage: options.transaction is not inside a transaction; call db.exec("BEGIN IMMEDIATE") first, ' +
-        'or omit the option to write in a transaction of its own',
+    throw invalidOption(
+      'transaction',
+      'is not inside a transaction; call db.exec("BEGIN IMMEDIATE") first, or omit the option to write in a transaction of its own',
     );
   }
   return connectionOf(transaction);

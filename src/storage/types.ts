@@ -377,6 +377,14 @@ export interface WebhookStorage {
    * deliveries.
    */
   enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult>;
+  /**
+   * Optional capability: throws a `WebhookValidationError` naming `transaction` when `transaction`
+   * cannot be a host transaction of this adapter (the checks {@link enqueueDeliveries} makes
+   * before writing). The dispatcher calls it on every `emit({ transaction })`, also when no
+   * webhook matches, so a wrong value shows in development rather than when a merchant first
+   * subscribes. Synchronous and free of I/O.
+   */
+  checkTransaction?(transaction: unknown): void;
   /** Claims due deliveries exclusively (see the interface guarantees), marking them `delivering`. */
   claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /**

@@ -35,7 +35,7 @@ import dns from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { AddressBlockedError } from '../errors.js';
+import { AddressBlockedError, WebhookValidationError } from '../errors.js';
 
 /** Options of the address guard. Every function of this module takes the same options. */
 export interface AddressGuardOptions {
@@ -105,20 +105,25 @@ const NAT64_WELL_KNOWN: Cidr = ipaddr.parseCIDR('64:ff9b::/96');
 
 function parseCidrList(list: readonly string[] | undefined, name: string): Cidr[] {
   if (list === undefined) return [];
-  if (!Array.isArray(list)) throw new TypeError(`address guard: ${name} must be an array of CIDR strings`);
-  return list.map((entry: unknown) => {
-    if (typeof entry !== 'string' || !entry.includes('/')) {
-      throw new TypeError(
-        `address guard: invalid CIDR in ${name}: ${JSON.stringify(entry)} (expected e.g. "10.0.0.0/8", "127.0.0.1/32" or "::1/128")`,
+  if (!Array.isArray(list)) {
+    throw new WebhookValidationError([{ path: name, message: 'must be an array of CIDR strings' }], { context: 'address guard' });
+  }
+  return list.map((entry: unknown, index) => {
+    const invalid = (cause?: unknown) =>
+      new WebhookValidationError(
+        [
+          {
+            path: `${name}.${index}`,
+            message: `invalid CIDR ${JSON.stringify(entry)} (expected e.g. "10.0.0.0/8", "127.0.0.1/32" or "::1/128")`,
+          },
+        ],
+        { context: 'address guard', cause },
       );
-    }
+    if (typeof entry !== 'string' || !entry.includes('/')) throw invalid();
     try {
       return ipaddr.parseCIDR(entry);
     } catch (cause) {
-      throw new TypeError(
-        `address guard: invalid CIDR in ${name}: ${JSON.stringify(entry)} (expected e.g. "10.0.0.0/8", "127.0.0.1/32" or "::1/128")`,
-        { cause },
-      );
+      throw invalid(cause);
     }
   });
 }
@@ -256,7 +261,7 @@ function judgeString(address: string, options: CompiledOptions): AddressVerdict 
  * prefix `64:ff9b:1::/48` is non-public itself and is blocked unless allowed by options.
  *
  * Never throws for a bad address: a string that is not an IP address is blocked with range
- * `invalid`. Throws a `TypeError` naming the entry when an option CIDR is invalid.
+ * `invalid`. Throws a `WebhookValidationError` naming the entry when an option CIDR is invalid.
  *
  * @param address - The address to judge.
  * @param options - Guard options; blocks every non-public range by default.
@@ -273,7 +278,7 @@ export function checkAddress(address: string, options?: AddressGuardOptions): Ad
  * @param options - Guard options.
  * @param hostname - The name the address was resolved from, quoted in the error message.
  * @throws AddressBlockedError (code `address_blocked`) when the address is blocked.
- * @throws TypeError when an option CIDR is invalid.
+ * @throws {WebhookValidationError} when an option CIDR is invalid.
  */
 export function assertAddressAllowed(address: string, options?: AddressGuardOptions, hostname?: string): void {
   const verdict = checkAddress(address, options);
@@ -304,7 +309,7 @@ function isLocalhostName(name: string): boolean {
  * @param url - The destination URL.
  * @param options - Guard options.
  * @returns The verdict, or null when the host is a DNS name to be checked at connect time.
- * @throws TypeError when an option CIDR is invalid.
+ * @throws {WebhookValidationError} when an option CIDR is invalid.
  */
 export function checkUrlHost(url: URL, options?: AddressGuardOptions): AddressVerdict | null {
   const compiled = compileOptions(options);
@@ -342,7 +347,7 @@ type LookupCallback = Parameters<LookupFunction>[2];
  * @param options - Guard options, validated now.
  * @param baseLookup - The resolver to wrap. Default `dns.lookup`.
  * @returns A lookup function compatible with `dns.lookup`'s callback signature.
- * @throws TypeError when an option CIDR is invalid.
+ * @throws {WebhookValidationError} when an option CIDR is invalid.
  */
 export function createGuardedLookup(
   options?: AddressGuardOptions,
