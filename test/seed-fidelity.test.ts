@@ -378,3 +378,13 @@ describe('every error the public API throws is a WebhookError', () => {
     );
   });
 });
+
+describe('README', () => {
+  it("lists every row of SHOPCTRL_EVENTS in its ShopCtrl table, as the code has it", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    for (const e of SHOPCTRL_EVENTS) {
+      expect(readme).toContain(`| ${e.name} | \`${e.entity}\` \`${e.event}\` | ${e.fields.join(', ')} |`);
+    }
+  });
+});
