@@ -28,6 +28,7 @@ import { EventCodes } from './event-codes.js';
 import { HttpError, fromZodError, internalError, toHttpError } from './http-errors.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
 import {
+  DEFAULT_EVENT_CODE_ALIASES,
   DEFAULT_EVENT_CODES,
   buildApiSchemas,
   listExecutionsQuerySchema,
@@ -78,6 +79,12 @@ export interface ManagementHandlerOptions {
   eventCodes?: EventCodeMap;
   /** Also accept any `<entity>.<event>` code (e.g. `product.Edit`) besides `eventCodes`. Default false. */
   allowAnyEventCode?: boolean;
+  /**
+   * Codes accepted in requests as another code (`alias` → `code`); answers name the code. Default:
+   * `orders.created` → `order.created` (the example of Pack.cloud's document), kept only when
+   * `order.created` is one of `eventCodes`. Pass `{}` for none.
+   */
+  eventCodeAliases?: Record<string, string>;
   /** Largest request body accepted, in bytes (default 64 KiB); larger ones answer 413. */
   maxBodyBytes?: number;
   /**
@@ -114,6 +121,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   eventCodes: z.record(z.string().regex(/^[^\s]{1,200}$/, 'event codes must be 1-200 characters without spaces'), triggerSchema).optional(),
   allowAnyEventCode: z.boolean().optional(),
+  eventCodeAliases: z.record(z.string().regex(/^[^\s]{1,200}$/, 'aliases must be 1-200 characters without spaces'), z.string()).optional(),
   maxBodyBytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
   onError: z.custom<NonNullable<ManagementHandlerOptions['onError']>>(isFunction, 'must be a function').optional(),
 });
@@ -179,8 +187,9 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
   const reportError =
     parsed.onError ?? ((error: unknown) => console.error('webhook-dispatcher management API: unexpected error', error));
-  const codes = new EventCodes(eventCodeMap, allowAnyEventCode);
-  const schemas = buildApiSchemas({ eventCodes: codes.codes, allowAnyEventCode });
+  const aliases = aliasesFor(parsed.eventCodeAliases, eventCodeMap);
+  const codes = new EventCodes(eventCodeMap, allowAnyEventCode, aliases);
+  const schemas = buildApiSchemas({ eventCodes: codes.codes, allowAnyEventCode, aliases });
 
   // ------------------------------------------------------------------ helpers
 
@@ -266,12 +275,13 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
 
   async function createWebhook({ request, organizationId }: RouteContext): Promise<Response> {
-    const body = parse(schemas.createWebhookBody, await readBody(request, true));
+    const body = parse(schemas.createWebhookBody, codes.canonicalBody(await readBody(request, true)));
     const webhook = await dispatcher.createWebhook({
       url: body.endpoint,
       triggers: triggersOf(body) ?? [],
       tenantId: organizationId,
       ...(body.secret !== undefined ? { secret: body.secret } : {}),
+      ...(body.secret_encoding !== undefined ? { secretEncoding: body.secret_encoding } : {}),
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
       ...(body.headers !== undefined ? { headers: body.headers } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
@@ -285,7 +295,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
 
   async function updateWebhook({ request, params, organizationId }: RouteContext): Promise<Response> {
-    const body = parse(schemas.updateWebhookBody, await readBody(request, true), {
+    const body = parse(schemas.updateWebhookBody, codes.canonicalBody(await readBody(request, true)), {
       secret: 'cannot be changed with PATCH; use POST …/rotate-secret',
     });
     const current = await ownedWebhook(organizationId, params.webhookId ?? '');
@@ -350,7 +360,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
     if (typeof dispatcher.sendTestEvent !== 'function') {
       throw new HttpError(501, 'not_implemented', 'this server\'s webhook dispatcher cannot send test events (no sendTestEvent)');
     }
-    const body = parse(schemas.testEventBody, (await readBody(request, false)) ?? {});
+    const body = parse(schemas.testEventBody, codes.canonicalBody((await readBody(request, false)) ?? {}));
     const trigger = body.event_code !== undefined ? codes.toTrigger(body.event_code) : null;
     const input: NonNullable<TestEventInput> = {
       ...(trigger ? { entity: trigger.entity, event: trigger.event } : {}),
@@ -569,6 +579,24 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       return errorResponse(internalError());
     }
   };
+}
+
+/**
+ * The aliases in force: the given ones, each of which must name an accepted code; by default
+ * those of {@link DEFAULT_EVENT_CODE_ALIASES} whose code is configured.
+ */
+function aliasesFor(given: Record<string, string> | undefined, map: EventCodeMap): Record<string, string> {
+  const known = (code: string) => Object.hasOwn(map, code);
+  if (given === undefined) {
+    return Object.fromEntries(Object.entries(DEFAULT_EVENT_CODE_ALIASES).filter(([alias, code]) => known(code) && !known(alias)));
+  }
+  const issues = Object.entries(given).flatMap(([alias, code]) => {
+    if (known(alias)) return [{ path: `eventCodeAliases.${alias}`, message: 'is itself a configured event code' }];
+    if (!known(code)) return [{ path: `eventCodeAliases.${alias}`, message: `names ${JSON.stringify(code)}, which is not one of eventCodes` }];
+    return [];
+  });
+  if (issues.length > 0) throw new WebhookValidationError(issues, { context: 'createManagementHandler' });
+  return given;
 }
 
 function routeNotFound(): HttpError {
