@@ -4,13 +4,14 @@
  * and bare base64 only with `secretEncoding: 'base64'`. One rule for the sender, our verifier, the
  * receiver middleware and the `standardwebhooks` package; real deliveries on 127.0.0.1.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import fc from 'fast-check';
 import { Hono } from 'hono';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { Webhook as SvixWebhook } from 'svix';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   WebhookDispatcher,
@@ -294,6 +295,56 @@ describe('a real delivery verifies with every receiver, in every form', () => {
       expect(execution, url).toMatchObject({ status: 204, success: true });
     }
     expect(seen.map((w) => (w.payload as { data: unknown }).data)).toEqual([ORDER, ORDER]);
+  });
+});
+
+/**
+ * The raw-HMAC check of docs/receivers.md ("Any language"), verbatim but for the function wrapper:
+ * it verifies every MIME type and every secret form without a library.
+ */
+function verifyWithRawHmac(secret: string, rawBody: string, headers: Record<string, string | undefined>): boolean {
+  const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
+  const id = headers['webhook-id'];
+  const timestamp = Number(headers['webhook-timestamp']);
+  if (!id || !Number.isInteger(timestamp) || Math.abs(Date.now() / 1000 - timestamp) > 300) return false;
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`).digest();
+  return (headers['webhook-signature'] ?? '').split(' ').some((value) => {
+    const candidate = Buffer.from(value.slice('v1,'.length), 'base64');
+    return value.startsWith('v1,') && candidate.length === expected.length && timingSafeEqual(candidate, expected);
+  });
+}
+
+describe('the receiver story for every MIME type (XML and text too)', () => {
+  const TEMPLATES = [
+    { mimeType: 'application/xml', template: '<order><code>{{order.OrderCode}}</code></order>', body: '<order><code>SO-7</code></order>' },
+    { mimeType: 'text/plain', template: 'order {{order.OrderCode}} created', body: 'order SO-7 created' },
+  ] as const;
+
+  it.each(TEMPLATES)('$mimeType: our verifier and the raw HMAC accept it; standardwebhooks and svix verify() throw while JSON-parsing it', async ({ mimeType, template, body }) => {
+    for (const form of FORMS) {
+      const receiver = await startReceiver();
+      await deliverWith(receiver.url('/hooks'), form, { payload: { mimeType, template } });
+      const [request] = await receiver.waitForRequests(1);
+      expect(request!.body).toBe(body);
+      expect(request!.headers['content-type']).toContain(mimeType);
+
+      const verified = createWebhookVerifier({ secret: form.secret, ...encodingOf(form) }).verify(request!.body, request!.headers);
+      expect(verified.payload).toBe(body);
+      expect(verifySignature({ secret: form.secret, ...encodingOf(form), body: request!.body, headers: request!.headers }).id).toBe(
+        request!.headers['webhook-id'],
+      );
+      if (!form.secretEncoding) expect(verifyWithRawHmac(form.secret, request!.body, request!.headers)).toBe(true);
+      expect(verifyWithRawHmac(form.secret, `${request!.body} `, request!.headers)).toBe(false);
+
+      // Documented, not hidden: the signature matches, then verify() runs JSON.parse on the body.
+      const standard = form.standardWebhook();
+      expect(() => standard.verify(request!.body, standardHeaders(request!))).toThrow(SyntaxError);
+      expect(standard.verify(request!.body, standardHeaders(request!), { jsonParse: false })).toBeUndefined();
+      expect(() => standard.verify(`${request!.body} `, standardHeaders(request!), { jsonParse: false })).toThrow(/No matching signature/);
+      if (form.secret.startsWith('whsec_')) {
+        expect(() => new SvixWebhook(form.secret).verify(request!.body, standardHeaders(request!))).toThrow(SyntaxError);
+      }
+    }
   });
 });
 
