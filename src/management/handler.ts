@@ -23,9 +23,10 @@ import {
   type TestEventInput,
   type UpdateWebhookInput,
 } from '../options.js';
+import type { PayloadTemplate } from '../payload.js';
 import type { DeliveryRecord, ExecutionRecord, Page, Trigger, WebhookRecord } from '../storage/types.js';
 import { EventCodes } from './event-codes.js';
-import { HttpError, fromZodError, internalError, toHttpError } from './http-errors.js';
+import { HttpError, errorResponse, fromZodError, internalError, jsonResponse as json, toHttpError } from './http-errors.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
 import {
   DEFAULT_EVENT_CODE_ALIASES,
@@ -139,20 +140,6 @@ interface Route extends RouteDoc {
   run: (context: RouteContext) => Promise<Response>;
 }
 
-const JSON_HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  // Answers can carry secrets: keep them out of shared and browser caches.
-  'cache-control': 'no-store',
-};
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
-}
-
-function errorResponse(error: HttpError): Response {
-  return json(error.status, { error: { code: error.code, message: error.message, field: error.field } }, error.headers);
-}
-
 const notFound = (): HttpError => new HttpError(404, 'webhook_not_found', 'webhook not found', 'webhook_id');
 
 /**
@@ -164,7 +151,7 @@ const notFound = (): HttpError => new HttpError(404, 'webhook_not_found', 'webho
  *   authorize: async (request, organizationId) => (await session(request))?.organizations.includes(organizationId) ?? false,
  * });
  * Bun.serve({ fetch: handler });                 // or Deno.serve(handler), Hono: app.all('/v1/*', (c) => handler(c.req.raw))
- * app.use(toExpressMiddleware(handler));         // Express
+ * const api = toExpressMiddleware(handler); app.use(api, api.errorHandler); // Express
  * ```
  *
  * `GET {basePath}/openapi.json` serves the OpenAPI 3.1 document without authorization (it
@@ -285,6 +272,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
       ...(body.headers !== undefined ? { headers: body.headers } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
+      ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
     const location = `${basePath}/v1/organizations/${encodeURIComponent(organizationId)}/webhooks/${encodeURIComponent(webhook.id)}`;
     return json(201, serializeWebhook(webhook, codes, true), { location });
@@ -306,6 +294,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
       ...(body.headers !== undefined ? { headers: restoreRedactedHeaders(body.headers, current.headers) } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
+      ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
     return json(200, serializeWebhook(updated, codes));
   }
@@ -599,6 +588,11 @@ function aliasesFor(given: Record<string, string> | undefined, map: EventCodeMap
   return given;
 }
 
+/** The API's `{ mime_type, template }` (already validated and normalised) as the dispatcher's `{ mimeType, template }`. */
+function payloadOf(payload: { mime_type: PayloadTemplate['mimeType']; template: string } | null): PayloadTemplate | null {
+  return payload === null ? null : { mimeType: payload.mime_type, template: payload.template };
+}
+
 function routeNotFound(): HttpError {
   return new HttpError(404, 'route_not_found', 'no such route');
 }
@@ -627,7 +621,15 @@ async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): P
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // A request body fails mid-way only when the client (or its connection) goes away: its
+      // doing, answered as such and not reported as a server error.
+      throw new HttpError(400, 'request_aborted', 'the request body ended before it was complete (the client disconnected)');
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > limit) {

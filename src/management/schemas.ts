@@ -9,7 +9,7 @@
  * @module
  */
 import { z } from 'zod';
-import { DEFAULTS, headersSchema, secretEncodingSchema, urlSchema } from '../options.js';
+import { DEFAULTS, headersSchema, mimeTypeSchema, payloadTemplateSchema, secretEncodingSchema, urlSchema } from '../options.js';
 import { secretProblem } from '../signature.js';
 import type { Trigger } from '../storage/types.js';
 
@@ -56,7 +56,16 @@ export const errorResponseSchema = z
       field: z
         .string()
         .nullable()
-        .meta({ description: 'The offending field in API names (`endpoint`, `event_code`, `headers.X-Foo`), or null.' }),
+        .meta({ description: 'The offending field in API names (`endpoint`, `event_code`, `headers.X-Foo`), or null. The first of `issues` on a 422.' }),
+      issues: z
+        .array(
+          z.strictObject({
+            field: z.string().nullable().meta({ description: 'The offending field in API names, or null.' }),
+            message: z.string().meta({ description: 'What is wrong with it.' }),
+          }),
+        )
+        .optional()
+        .meta({ description: 'Every problem found (422 answers), to fix in one go. `field` above names the first; `message` sums them all up.' }),
     }),
   })
   .meta({ description: 'Error answer.' });
@@ -117,6 +126,13 @@ export const webhookResponseSchema = z
       .record(z.string(), z.string())
       .meta({ description: 'Custom headers sent with every delivery. Credential values are shown redacted (`Bearer [REDACTED]`).' }),
     description: z.string().nullable(),
+    payload: z
+      .strictObject({
+        mime_type: z.string().meta({ description: 'Lower case: `application/json`, `application/xml` or `text/plain`.' }),
+        template: z.string().meta({ description: 'The merge-field template the body is rendered from.' }),
+      })
+      .nullable()
+      .meta({ description: 'The merchant\'s payload template, or null for the default JSON payload.' }),
     previous_secret_expires_at: isoTimestamp('Until when the previous secret keeps signing (rotate answer only).').nullable().optional(),
     created_at: isoTimestamp('Creation time of the resource.'),
     updated_at: isoTimestamp('Latest update time of the resource.'),
@@ -219,6 +235,18 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
   const endpoint = urlSchema.meta({ description: 'The endpoint the event data is sent to (absolute http(s) URL).', examples: ['https://myapp.example/order-created'] });
   const headers = headersSchema.meta({ description: 'Custom headers sent with every delivery (e.g. `Authorization`).' });
   const description = z.string().max(1000, 'is longer than 1000 characters').nullable();
+  const payload = z
+    .strictObject({
+      mime_type: mimeTypeSchema.meta({
+        description: 'Payload MIME type in any letter case, as ShopCtrl spells them: `application/JSON`, `application/XML`, `text/plain`.',
+        examples: ['application/JSON'],
+      }),
+      template: payloadTemplateSchema.shape.template.meta({
+        description: 'The body with merge fields, e.g. `<order><code>{{order.OrderCode}}</code></order>`; test-rendered when saved.',
+      }),
+    })
+    .nullable()
+    .meta({ description: 'Custom payload (ShopCtrl\'s Payload tab). null or omitted: the default JSON payload.' });
 
   const createWebhookBody = z
     .strictObject({
@@ -232,6 +260,7 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
       enabled: z.boolean().optional().meta({ description: 'Default true.' }),
       headers: headers.optional(),
       description: description.optional(),
+      payload: payload.optional(),
     })
     .superRefine(requireOneEventCode(true))
     .superRefine(checkSecret, { when: () => true })
@@ -245,6 +274,7 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
       enabled: z.boolean().optional(),
       headers: headers.optional(),
       description: description.optional(),
+      payload: payload.optional(),
     })
     .superRefine(requireOneEventCode(false))
     .meta({
