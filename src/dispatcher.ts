@@ -35,7 +35,7 @@ import { builtInHeaderNames } from './headers.js';
 import { newId } from './ids.js';
 import {
   DEFAULTS,
-  createWebhookSchema,
+  createWebhookInputSchema,
   dispatcherOptionsSchema,
   emitSchema,
   listDeliveriesSchema,
@@ -494,12 +494,14 @@ export class WebhookDispatcher {
   // ---------------------------------------------------------------- webhooks
 
   /**
-   * Registers a webhook. A `whsec_` secret is generated when none is given.
+   * Registers a webhook. A `whsec_` secret is generated when none is given; a given `secret` is
+   * `whsec_…`, any other string (signed as its UTF-8 bytes), or bare base64 with
+   * `secretEncoding: 'base64'` (stored as `whsec_<base64>`, the same key).
    * @throws {WebhookValidationError} naming each invalid field.
    */
   async createWebhook(input: CreateWebhookInput): Promise<SavedWebhook> {
     this.assertOpen();
-    const parsed = parseInput(createWebhookSchema, input, 'createWebhook');
+    const parsed = parseInput(createWebhookInputSchema, input, 'createWebhook');
     const headers = parsed.headers ?? {};
     this.checkHeaders(headers, parsed.basicAuth ?? null, 'createWebhook');
     this.checkUrl(parsed.url, 'createWebhook');

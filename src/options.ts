@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { WebhookValidationError } from './errors.js';
 import { circuitBreakerSchema } from './circuit-breaker.js';
 import { retryPolicySchema } from './retry.js';
-import { isValidSecret } from './signature.js';
+import { secretProblem, storableSecret } from './signature.js';
 import type { Clock } from './clock.js';
 import type { WebhookStorage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
@@ -110,7 +110,42 @@ const pemSchema = (kind: string) =>
     .max(64 * 1024, 'PEM is longer than 64 KiB')
     .regex(new RegExp(`-----BEGIN [A-Z ]*${kind}-----[\\s\\S]+-----END [A-Z ]*${kind}-----`), `must be a PEM ${kind}`);
 
-const secretSchema = z.string().refine(isValidSecret, 'must be "whsec_" followed by base64 of 24-64 bytes');
+/**
+ * A signing secret as given. Its form (whsec_ base64, raw UTF-8, or bare base64) depends on the
+ * sibling `secretEncoding`, so the object it sits in checks it with {@link checkSecretForm}.
+ */
+const secretSchema = z.string({ error: 'must be a string' });
+
+/** `secretEncoding`: only `'base64'` exists; omitted, a secret follows the default rule of `signature.ts`. */
+export const secretEncodingSchema = z.literal('base64', {
+  error: "must be 'base64' (or omitted: whsec_ secrets are base64, any other string signs as its UTF-8 bytes)",
+});
+
+/**
+ * Checks `secret` by the one rule of `signature.ts` under its `secretEncoding`, reporting at
+ * `secret`. Runs even when other fields failed (`when`), so one error lists every problem; the
+ * value may then be malformed, hence the defensive reads.
+ */
+function checkSecretForm(value: unknown, ctx: z.RefinementCtx): void {
+  if (typeof value !== 'object' || value === null) return;
+  const { secret, secretEncoding } = value as { secret?: unknown; secretEncoding?: unknown };
+  if (secret === undefined) {
+    if (secretEncoding !== undefined) ctx.addIssue({ code: 'custom', path: ['secretEncoding'], message: 'is only meaningful with secret' });
+    return;
+  }
+  // A wrong type or an unknown encoding has already been reported on its own field.
+  if (typeof secret !== 'string' || (secretEncoding !== undefined && secretEncoding !== 'base64')) return;
+  const problem = secretProblem(secret, secretEncoding);
+  if (problem !== null) ctx.addIssue({ code: 'custom', path: ['secret'], message: problem });
+}
+
+/** Drops `secretEncoding` after the check: a base64 secret is stored as `whsec_<base64>` (same key bytes). */
+function withStorableSecret<T extends { secret?: string | undefined; secretEncoding?: 'base64' | undefined }>(
+  value: T,
+): Omit<T, 'secretEncoding'> {
+  const { secretEncoding, ...rest } = value;
+  return rest.secret === undefined ? rest : { ...rest, secret: storableSecret(rest.secret, secretEncoding) };
+}
 
 const basicAuthSchema = z.strictObject({
   username: z.string().min(1, 'username must not be empty').max(200).regex(/^[^:\r\n\0]*$/, 'must not contain ":", CR, LF or NUL'),
@@ -146,7 +181,14 @@ export const createWebhookSchema = z.strictObject({
   priority: z.number().int('must be an integer').min(-1000).max(1000).optional(),
   enabled: z.boolean().optional(),
   tenantId: tenantIdSchema.nullish(),
+  /**
+   * The signing secret: `whsec_…` (base64 key, Standard Webhooks), any other string (its UTF-8
+   * bytes, as GitHub and Shopify sign), or bare base64 with `secretEncoding: 'base64'`. Generated
+   * (`whsec_` + 32 random bytes) when omitted.
+   */
   secret: secretSchema.optional(),
+  /** `'base64'`: `secret` is bare base64 key bytes; it is stored as `whsec_<base64>`. */
+  secretEncoding: secretEncodingSchema.optional(),
   method: methodSchema.optional(),
   description: z.string().max(1000).nullish(),
   metadata: z.record(z.string(), z.unknown()).optional(),
@@ -179,8 +221,15 @@ export const createWebhookSchema = z.strictObject({
 });
 export type CreateWebhookInput = z.input<typeof createWebhookSchema>;
 
-/** Input of `updateWebhook`: any subset of the creatable fields except the tenant. */
-export const updateWebhookSchema = createWebhookSchema.omit({ tenantId: true, secret: true }).partial();
+/**
+ * What `createWebhook` parses: {@link createWebhookSchema} plus the secret's form checked under its
+ * `secretEncoding`, and the secret in its stored form (`secretEncoding` is consumed). Kept apart
+ * so `createWebhookSchema` stays a plain object schema that can be `.omit()`ted and extended.
+ */
+export const createWebhookInputSchema = createWebhookSchema.superRefine(checkSecretForm, { when: () => true }).transform(withStorableSecret);
+
+/** Input of `updateWebhook`: any subset of the creatable fields except the tenant and the secret (use `rotateSecret`). */
+export const updateWebhookSchema = createWebhookSchema.omit({ tenantId: true, secret: true, secretEncoding: true }).partial();
 export type UpdateWebhookInput = z.input<typeof updateWebhookSchema>;
 
 /** Input of `emit`. */
@@ -258,12 +307,15 @@ export const previewWebhookSchema = z.looseObject({
 /** Input of `previewPayload`: the event to render. */
 export const previewEventSchema = emitSchema.pick({ entity: true, event: true, data: true });
 
-/** Input of `rotateSecret`. */
+/** Input of `rotateSecret`: the new secret follows the same rule (and `secretEncoding`) as on create. */
 export const rotateSecretSchema = z
   .strictObject({
     secret: secretSchema.optional(),
+    secretEncoding: secretEncodingSchema.optional(),
     gracePeriodMs: z.number().int().min(0).max(30 * 24 * 60 * 60 * 1000).optional(),
   })
+  .superRefine(checkSecretForm, { when: () => true })
+  .transform(withStorableSecret)
   .optional();
 export type RotateSecretInput = z.input<typeof rotateSecretSchema>;
 

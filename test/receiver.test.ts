@@ -290,7 +290,8 @@ describe('honoVerifier', () => {
 describe('createWebhookVerifier', () => {
   it('checks the secrets once, at creation', () => {
     expect(() => createWebhookVerifier({})).toThrow(WebhookVerificationError);
-    expect(() => createWebhookVerifier({ secret: 'not-a-secret' })).toThrow(/whsec_/);
+    expect(() => createWebhookVerifier({ secret: 'short' })).toThrow(/at least 8 bytes/);
+    expect(() => createWebhookVerifier({ secret: 'not base64!', secretEncoding: 'base64' })).toThrow(/base64/);
     expect(() => expressVerifier({ secret: 'whsec_short' })).toThrow(WebhookVerificationError);
   });
 

@@ -754,10 +754,16 @@ describe('secrets never leak into errors, events, alerts or the execution log', 
       expectNoSecret(dump(error), `error for ${JSON.stringify(input).slice(0, 80)}`);
     }
     // verifySignature's errors about a bad secret do not echo it either.
-    for (const secret of [SIGNING_SECRET.slice(0, 20), `${SIGNING_SECRET}!`, SIGNING_SECRET.slice(6)]) {
+    // The bare base64 key is a valid raw (UTF-8) secret now; declared base64 with a stray character it is not.
+    const badSecrets = [
+      { secret: SIGNING_SECRET.slice(0, 20) },
+      { secret: `${SIGNING_SECRET}!` },
+      { secret: `${SIGNING_SECRET.slice(6)}!`, secretEncoding: 'base64' as const },
+    ];
+    for (const badSecret of badSecrets) {
       const error = (() => {
         try {
-          verifySignature({ secret, body: '{}', headers: { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,xx' } });
+          verifySignature({ ...badSecret, body: '{}', headers: { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,xx' } });
         } catch (e) {
           return e;
         }

@@ -81,7 +81,10 @@ describe('createWebhook', () => {
     ],
     ['a basicAuth username with a colon', { basicAuth: { username: 'a:b', password: 'p' } }, 'basicAuth.username', /":"/],
     ['a fractional priority', { priority: 1.5 }, 'priority', /integer/],
-    ['a secret without the whsec_ prefix', { secret: Buffer.alloc(32).toString('base64') }, 'secret', /whsec_/],
+    // A secret without the whsec_ prefix signs as its UTF-8 bytes (test/secret-forms.test.ts); these are the ones that cannot sign.
+    ['a raw secret shorter than 8 bytes', { secret: 'q9Nhjk' }, 'secret', /at least 8 bytes/],
+    ['a secret declared base64 that is not', { secret: 'not base64!', secretEncoding: 'base64' as const }, 'secret', /base64/],
+    ['an unknown secretEncoding', { secret: 'q9NhjkjV9o', secretEncoding: 'hex' as 'base64' }, 'secretEncoding', /'base64'/],
     ['a secret that is too short', { secret: `whsec_${Buffer.alloc(8).toString('base64')}` }, 'secret', /24-64 bytes/],
     ['a secret that is not base64', { secret: 'whsec_not base64!' }, 'secret', /base64/],
     ['an unsupported method', { method: 'GET' as 'POST' }, 'method', /./],

@@ -15,9 +15,12 @@ export class EventCodes {
   private readonly byCode = new Map<string, Trigger>();
   private readonly byTrigger = new Map<string, string>();
 
+  private readonly aliases = new Map<string, string>();
+
   constructor(
     map: EventCodeMap,
     private readonly allowAny: boolean,
+    aliases: Readonly<Record<string, string>> = {},
   ) {
     for (const [code, trigger] of Object.entries(map)) {
       this.byCode.set(code, { entity: trigger.entity, event: trigger.event });
@@ -26,6 +29,27 @@ export class EventCodes {
       if (!this.byTrigger.has(key)) this.byTrigger.set(key, code);
     }
     this.codes = [...this.byCode.keys()];
+    for (const [alias, code] of Object.entries(aliases)) this.aliases.set(alias, code);
+  }
+
+  /** The code `code` stands for: its alias target, or itself. Applied before validation. */
+  canonical(code: string): string {
+    return this.aliases.get(code) ?? code;
+  }
+
+  /**
+   * `body` with `event_code` / `event_codes` aliases replaced by their canonical codes (a shallow
+   * copy; anything that is not such a string is left for validation to judge).
+   */
+  canonicalBody(body: unknown): unknown {
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || this.aliases.size === 0) return body;
+    const record = body as Record<string, unknown>;
+    const copy: Record<string, unknown> = { ...record };
+    if (typeof record.event_code === 'string') copy.event_code = this.canonical(record.event_code);
+    if (Array.isArray(record.event_codes)) {
+      copy.event_codes = record.event_codes.map((code: unknown) => (typeof code === 'string' ? this.canonical(code) : code));
+    }
+    return copy;
   }
 
   /** The trigger of `code`, or null when the code is not accepted. */

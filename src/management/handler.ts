@@ -23,11 +23,13 @@ import {
   type TestEventInput,
   type UpdateWebhookInput,
 } from '../options.js';
+import type { PayloadTemplate } from '../payload.js';
 import type { DeliveryRecord, ExecutionRecord, Page, Trigger, WebhookRecord } from '../storage/types.js';
 import { EventCodes } from './event-codes.js';
-import { HttpError, fromZodError, internalError, toHttpError } from './http-errors.js';
+import { HttpError, errorResponse, fromZodError, internalError, jsonResponse as json, toHttpError } from './http-errors.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
 import {
+  DEFAULT_EVENT_CODE_ALIASES,
   DEFAULT_EVENT_CODES,
   buildApiSchemas,
   listExecutionsQuerySchema,
@@ -78,6 +80,12 @@ export interface ManagementHandlerOptions {
   eventCodes?: EventCodeMap;
   /** Also accept any `<entity>.<event>` code (e.g. `product.Edit`) besides `eventCodes`. Default false. */
   allowAnyEventCode?: boolean;
+  /**
+   * Codes accepted in requests as another code (`alias` → `code`); answers name the code. Default:
+   * `orders.created` → `order.created` (the example of Pack.cloud's document), kept only when
+   * `order.created` is one of `eventCodes`. Pass `{}` for none.
+   */
+  eventCodeAliases?: Record<string, string>;
   /** Largest request body accepted, in bytes (default 64 KiB); larger ones answer 413. */
   maxBodyBytes?: number;
   /**
@@ -114,6 +122,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   eventCodes: z.record(z.string().regex(/^[^\s]{1,200}$/, 'event codes must be 1-200 characters without spaces'), triggerSchema).optional(),
   allowAnyEventCode: z.boolean().optional(),
+  eventCodeAliases: z.record(z.string().regex(/^[^\s]{1,200}$/, 'aliases must be 1-200 characters without spaces'), z.string()).optional(),
   maxBodyBytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
   onError: z.custom<NonNullable<ManagementHandlerOptions['onError']>>(isFunction, 'must be a function').optional(),
 });
@@ -131,20 +140,6 @@ interface Route extends RouteDoc {
   run: (context: RouteContext) => Promise<Response>;
 }
 
-const JSON_HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  // Answers can carry secrets: keep them out of shared and browser caches.
-  'cache-control': 'no-store',
-};
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
-}
-
-function errorResponse(error: HttpError): Response {
-  return json(error.status, { error: { code: error.code, message: error.message, field: error.field } }, error.headers);
-}
-
 const notFound = (): HttpError => new HttpError(404, 'webhook_not_found', 'webhook not found', 'webhook_id');
 
 /**
@@ -156,7 +151,7 @@ const notFound = (): HttpError => new HttpError(404, 'webhook_not_found', 'webho
  *   authorize: async (request, organizationId) => (await session(request))?.organizations.includes(organizationId) ?? false,
  * });
  * Bun.serve({ fetch: handler });                 // or Deno.serve(handler), Hono: app.all('/v1/*', (c) => handler(c.req.raw))
- * app.use(toExpressMiddleware(handler));         // Express
+ * const api = toExpressMiddleware(handler); app.use(api, api.errorHandler); // Express
  * ```
  *
  * `GET {basePath}/openapi.json` serves the OpenAPI 3.1 document without authorization (it
@@ -179,8 +174,9 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
   const reportError =
     parsed.onError ?? ((error: unknown) => console.error('webhook-dispatcher management API: unexpected error', error));
-  const codes = new EventCodes(eventCodeMap, allowAnyEventCode);
-  const schemas = buildApiSchemas({ eventCodes: codes.codes, allowAnyEventCode });
+  const aliases = aliasesFor(parsed.eventCodeAliases, eventCodeMap);
+  const codes = new EventCodes(eventCodeMap, allowAnyEventCode, aliases);
+  const schemas = buildApiSchemas({ eventCodes: codes.codes, allowAnyEventCode, aliases });
 
   // ------------------------------------------------------------------ helpers
 
@@ -266,15 +262,17 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
 
   async function createWebhook({ request, organizationId }: RouteContext): Promise<Response> {
-    const body = parse(schemas.createWebhookBody, await readBody(request, true));
+    const body = parse(schemas.createWebhookBody, codes.canonicalBody(await readBody(request, true)));
     const webhook = await dispatcher.createWebhook({
       url: body.endpoint,
       triggers: triggersOf(body) ?? [],
       tenantId: organizationId,
       ...(body.secret !== undefined ? { secret: body.secret } : {}),
+      ...(body.secret_encoding !== undefined ? { secretEncoding: body.secret_encoding } : {}),
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
       ...(body.headers !== undefined ? { headers: body.headers } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
+      ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
     const location = `${basePath}/v1/organizations/${encodeURIComponent(organizationId)}/webhooks/${encodeURIComponent(webhook.id)}`;
     return json(201, serializeWebhook(webhook, codes, true), { location });
@@ -285,7 +283,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
 
   async function updateWebhook({ request, params, organizationId }: RouteContext): Promise<Response> {
-    const body = parse(schemas.updateWebhookBody, await readBody(request, true), {
+    const body = parse(schemas.updateWebhookBody, codes.canonicalBody(await readBody(request, true)), {
       secret: 'cannot be changed with PATCH; use POST …/rotate-secret',
     });
     const current = await ownedWebhook(organizationId, params.webhookId ?? '');
@@ -296,6 +294,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
       ...(body.headers !== undefined ? { headers: restoreRedactedHeaders(body.headers, current.headers) } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
+      ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
     return json(200, serializeWebhook(updated, codes));
   }
@@ -350,7 +349,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
     if (typeof dispatcher.sendTestEvent !== 'function') {
       throw new HttpError(501, 'not_implemented', 'this server\'s webhook dispatcher cannot send test events (no sendTestEvent)');
     }
-    const body = parse(schemas.testEventBody, (await readBody(request, false)) ?? {});
+    const body = parse(schemas.testEventBody, codes.canonicalBody((await readBody(request, false)) ?? {}));
     const trigger = body.event_code !== undefined ? codes.toTrigger(body.event_code) : null;
     const input: NonNullable<TestEventInput> = {
       ...(trigger ? { entity: trigger.entity, event: trigger.event } : {}),
@@ -571,6 +570,29 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   };
 }
 
+/**
+ * The aliases in force: the given ones, each of which must name an accepted code; by default
+ * those of {@link DEFAULT_EVENT_CODE_ALIASES} whose code is configured.
+ */
+function aliasesFor(given: Record<string, string> | undefined, map: EventCodeMap): Record<string, string> {
+  const known = (code: string) => Object.hasOwn(map, code);
+  if (given === undefined) {
+    return Object.fromEntries(Object.entries(DEFAULT_EVENT_CODE_ALIASES).filter(([alias, code]) => known(code) && !known(alias)));
+  }
+  const issues = Object.entries(given).flatMap(([alias, code]) => {
+    if (known(alias)) return [{ path: `eventCodeAliases.${alias}`, message: 'is itself a configured event code' }];
+    if (!known(code)) return [{ path: `eventCodeAliases.${alias}`, message: `names ${JSON.stringify(code)}, which is not one of eventCodes` }];
+    return [];
+  });
+  if (issues.length > 0) throw new WebhookValidationError(issues, { context: 'createManagementHandler' });
+  return given;
+}
+
+/** The API's `{ mime_type, template }` (already validated and normalised) as the dispatcher's `{ mimeType, template }`. */
+function payloadOf(payload: { mime_type: PayloadTemplate['mimeType']; template: string } | null): PayloadTemplate | null {
+  return payload === null ? null : { mimeType: payload.mime_type, template: payload.template };
+}
+
 function routeNotFound(): HttpError {
   return new HttpError(404, 'route_not_found', 'no such route');
 }
@@ -599,7 +621,15 @@ async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): P
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // A request body fails mid-way only when the client (or its connection) goes away: its
+      // doing, answered as such and not reported as a server error.
+      throw new HttpError(400, 'request_aborted', 'the request body ended before it was complete (the client disconnected)');
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > limit) {

@@ -1,7 +1,8 @@
 /**
  * HTTP errors of the management API and the mapping of library errors onto them. Every error
- * answer is `{ error: { code, message, field } }`; field names are the API's (snake_case), never
- * the dispatcher's (`url`, `triggers`), so clients can point at the input they sent.
+ * answer is `{ error: { code, message, field } }`, plus `issues: [{ field, message }]` listing
+ * every problem of a 422; field names are the API's (snake_case), never the dispatcher's (`url`,
+ * `triggers`), so clients can point at the input they sent.
  *
  * @module
  */
@@ -11,6 +12,8 @@ import { WebhookError, WebhookValidationError, type ValidationIssue } from '../e
 /** Codes the management API answers with, besides the library's {@link WebhookError} codes. */
 export type ManagementErrorCode =
   | 'malformed_json'
+  | 'malformed_request'
+  | 'request_aborted'
   | 'forbidden'
   | 'route_not_found'
   | 'method_not_allowed'
@@ -19,6 +22,12 @@ export type ManagementErrorCode =
   | 'payload_too_large'
   | 'not_implemented'
   | 'internal_error';
+
+/** One problem of a 422 answer, in API field names. */
+export interface HttpIssue {
+  field: string | null;
+  message: string;
+}
 
 /** An error that already knows its HTTP answer. */
 export class HttpError extends Error {
@@ -30,9 +39,30 @@ export class HttpError extends Error {
     message: string,
     readonly field: string | null = null,
     readonly headers: Record<string, string> = {},
+    /** Every problem, for validation answers (the first is `field`). */
+    readonly issues: readonly HttpIssue[] | null = null,
   ) {
     super(message);
   }
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  // Answers can carry secrets: keep them out of shared and browser caches.
+  'cache-control': 'no-store',
+};
+
+/** A JSON answer with the API's headers. */
+export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+/** The answer of an {@link HttpError}: `{ error: { code, message, field, issues? } }`. */
+export function errorResponse(error: HttpError): Response {
+  const body = {
+    error: { code: error.code, message: error.message, field: error.field, ...(error.issues ? { issues: error.issues } : {}) },
+  };
+  return jsonResponse(error.status, body, error.headers);
 }
 
 /** Dispatcher field names → API field names (first path segment). */
@@ -48,15 +78,22 @@ const FIELD_NAMES: Record<string, string> = {
   tenantId: 'organization_id',
 };
 
-/** Keys whose path below the first segment is meaningful to the client (`headers.X-Foo`). */
+/** Keys whose path below the first segment is meaningful to the client (`headers.X-Foo`), kept verbatim. */
 const KEEP_SUBPATH = new Set(['headers', 'data']);
+/** Keys whose sub-fields the API spells in snake_case (`payload.mimeType` → `payload.mime_type`). */
+const SNAKE_SUBPATH = new Set(['payload']);
+
+const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** A dispatcher field path in API terms: `url` → `endpoint`, `triggers.0.entity` → `event_code`. */
 export function apiFieldName(path: string): string {
   if (path === '') return '';
   const [head = '', ...rest] = path.split('.');
-  const mapped = FIELD_NAMES[head] ?? head.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  return KEEP_SUBPATH.has(head) && rest.length > 0 ? [mapped, ...rest].join('.') : mapped;
+  const mapped = FIELD_NAMES[head] ?? snakeCase(head);
+  if (rest.length === 0) return mapped;
+  if (KEEP_SUBPATH.has(head)) return [mapped, ...rest].join('.');
+  if (SNAKE_SUBPATH.has(head)) return [mapped, ...rest.map(snakeCase)].join('.');
+  return mapped;
 }
 
 /** The 422 answer of a dispatcher validation error, in API field names and without the method context. */
@@ -82,7 +119,8 @@ export function fromZodError(error: z.ZodError, hints: Record<string, string> = 
 
 function validationHttpError(issues: readonly ValidationIssue[]): HttpError {
   const message = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ') || 'invalid input';
-  return new HttpError(422, 'invalid_input', message, issues[0]?.path || null);
+  const listed = issues.map((i) => ({ field: i.path || null, message: i.message }));
+  return new HttpError(422, 'invalid_input', message, issues[0]?.path || null, {}, listed.length > 0 ? listed : [{ field: null, message }]);
 }
 
 /** A generic 500 that reveals nothing about the cause. */
@@ -107,7 +145,7 @@ export function toHttpError(error: unknown): HttpError | null {
       return new HttpError(413, error.code, error.message, 'data');
     case 'template_syntax':
     case 'template_render':
-      return new HttpError(422, error.code, error.message);
+      return new HttpError(422, error.code, error.message, 'payload.template', {}, [{ field: 'payload.template', message: error.message }]);
     case 'dispatcher_closed':
       return new HttpError(503, error.code, 'the webhook service is shutting down; retry shortly', null, { 'retry-after': '5' });
     default:

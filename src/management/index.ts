@@ -13,7 +13,7 @@
 export { createManagementHandler, DEFAULT_MAX_BODY_BYTES } from './handler.js';
 export type { ManagementDispatcher, ManagementHandlerOptions } from './handler.js';
 export { toExpressMiddleware } from './express.js';
-export type { ExpressMiddlewareOptions, FetchHandler, NodeRequest } from './express.js';
-export { DEFAULT_EVENT_CODES, GENERIC_EVENT_CODE } from './schemas.js';
+export type { ExpressManagementMiddleware, ExpressMiddlewareOptions, FetchHandler, NextFunction, NodeRequest } from './express.js';
+export { DEFAULT_EVENT_CODES, DEFAULT_EVENT_CODE_ALIASES, GENERIC_EVENT_CODE } from './schemas.js';
 export type { EventCodeMap, WebhookResponse, ExecutionResponse } from './schemas.js';
 export type { ManagementErrorCode } from './http-errors.js';

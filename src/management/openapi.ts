@@ -57,13 +57,13 @@ const PATH_PARAMS: Record<string, string> = {
 };
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed JSON body.',
+  400: 'Malformed JSON body (`malformed_json`), or a body that ended early because the client disconnected (`request_aborted`).',
   403: 'The host\'s authorize() refused the caller for this organization.',
   404: 'Unknown route, or no such webhook/delivery in this organization.',
   409: 'The delivery is still queued or in flight.',
   413: 'Request body over the size limit.',
   415: 'The body is not `application/json`.',
-  422: 'Validation failed; `field` names the offending input.',
+  422: 'Validation failed; `issues` lists every problem as `{ field, message }`; `field` names the first, `message` sums them all up.',
   500: 'Internal error (details are logged, never returned).',
   501: 'The dispatcher cannot send test events.',
   503: 'The dispatcher is shutting down.',
@@ -145,7 +145,9 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], schemas: ApiSc
         '`/v1/organizations/{organizationId}` is authorized by the host application (its authorize() ' +
         'callback decides per organization; how callers authenticate is the host\'s choice). ' +
         'A webhook of another organization answers 404, never 403. Secrets are returned only when a ' +
-        'webhook is created and when its secret is rotated. This document itself needs no authorization.',
+        'webhook is created and when its secret is rotated. This document itself needs no authorization. ' +
+        'Every error answer is JSON `{ error: { code, message, field, issues? } }`; a method a path does ' +
+        'not support (including TRACE) answers 405 `method_not_allowed` with an `Allow` header.',
     },
     paths,
     components: { schemas: components },

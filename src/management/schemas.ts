@@ -9,8 +9,8 @@
  * @module
  */
 import { z } from 'zod';
-import { DEFAULTS, headersSchema, urlSchema } from '../options.js';
-import { isValidSecret } from '../signature.js';
+import { DEFAULTS, headersSchema, mimeTypeSchema, payloadTemplateSchema, secretEncodingSchema, urlSchema } from '../options.js';
+import { secretProblem } from '../signature.js';
 import type { Trigger } from '../storage/types.js';
 
 /** Maps API event codes (`order.created`) to the dispatcher's triggers (`{ entity: 'order', event: 'Create' }`). */
@@ -33,10 +33,17 @@ export const GENERIC_EVENT_CODE = /^(?:[A-Za-z0-9_-]{1,100}|\*)\.(?:[A-Za-z0-9_-
 /** Largest page a list route returns (the dispatcher's own cap). */
 const MAX_LIMIT = DEFAULTS.maxListLimit;
 
-const SECRET_MESSAGE =
-  'must be a Standard Webhooks secret: "whsec_" followed by base64 of 24-64 random bytes ' +
-  '(e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw). Short passwords such as "q9NhjkjV9o" are too weak to sign with; ' +
-  'omit secret to have one generated';
+/**
+ * API event codes accepted as another code's alias: the code is rewritten before validation, so
+ * answers name the canonical code. `orders.created` is the example in Pack.cloud's own "Create
+ * webhook" document, whose allowed values spell it `order.created`.
+ */
+export const DEFAULT_EVENT_CODE_ALIASES: Readonly<Record<string, string>> = Object.freeze({ 'orders.created': 'order.created' });
+
+const SECRET_DESCRIPTION =
+  'Signing secret. `whsec_…`: base64 of 24-64 key bytes after the prefix (Standard Webhooks). Any other string, e.g. ' +
+  '`q9NhjkjV9o` (at least 8 bytes): its UTF-8 bytes are the HMAC key, as GitHub and Shopify sign. Bare base64 with ' +
+  '`secret_encoding: "base64"`: stored and answered as `whsec_<base64>`. Generated (`whsec_` + 32 random bytes) when omitted.';
 
 const isoTimestamp = (description: string) => z.string().meta({ format: 'date-time', description });
 
@@ -49,7 +56,16 @@ export const errorResponseSchema = z
       field: z
         .string()
         .nullable()
-        .meta({ description: 'The offending field in API names (`endpoint`, `event_code`, `headers.X-Foo`), or null.' }),
+        .meta({ description: 'The offending field in API names (`endpoint`, `event_code`, `headers.X-Foo`), or null. The first of `issues` on a 422.' }),
+      issues: z
+        .array(
+          z.strictObject({
+            field: z.string().nullable().meta({ description: 'The offending field in API names, or null.' }),
+            message: z.string().meta({ description: 'What is wrong with it.' }),
+          }),
+        )
+        .optional()
+        .meta({ description: 'Every problem found (422 answers), to fix in one go. `field` above names the first; `message` sums them all up.' }),
     }),
   })
   .meta({ description: 'Error answer.' });
@@ -110,6 +126,13 @@ export const webhookResponseSchema = z
       .record(z.string(), z.string())
       .meta({ description: 'Custom headers sent with every delivery. Credential values are shown redacted (`Bearer [REDACTED]`).' }),
     description: z.string().nullable(),
+    payload: z
+      .strictObject({
+        mime_type: z.string().meta({ description: 'Lower case: `application/json`, `application/xml` or `text/plain`.' }),
+        template: z.string().meta({ description: 'The merge-field template the body is rendered from.' }),
+      })
+      .nullable()
+      .meta({ description: 'The merchant\'s payload template, or null for the default JSON payload.' }),
     previous_secret_expires_at: isoTimestamp('Until when the previous secret keeps signing (rotate answer only).').nullable().optional(),
     created_at: isoTimestamp('Creation time of the resource.'),
     updated_at: isoTimestamp('Latest update time of the resource.'),
@@ -175,6 +198,8 @@ export interface ApiSchemaOptions {
   eventCodes: readonly string[];
   /** Also accept generic `<entity>.<event>` codes. */
   allowAnyEventCode: boolean;
+  /** Aliases rewritten to their code before validation (documented, not part of the enum). */
+  aliases?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -194,7 +219,13 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
     // The union documents the known codes as an enum and the generic form as a pattern.
     code = codes.length > 0 ? z.union([z.enum(codes), generic]) : generic;
   }
-  const eventCode = code.meta({ description: 'The subscribed event.', examples: codes.slice(0, 1) });
+  const aliasNote = Object.entries(options.aliases ?? {})
+    .map(([alias, target]) => `\`${alias}\` is accepted as \`${target}\``)
+    .join('; ');
+  const eventCode = code.meta({
+    description: `The subscribed event.${aliasNote ? ` Aliases (answers name the code): ${aliasNote}.` : ''}`,
+    examples: codes.slice(0, 1),
+  });
 
   const eventCodes = z
     .array(eventCode)
@@ -204,22 +235,35 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
   const endpoint = urlSchema.meta({ description: 'The endpoint the event data is sent to (absolute http(s) URL).', examples: ['https://myapp.example/order-created'] });
   const headers = headersSchema.meta({ description: 'Custom headers sent with every delivery (e.g. `Authorization`).' });
   const description = z.string().max(1000, 'is longer than 1000 characters').nullable();
+  const payload = z
+    .strictObject({
+      mime_type: mimeTypeSchema.meta({
+        description: 'Payload MIME type in any letter case, as ShopCtrl spells them: `application/JSON`, `application/XML`, `text/plain`.',
+        examples: ['application/JSON'],
+      }),
+      template: payloadTemplateSchema.shape.template.meta({
+        description: 'The body with merge fields, e.g. `<order><code>{{order.OrderCode}}</code></order>`; test-rendered when saved.',
+      }),
+    })
+    .nullable()
+    .meta({ description: 'Custom payload (ShopCtrl\'s Payload tab). null or omitted: the default JSON payload.' });
 
   const createWebhookBody = z
     .strictObject({
       event_code: eventCode.optional(),
       event_codes: eventCodes.optional(),
       endpoint,
-      secret: z
-        .string()
-        .refine(isValidSecret, SECRET_MESSAGE)
+      secret: z.string({ error: 'must be a string' }).optional().meta({ description: SECRET_DESCRIPTION, examples: ['q9NhjkjV9o'] }),
+      secret_encoding: secretEncodingSchema
         .optional()
-        .meta({ description: 'Signing secret (`whsec_` + base64 of 24-64 bytes). Generated when omitted (recommended).' }),
+        .meta({ description: '`base64` when `secret` is bare base64 key bytes (no `whsec_` prefix). Omit for every other form.' }),
       enabled: z.boolean().optional().meta({ description: 'Default true.' }),
       headers: headers.optional(),
       description: description.optional(),
+      payload: payload.optional(),
     })
     .superRefine(requireOneEventCode(true))
+    .superRefine(checkSecret, { when: () => true })
     .meta({ description: 'Create a webhook. Give `event_code` or `event_codes`.' });
 
   const updateWebhookBody = z
@@ -230,6 +274,7 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
       enabled: z.boolean().optional(),
       headers: headers.optional(),
       description: description.optional(),
+      payload: payload.optional(),
     })
     .superRefine(requireOneEventCode(false))
     .meta({
@@ -260,4 +305,23 @@ function requireOneEventCode(required: boolean) {
       ctx.addIssue({ code: 'custom', path: ['event_code'], message: 'is required (or event_codes, an array of event codes)' });
     }
   };
+}
+
+/**
+ * The secret's form under its `secret_encoding`, by the library's one rule (`signature.ts`).
+ * Runs even when other fields failed, so one 422 lists every problem.
+ */
+function checkSecret(value: unknown, ctx: z.RefinementCtx): void {
+  if (typeof value !== 'object' || value === null) return;
+  const { secret, secret_encoding: encoding } = value as { secret?: unknown; secret_encoding?: unknown };
+  if (secret === undefined) {
+    if (encoding !== undefined) ctx.addIssue({ code: 'custom', path: ['secret_encoding'], message: 'is only meaningful with secret' });
+    return;
+  }
+  // A wrong type or an unknown encoding is reported on its own field.
+  if (typeof secret !== 'string' || (encoding !== undefined && encoding !== 'base64')) return;
+  const problem = secretProblem(secret, encoding);
+  if (problem !== null) {
+    ctx.addIssue({ code: 'custom', path: ['secret'], message: `${problem}; omit secret to have a strong whsec_ one generated` });
+  }
 }

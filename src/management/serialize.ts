@@ -24,6 +24,8 @@ export function serializeWebhook(webhook: WebhookRecord, codes: EventCodes, with
     // Custom headers often carry credentials (Authorization: Bearer …): write-only, like the secret.
     headers: { ...redactHeaders(webhook.headers) },
     description: webhook.description,
+    // The template is the merchant's own text; secrets never go into it (they sign, they are not rendered).
+    payload: webhook.payload ? { mime_type: webhook.payload.mimeType, template: webhook.payload.template } : null,
     created_at: iso(webhook.createdAt),
     updated_at: iso(webhook.updatedAt),
   };

@@ -69,7 +69,9 @@ export type ExpressWebhookMiddleware = (
  * });
  * ```
  *
- * The secrets are checked when the middleware is created: a malformed secret throws then.
+ * The secrets are checked when the middleware is created: a malformed secret throws then. Give
+ * the secret as the webhook was given it (`whsec_…` or a raw string such as `q9NhjkjV9o`; bare
+ * base64 with `secretEncoding: 'base64'`), as for {@link createWebhookVerifier}.
  */
 export function expressVerifier(options: ReceiverMiddlewareOptions): ExpressWebhookMiddleware {
   const verifier = createWebhookVerifier(options);

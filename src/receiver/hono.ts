@@ -51,7 +51,8 @@ export type HonoWebhookMiddleware = (c: HonoContextLike, next: () => Promise<voi
  * });
  * ```
  *
- * The secrets are checked when the middleware is created: a malformed secret throws then.
+ * The secrets are checked when the middleware is created: a malformed secret throws then. The
+ * secret forms (and `secretEncoding`) are those of {@link createWebhookVerifier}.
  */
 export function honoVerifier(options: ReceiverMiddlewareOptions): HonoWebhookMiddleware {
   const verifier = createWebhookVerifier(options);

@@ -5,17 +5,25 @@
  * @module
  */
 import { WebhookError, WebhookVerificationError } from '../errors.js';
-import { secretToKey, verifySignature, type HeaderSource, type VerifiedWebhook } from '../signature.js';
+import { secretToKey, verifySignature, type HeaderSource, type SecretEncoding, type VerifiedWebhook } from '../signature.js';
 
 /** Options of {@link createWebhookVerifier}. Pass `secret`, or `secrets` to accept any of several (rotation). */
 export interface WebhookVerifierOptions {
-  /** The webhook's signing secret, `whsec_…`. */
+  /**
+   * The webhook's signing secret, exactly as the sender was given it: `whsec_…` (base64 key after
+   * the prefix), or any other string, whose UTF-8 bytes are the key (e.g. `q9NhjkjV9o`).
+   */
   secret?: string;
   /**
    * Several secrets, any of which may have signed the delivery: keep the old and the new one here
    * while a secret is being rotated.
    */
   secrets?: readonly string[];
+  /**
+   * `'base64'` when the secret(s) are bare base64 key bytes without the `whsec_` prefix (the
+   * sender was given the same string with `secretEncoding: 'base64'`). Omit for every other form.
+   */
+  secretEncoding?: SecretEncoding;
   /** Accepted clock difference in seconds, both directions (older: replay; newer: clock skew). Default 300. */
   toleranceSeconds?: number;
 }
@@ -80,7 +88,11 @@ export function bodyText(rawBody: string | Uint8Array): string {
  *
  * The secrets are checked here, once: a malformed secret throws a
  * {@link WebhookVerificationError} with code `invalid_secret` at start-up instead of failing every
- * request.
+ * request. Pass the secret string the sender was given: `whsec_…`, a raw string (its UTF-8 bytes,
+ * e.g. `q9NhjkjV9o`), or bare base64 with `secretEncoding: 'base64'`, as on `createWebhook`.
+ *
+ * This verifies every payload MIME type (JSON, XML, plain text); `standardwebhooks`/`svix`
+ * `verify()` JSON-parse the body and throw on XML and text deliveries.
  *
  * ```ts
  * const verifier = createWebhookVerifier({ secret: process.env.WEBHOOK_SECRET! });
@@ -94,13 +106,15 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
   if (secrets.length === 0) {
     throw new WebhookVerificationError('invalid_secret', 'createWebhookVerifier: pass secret or secrets');
   }
-  for (const secret of secrets) secretToKey(secret); // throws invalid_secret, naming what is wrong
+  const secretEncoding = options.secretEncoding;
+  for (const secret of secrets) secretToKey(secret, secretEncoding); // throws invalid_secret, naming what is wrong
   const toleranceSeconds = options.toleranceSeconds;
 
   return {
     verify(rawBody, headers) {
       const verified = verifySignature({
         secrets,
+        ...(secretEncoding !== undefined ? { secretEncoding } : {}),
         body: rawBody,
         headers,
         ...(toleranceSeconds !== undefined ? { toleranceSeconds } : {}),
