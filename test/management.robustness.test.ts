@@ -191,6 +191,18 @@ describe.each(TRANSPORTS)('payload templates as ShopCtrl spells them (%s)', (_na
     expect(plain.body.payload).toBeNull();
   });
 
+  it('answers unknown merge fields as warnings on create and PATCH (not on reads)', async () => {
+    const template = '{"code":"{{order.OrdrCode}}"}';
+    const created = await call('POST', hooks(), { headers: jsonHeaders, body: JSON.stringify({ ...VALID, payload: { mime_type: 'application/json', template } }) });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body.warnings).toEqual([{ field: 'payload.template', merge_field: 'order.OrdrCode', message: expect.stringContaining('did you mean {{order.OrderCode}}') }]);
+    expect(webhookResponseSchema.safeParse(created.body).success).toBe(true);
+    const patched = await call('PATCH', `${hooks()}/${created.body.id}`, { headers: jsonHeaders, body: JSON.stringify({ payload: { mime_type: 'text/plain', template: '{{order.OrderCode}}' } }) });
+    expect(patched.body.warnings).toEqual([]);
+    const read = await call('GET', `${hooks()}/${created.body.id}`, { headers: AUTH });
+    expect('warnings' in read.body).toBe(false);
+  });
+
   it('answers template and MIME type errors with 422 naming payload.template / payload.mime_type', async () => {
     const cases: Array<[unknown, string]> = [
       [{ mime_type: 'application/XML', template: '<order>{{order.OrderCode</order>' }, 'payload.template'],

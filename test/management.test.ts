@@ -198,8 +198,10 @@ describe.each([
 
     const read = await call('GET', `${hooks(ORG_A)}/${id}`);
     expect(read.status).toBe(200);
-    expect(read.body).toEqual({ ...created.body, secret: undefined, previous_secret_expires_at: undefined });
+    expect(created.body.warnings).toEqual([]);
+    expect(read.body).toEqual({ ...created.body, secret: undefined, previous_secret_expires_at: undefined, warnings: undefined });
     expect('secret' in read.body).toBe(false);
+    expect('warnings' in read.body).toBe(false);
 
     const second = await call('POST', hooks(ORG_A), {
       body: { event_codes: ['order.shipped', 'order.canceled'], endpoint: 'https://merchant.example/hooks/2', enabled: false },

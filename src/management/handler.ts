@@ -37,17 +37,18 @@ import {
   rotateSecretBodySchema,
   type EventCodeMap,
 } from './schemas.js';
-import { restoreRedactedHeaders, serializeExecution, serializeQueuedDelivery, serializeWebhook } from './serialize.js';
+import { restoreRedactedHeaders, serializeExecution, serializeQueuedDelivery, serializeSavedWebhook, serializeWebhook } from './serialize.js';
+import type { SaveWarning } from '../merge-field-check.js';
 
 /**
  * The slice of `WebhookDispatcher` the API calls. A `WebhookDispatcher` satisfies it; tests and
  * hosts may pass anything else that does (e.g. a wrapper that audits changes).
  */
 export interface ManagementDispatcher {
-  createWebhook(input: CreateWebhookInput): Promise<WebhookRecord>;
+  createWebhook(input: CreateWebhookInput): Promise<WebhookRecord & { warnings?: readonly SaveWarning[] }>;
   getWebhook(id: string): Promise<WebhookRecord>;
   listWebhooks(query?: ListWebhooksInput): Promise<Page<WebhookRecord>>;
-  updateWebhook(id: string, patch: UpdateWebhookInput): Promise<WebhookRecord>;
+  updateWebhook(id: string, patch: UpdateWebhookInput): Promise<WebhookRecord & { warnings?: readonly SaveWarning[] }>;
   deleteWebhook(id: string): Promise<void>;
   rotateSecret(id: string, input?: RotateSecretInput): Promise<WebhookRecord>;
   listExecutions(query?: ListExecutionsInput): Promise<Page<ExecutionRecord>>;
@@ -275,7 +276,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
     const location = `${basePath}/v1/organizations/${encodeURIComponent(organizationId)}/webhooks/${encodeURIComponent(webhook.id)}`;
-    return json(201, serializeWebhook(webhook, codes, true), { location });
+    return json(201, serializeSavedWebhook(webhook, codes, true), { location });
   }
 
   async function getWebhook({ params, organizationId }: RouteContext): Promise<Response> {
@@ -296,7 +297,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       ...(body.description !== undefined ? { description: body.description } : {}),
       ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
-    return json(200, serializeWebhook(updated, codes));
+    return json(200, serializeSavedWebhook(updated, codes));
   }
 
   async function deleteWebhook({ params, organizationId }: RouteContext): Promise<Response> {

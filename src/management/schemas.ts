@@ -134,6 +134,19 @@ export const webhookResponseSchema = z
       .nullable()
       .meta({ description: 'The merchant\'s payload template, or null for the default JSON payload.' }),
     previous_secret_expires_at: isoTimestamp('Until when the previous secret keeps signing (rotate answer only).').nullable().optional(),
+    warnings: z
+      .array(
+        z.strictObject({
+          field: z.string().meta({ description: 'The request field concerned, e.g. `payload.template`.' }),
+          merge_field: z.string().optional().meta({ description: 'The merge field concerned, e.g. `order.Totl`.' }),
+          message: z.string(),
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          'Create and PATCH answers only: what the save found worth telling without refusing it, such as a merge field the event is not known to have (with the closest known name).',
+      }),
     created_at: isoTimestamp('Creation time of the resource.'),
     updated_at: isoTimestamp('Latest update time of the resource.'),
   })

@@ -5,11 +5,20 @@
  * @module
  */
 import { REDACTED, redactHeaders } from '../redact.js';
+import type { SaveWarning } from '../merge-field-check.js';
 import type { DeliveryRecord, ExecutionRecord, WebhookRecord } from '../storage/types.js';
 import type { EventCodes } from './event-codes.js';
 import type { ExecutionResponse, WebhookResponse } from './schemas.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** A saved webhook (create, PATCH) in API form, with the save's warnings. */
+export function serializeSavedWebhook(webhook: WebhookRecord & { warnings?: readonly SaveWarning[] }, codes: EventCodes, withSecret = false): WebhookResponse {
+  return {
+    ...serializeWebhook(webhook, codes, withSecret),
+    warnings: (webhook.warnings ?? []).map((w) => ({ field: w.field, ...(w.mergeField !== undefined ? { merge_field: w.mergeField } : {}), message: w.message })),
+  };
+}
 
 /** A webhook in API form. `withSecret` adds the secret (and when the previous one stops signing). */
 export function serializeWebhook(webhook: WebhookRecord, codes: EventCodes, withSecret = false): WebhookResponse {
