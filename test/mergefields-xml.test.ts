@@ -157,6 +157,11 @@ describe("XML templates: ']]>' never forms unseen", () => {
     expect(refused('<r><![CDATA[x]{{#if a}}]{{/if}}>]]></r>').message).toMatch(/may end this CDATA section or not/);
   });
 
+  it("refuses an #each body whose '>' would follow the previous item's ']]'", () => {
+    expect(refused('<r>{{#each l}}>]]{{/each}}</r>').message).toMatch(/^']]>' may form here in element text/);
+    expect(refused('<r><![CDATA[{{#each l}}>]]{{/each}}]]></r>').message).toMatch(/may end this CDATA section or not/);
+  });
+
   it("accepts ']' around merge fields and sections when no path forms ']]>'", () => {
     expect(render('<r>[1]{{#if a}}]{{/if}} {{v}}]</r>', { a: 1, v: ']' })).toBe('<r>[1]] &#93;]</r>');
     expect(render('<r>{{v}}]></r>', { v: 'x]' })).toBe('<r>x&#93;]></r>');
