@@ -143,6 +143,12 @@ describe('XML templates: every combination of branches is well-formed', () => {
     expect(render(reopen, { a: 1 })).toBe('<r><x></x></r>');
   });
 
+  it('reports positions in the template source, counting the backslash of each \\{{', () => {
+    expect(refused('<r>\\{{a}} \\{{b}} <x></y></r>')).toMatchObject({ line: 1, column: 21 });
+    expect(refused('<r>\\{{a}}\n \\{{b}} <x>\\{{c}}</y></r>')).toMatchObject({ line: 2, column: 18 });
+    expect(refused('<r>\\{{a}}<x attr="1" attr="2"/></r>')).toMatchObject({ line: 1, column: 22 });
+  });
+
   it('keeps literal text that is XML markup elsewhere: \\{{ in a comment, }} and {{ in text', () => {
     expect(render('<!-- \\{{x}} --><r>\\{{x}} }}</r>', { x: 1 })).toBe('<!-- {{x}} --><r>{{x}} }}</r>');
   });

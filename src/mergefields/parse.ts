@@ -594,9 +594,15 @@ class Parser {
  * offset); the text's length maps to where the next tag starts.
  */
 function sourceOffset(pieces: readonly number[], index: number): number {
-  let k = 0;
-  while (k + 2 < pieces.length && (pieces[k + 2] as number) <= index) k += 2;
-  return (pieces[k + 1] ?? 0) + index - (pieces[k] ?? 0);
+  // Binary search for the last piece starting at or before `index` (called once per start tag).
+  let lo = 0;
+  let hi = pieces.length / 2 - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((pieces[2 * mid] as number) <= index) lo = mid;
+    else hi = mid - 1;
+  }
+  return (pieces[2 * lo + 1] ?? 0) + index - (pieces[2 * lo] ?? 0);
 }
 
 function normalizeIndex(digits: string): string {
