@@ -13,8 +13,6 @@ import { FORBIDDEN_KEYS, toJsonText } from './encode.js';
 import { type Formatter, FormatterError, compileFormatter } from './format.js';
 import { lineColumn, type SectionKind, type XmlContext, XmlLexer, XmlProblem } from './xml.js';
 
-export { lineColumn };
-
 /** Where a value path starts. */
 export type PathRef =
   /** Plain path: first segment looked up in the current `#each` element, then outwards, then root. */
@@ -179,8 +177,9 @@ class Parser {
     const src = this.src;
     let pos = 0;
     let pending = '';
+    const xml = this.xml !== undefined;
     const append = (text: string, offset: number): void => {
-      this.pieces.push(pending.length, offset);
+      if (xml) this.pieces.push(pending.length, offset);
       pending += text;
     };
     for (;;) {
