@@ -50,16 +50,34 @@
  *   inside a `\uXXXX` escape, or a section whose body or branches open or close a string, is a
  *   syntax error (so every placeholder has one known position on every path). Output that does not `JSON.parse` is a
  *   TemplateRenderError (section-free templates are proven valid once at compile time instead).
- * - `application/xml`: values have `& < > " '` escaped as entities, CR as `&#13;` (so it survives
- *   line-end normalization) and characters XML 1.0 forbids removed; objects render as escaped JSON
- *   text. Put placeholders in text, CDATA or attribute values (not in names, comments or
- *   processing instructions). Render does not re-parse XML output; {@link validateTemplate}
- *   checks that the template produces well-formed XML.
+ * - `application/xml`: the template must be a well-formed XML 1.0 document on every path through
+ *   its sections, which is checked at compile time (TemplateSyntaxError with line and column):
+ *   - placeholders only in element text, quoted attribute values and CDATA sections — not in
+ *     element or attribute names, comments, processing instructions, the XML declaration or a
+ *     DOCTYPE, nor outside the root element;
+ *   - section tags only where a placeholder may go; every branch of `#if`/`#unless` must leave the
+ *     XML where the other leaves it, and the body (and `{{else}}`) of `#each` where it found it: a
+ *     section closes every element, attribute value and CDATA section it opens, and no other;
+ *     exactly one root element on every path;
+ *   - an XML declaration only at the very start, as `<?xml version="1.0"?>` with optional
+ *     `encoding="UTF-8"` and `standalone`; a DOCTYPE only as `<!DOCTYPE name>` (internal subsets and
+ *     external DTDs are refused: entity declarations expose receivers to XXE and entity expansion);
+ *     entity references only `&amp; &lt; &gt; &quot; &apos;` and character references.
+ *
+ *   Values are escaped for their position: in text `& < > " '` as entities, CR as `&#13;`, a
+ *   trailing `]` as `&#93;`; in attribute values also tab, LF and CR as character references, so
+ *   they survive attribute normalization; in CDATA nothing is escaped, a `>` that would complete
+ *   `]]>` gets the section restarted before it (`]]]]><![CDATA[>`) and CR is `]]>&#13;<![CDATA[`,
+ *   so an XML parser reads back exactly the value. Characters XML 1.0 forbids even escaped (C0
+ *   controls but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates) are removed. Objects render as
+ *   JSON text. As a last line, every render checks its output is well-formed and throws
+ *   TemplateRenderError instead of returning malformed XML.
  * - `text/plain`: values as text, objects and arrays as JSON.
  *
  * A value's output is never parsed as template syntax. Rendering never throws because of the
  * data's shape (throwing proxies and the like render as missing); it throws TemplateRenderError
- * only for exceeded {@link TemplateLimits} (output bytes, loop iterations) or invalid JSON output.
+ * only for exceeded {@link TemplateLimits} (output bytes, loop iterations), invalid JSON output or
+ * (never expected) malformed XML output.
  * Section nesting is limited at compile time. Column numbers in errors count UTF-16 code units.
  *
  * @module
@@ -69,7 +87,9 @@ import {
   encodeJsonString,
   encodeJsonValue,
   encodeText,
-  encodeXml,
+  encodeXmlAttr,
+  encodeXmlCdata,
+  encodeXmlText,
   getOwn,
   isLimitError,
   limitError,
@@ -100,7 +120,8 @@ export interface CompiledTemplate {
   readonly source: string;
   /**
    * Render with data. Never throws because of the data's shape; throws TemplateRenderError only
-   * when limits are exceeded or the output is not valid for the MIME type (JSON must JSON.parse).
+   * when limits are exceeded or the output is not valid for the MIME type (JSON must JSON.parse,
+   * XML must be well-formed).
    */
   render(data: unknown): string;
   /**
@@ -152,7 +173,9 @@ type Encoder = (value: unknown, budget: number) => string;
 const ENCODERS: Readonly<Record<OutputContext, Encoder>> = {
   'json-value': encodeJsonValue,
   'json-string': encodeJsonString,
-  xml: encodeXml,
+  'xml-text': encodeXmlText,
+  'xml-attr': encodeXmlAttr,
+  'xml-cdata': encodeXmlCdata,
   text: encodeText,
 };
 
@@ -342,6 +365,7 @@ function build(source: string, mimeType: PayloadMimeType, limits: ResolvedLimits
   const body = compileBlock(parsed.nodes, false);
   const { maxOutputBytes, maxIterations } = limits;
   let checkJson = false;
+  const checkXml = mimeType === 'application/xml';
   if (mimeType === 'application/json') {
     checkJson = parsed.hasSections;
     if (!checkJson) {
@@ -365,6 +389,12 @@ function build(source: string, mimeType: PayloadMimeType, limits: ResolvedLimits
           cause: err,
         });
       }
+    }
+    if (checkXml) {
+      // The compile-time structure check and the encoders make this unreachable; checked anyway
+      // (linear in the output) so that a malformed document is never returned, let alone sent.
+      const problem = xmlProblem(out);
+      if (problem !== undefined) throw new TemplateRenderError(`template output is not well-formed XML: ${problem}`);
     }
     return out;
   };
@@ -463,8 +493,8 @@ function syntheticSample(fields: readonly string[]): unknown {
  * Validates a template at save time: compiles it, then renders it against the sample data (or an
  * empty object), an empty object, and generated data in which every referenced field exists and
  * every `#each` array has two elements, checking each output is valid for the MIME type (JSON
- * parses; XML is well-formed). Throws TemplateSyntaxError or TemplateRenderError. Limits hit only
- * with the generated data are ignored.
+ * parses; XML is well-formed, which for XML templates compiling already guarantees). Throws
+ * TemplateSyntaxError or TemplateRenderError. Limits hit only with the generated data are ignored.
  *
  * @param source - template text
  * @param mimeType - output type
@@ -473,21 +503,14 @@ function syntheticSample(fields: readonly string[]): unknown {
 export function validateTemplate(source: string, mimeType: PayloadMimeType, sample?: unknown): void {
   const template = compileTemplate(source, mimeType);
   const check = (data: unknown, what: string, ignoreLimits: boolean): void => {
-    let out: string;
     try {
-      out = template.render(data);
+      template.render(data);
     } catch (err) {
       if (ignoreLimits && isLimitError(err)) return;
       if (err instanceof TemplateRenderError && what !== '') {
         throw new TemplateRenderError(`${err.message} (${what})`, { cause: err });
       }
       throw err;
-    }
-    if (template.mimeType === 'application/xml') {
-      const problem = xmlProblem(out);
-      if (problem !== undefined) {
-        throw new TemplateRenderError(`template output is not well-formed XML: ${problem}${what ? ` (${what})` : ''}`);
-      }
     }
   };
   if (sample !== undefined) check(sample, '', false);

@@ -227,20 +227,26 @@ describe('compileTemplate: application/xml', () => {
     ]);
   });
 
-  it('escapes markup characters and strips characters XML forbids', () => {
+  it('escapes markup characters and strips characters XML forbids; CDATA keeps values unescaped', () => {
     const t = compileTemplate('<r a="{{v}}" b=\'{{v}}\'><t>{{v}}</t><![CDATA[{{v}}]]></r>', 'application/xml');
+    const exact = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, trimValues: false, htmlEntities: true });
     for (const v of HOSTILE_STRINGS) {
       const out = t.render({ v });
       expect(XMLValidator.validate(out)).toBe(true);
-      const doc = xmlParser.parse(out) as { r: { '@a': string; t: string } };
+      const doc = exact.parse(out) as { r: Record<string, unknown> };
       const expected = v
         // eslint-disable-next-line no-control-regex -- the characters XML 1.0 forbids
         .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
         .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '');
-      // The parser decodes entities; whitespace may be normalized, so compare without it.
-      const norm = (s: unknown) => String(s ?? '').replace(/\s+/g, '');
-      expect(norm(doc.r.t)).toBe(norm(expected));
-      expect(out).not.toMatch(/<y>/);
+      // Exactly the template's elements and attributes; each value reads back exactly (CR, tab and
+      // LF included), the CDATA section's as the element's own text.
+      expect(Object.keys(doc.r).filter((k) => !['@a', '@b', 't', '#text'].includes(k)), JSON.stringify(v)).toEqual([]);
+      expect(doc.r['@a'], JSON.stringify(v)).toBe(expected);
+      expect(doc.r['@b'], JSON.stringify(v)).toBe(expected);
+      expect(doc.r.t, JSON.stringify(v)).toBe(expected);
+      expect(doc.r['#text'] ?? '', JSON.stringify(v)).toBe(expected);
+      // Markup in a value is inert: outside CDATA sections it is escaped.
+      expect(out.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '')).not.toMatch(/<y>/);
     }
   });
 
@@ -799,8 +805,12 @@ describe('validateTemplate', () => {
       '{{#each items}}<item/>{{/each}}',
       '',
     ];
-    for (const src of bad) expect(() => validateTemplate(src, 'application/xml'), src).toThrow(TemplateRenderError);
-    expect(() => validateTemplate('<a>{{x}}</b>', 'application/xml')).toThrow(/<\/b> does not close <a> at line 1, column 4/);
+    // Refused when compiled, whatever the data, with the position in the template.
+    for (const src of bad) {
+      expect(() => validateTemplate(src, 'application/xml'), src).toThrow(TemplateSyntaxError);
+      expect(() => compileTemplate(src, 'application/xml'), src).toThrow(TemplateSyntaxError);
+    }
+    expect(() => validateTemplate('<a>{{x}}</b>', 'application/xml')).toThrow('</b> does not close <a> (line 1, column 9)');
   });
 
   it('agrees with fast-xml-parser on what it accepts', () => {

@@ -176,36 +176,95 @@ export function encodeJsonString(v: unknown, budget: number): string {
   return jsonQuote(text).slice(1, -1);
 }
 
-// Characters XML 1.0 forbids (C0 controls except tab/LF/CR, U+FFFE, U+FFFF, lone surrogates), plus
-// the five markup characters; a valid surrogate pair is matched as a unit and kept.
-const XML_NEEDS_WORK =
+// Characters XML 1.0 forbids even as references (C0 controls but tab/LF/CR, U+FFFE, U+FFFF, lone
+// surrogates): removed from values, so no data can make the output malformed. A valid surrogate
+// pair is matched as a unit and kept.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is matched
+const XML_FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+const XML_FORBIDDEN_ALL =
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is matched
-  /[&<>"'\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
-const XML_REPLACE =
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is matched
-  /[&<>"'\r]|[\uD800-\uDBFF][\uDC00-\uDFFF]|[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/g;
+  /[\uD800-\uDBFF][\uDC00-\uDFFF]|[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/g;
+const keepPairs = (m: string): string => (m.length === 2 ? m : '');
+
+/** `s` without the characters XML 1.0 does not allow. */
+export function xmlChars(s: string): string {
+  return XML_FORBIDDEN.test(s) ? s.replace(XML_FORBIDDEN_ALL, keepPairs) : s;
+}
+
+const XML_TEXT_SPECIAL = /[&<>"'\r]/;
+const XML_TEXT_REPLACE = /[&<>"'\r]/g;
+const XML_ATTR_SPECIAL = /[&<>"'\t\n\r]/;
+const XML_ATTR_REPLACE = /[&<>"'\t\n\r]/g;
 const XML_ENTITIES: Readonly<Record<string, string>> = {
-  // A literal CR would be normalized away by XML parsers; a character reference survives.
-  '\r': '&#13;',
   '&': '&amp;',
   '<': '&lt;',
   '>': '&gt;',
   '"': '&quot;',
   "'": '&apos;',
+  // Parsers normalize a literal CR away (and in attribute values tab and LF to spaces);
+  // character references survive, so the value round-trips exactly.
+  '\r': '&#13;',
+  '\t': '&#9;',
+  '\n': '&#10;',
 };
+const toEntity = (c: string): string => XML_ENTITIES[c] as string;
 
 /** Escapes `& < > " '` as entities, CR as `&#13;`, and strips characters XML 1.0 does not allow. */
 export function xmlEscape(s: string): string {
-  if (!XML_NEEDS_WORK.test(s)) return s;
-  return s.replace(XML_REPLACE, (m) => (m.length === 2 ? m : (XML_ENTITIES[m] ?? '')));
+  const text = xmlChars(s);
+  return XML_TEXT_SPECIAL.test(text) ? text.replace(XML_TEXT_REPLACE, toEntity) : text;
 }
 
-/** A value in XML text or attribute content. */
-export function encodeXml(v: unknown, budget: number): string {
+/** A value in XML element text. */
+export function encodeXmlText(v: unknown, budget: number): string {
   const escaped = xmlEscape(plainText(v, budget));
   // `>` inside a value is escaped, so `]]>` (forbidden in text) can only form across the
   // boundary: a value ending in `]` followed by template text `]>` or `>`. Escape that `]`.
   return escaped.endsWith(']') ? `${escaped.slice(0, -1)}&#93;` : escaped;
+}
+
+/** A value in a quoted XML attribute value (either quote): also tab, LF and CR as references. */
+export function encodeXmlAttr(v: unknown, budget: number): string {
+  const text = xmlChars(plainText(v, budget));
+  return XML_ATTR_SPECIAL.test(text) ? text.replace(XML_ATTR_REPLACE, toEntity) : text;
+}
+
+/** Ends the CDATA section and starts a new one: a `>` after it cannot complete a `]]>`. */
+const CDATA_SPLIT = ']]><![CDATA[';
+
+/**
+ * A value inside `<![CDATA[ … ]]>`: its text unescaped (CDATA has no escapes), so a parser reads
+ * back exactly the value. Where a `>` could complete `]]>` (after `]]` in the value, or at its
+ * start, where the text before may end in `]`) the section is ended and restarted just before the
+ * `>`: `]]>` becomes `]]]]><![CDATA[>`. A CR, which parsers would turn into LF, is written as
+ * `&#13;` between two sections. A value ending in `]` is followed by a restart, so template text
+ * after it (`]]>`, `>`) keeps its meaning.
+ */
+export function encodeXmlCdata(v: unknown, budget: number): string {
+  const text = xmlChars(plainText(v, budget));
+  if (text === '' || (!text.includes(']') && !text.includes('\r') && text.charCodeAt(0) !== 0x3e)) return text;
+  let out = '';
+  let from = 0;
+  // `]` just before the current position; the text before the value may end in `]]`.
+  let brackets = 2;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5d /* ] */) {
+      brackets++;
+    } else if (c === 0x3e /* > */ && brackets >= 2) {
+      out += `${text.slice(from, i)}${CDATA_SPLIT}`;
+      from = i;
+      brackets = 0;
+    } else if (c === 0x0d /* CR */) {
+      out += `${text.slice(from, i)}]]>&#13;<![CDATA[`;
+      from = i + 1;
+      brackets = 0;
+    } else {
+      brackets = 0;
+    }
+  }
+  out += text.slice(from);
+  return text.charCodeAt(text.length - 1) === 0x5d ? `${out}${CDATA_SPLIT}` : out;
 }
 
 /** A value in text/plain output. */

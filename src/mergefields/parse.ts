@@ -11,6 +11,7 @@ import { TemplateSyntaxError } from '../errors.js';
 import type { PayloadMimeType } from '../mergefields.js';
 import { FORBIDDEN_KEYS, toJsonText } from './encode.js';
 import { type Formatter, FormatterError, compileFormatter } from './format.js';
+import { lineColumn, type SectionKind, type XmlContext, XmlLexer, XmlProblem } from './xml.js';
 
 /** Where a value path starts. */
 export type PathRef =
@@ -26,7 +27,7 @@ export type PathRef =
   | { readonly kind: 'never' };
 
 /** How a value is encoded where it appears. */
-export type OutputContext = 'json-value' | 'json-string' | 'xml' | 'text';
+export type OutputContext = 'json-value' | 'json-string' | XmlContext | 'text';
 
 export interface TextNode {
   readonly type: 'text';
@@ -64,8 +65,6 @@ export interface ParsedTemplate {
    */
   readonly jsonSkeleton: string;
 }
-
-type SectionKind = 'each' | 'if' | 'unless';
 
 interface OpenSection {
   readonly kind: SectionKind;
@@ -131,17 +130,6 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
-/** 1-based line and column (in UTF-16 code units) of `offset` in `src`. */
-export function lineColumn(src: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = src.indexOf('\n'); i !== -1 && i < offset; i = src.indexOf('\n', i + 1)) {
-    line++;
-    lineStart = i + 1;
-  }
-  return { line, column: offset - lineStart + 1 };
-}
-
 const tagName = (kind: SectionKind): string => `{{#${kind}}}`;
 
 class Parser {
@@ -152,12 +140,26 @@ class Parser {
   private json: JsonState = JsonState.Out;
   private skeleton = '';
   private hasSections = false;
+  /** XML templates: the structure check, which also tells where each placeholder sits. */
+  private readonly xml: XmlLexer | undefined;
+  /**
+   * Where the pieces of the pending text come from: pairs of (index in the text, source offset).
+   * The text differs from the source where `\{{` became `{{`.
+   */
+  private pieces: number[] = [];
 
   constructor(
     private readonly src: string,
     private readonly mimeType: PayloadMimeType,
     private readonly maxDepth: number,
-  ) {}
+  ) {
+    if (mimeType === 'application/xml') {
+      this.xml = new XmlLexer((offset) => {
+        const { line, column } = lineColumn(src, offset);
+        return `line ${line}, column ${column}`;
+      });
+    }
+  }
 
   private fail(message: string, offset: number): never {
     const { line, column } = lineColumn(this.src, offset);
@@ -175,10 +177,15 @@ class Parser {
     const src = this.src;
     let pos = 0;
     let pending = '';
+    const xml = this.xml !== undefined;
+    const append = (text: string, offset: number): void => {
+      if (xml) this.pieces.push(pending.length, offset);
+      pending += text;
+    };
     for (;;) {
       const open = src.indexOf('{{', pos);
       if (open === -1) {
-        pending += src.slice(pos);
+        append(src.slice(pos), pos);
         break;
       }
       // `\{{` is a literal `{{`. Backslashes pair up: after an even number (`\\{{`, an escaped
@@ -186,14 +193,15 @@ class Parser {
       let slashes = 0;
       while (open - slashes - 1 >= pos && src.charCodeAt(open - slashes - 1) === 0x5c /* \ */) slashes++;
       if (slashes % 2 === 1) {
-        pending += `${src.slice(pos, open - 1)}{{`;
+        append(src.slice(pos, open - 1), pos);
+        append('{{', open);
         pos = open + 2;
         continue;
       }
       // In a run of braces the tag starts at the last two: `{{{x}}` is `{` then `{{x}}`.
       let tagStart = open;
       while (src.charCodeAt(tagStart + 2) === 0x7b /* { */) tagStart++;
-      pending += src.slice(pos, tagStart);
+      append(src.slice(pos, tagStart), pos);
       this.emitText(pending);
       pending = '';
       const tag = this.parseTagOrUnclosed(tagStart);
@@ -203,6 +211,7 @@ class Parser {
     this.emitText(pending);
     const unclosed = this.stack.at(-1);
     if (unclosed) this.fail(`unclosed ${tagName(unclosed.kind)}`, unclosed.offset);
+    this.checkXml(() => this.xml?.end());
     return {
       nodes: this.nodes,
       fields: [...this.fields],
@@ -211,7 +220,23 @@ class Parser {
     };
   }
 
+  /** Runs a step of the XML structure check, turning its problems into positioned syntax errors. */
+  private checkXml<T>(step: () => T): T {
+    try {
+      return step();
+    } catch (err) {
+      if (err instanceof XmlProblem) this.fail(err.message, err.offset);
+      throw err;
+    }
+  }
+
   private emitText(text: string): void {
+    const xml = this.xml;
+    if (xml !== undefined) {
+      const pieces = this.pieces;
+      this.checkXml(() => xml.feed(text, (index) => sourceOffset(pieces, index)));
+    }
+    this.pieces = [];
     if (text === '') return;
     const target = this.target();
     const last = target.at(-1);
@@ -233,8 +258,11 @@ class Parser {
           else if (this.json === JsonState.String) context = 'json-string';
           else return this.fail('placeholder inside a JSON escape sequence such as \\uXXXX', offset);
           this.skeleton += context === 'json-value' ? 'null' : '';
+        } else if (this.xml !== undefined) {
+          const xml = this.xml;
+          context = this.checkXml(() => xml.value(offset));
         } else {
-          context = this.mimeType === 'application/xml' ? 'xml' : 'text';
+          context = 'text';
         }
         this.target().push({ type: 'value', path: tag.path.ref, formatters: tag.formatters, context });
         return;
@@ -244,6 +272,8 @@ class Parser {
         if (this.stack.length >= this.maxDepth) {
           this.fail(`sections nested deeper than the limit of ${this.maxDepth}`, offset);
         }
+        const xml = this.xml;
+        if (xml !== undefined) this.checkXml(() => xml.open(tag.section, offset));
         const fieldBase = this.addField(tag.path, tag.section === 'each');
         const node: IfNode | EachNode =
           tag.section === 'each'
@@ -265,6 +295,8 @@ class Parser {
         const top = this.stack.at(-1);
         if (!top) return this.fail('{{else}} outside a section', offset);
         if (top.inElse) return this.fail(`second {{else}} in one ${tagName(top.kind)}`, offset);
+        const xml = this.xml;
+        if (xml !== undefined) this.checkXml(() => xml.else(offset));
         if (top.kind === 'each') this.checkJsonUnchanged(top, offset, 'the body of');
         top.jsonThenEnd = this.json;
         top.inElse = true;
@@ -281,6 +313,8 @@ class Parser {
             offset,
           );
         }
+        const xml = this.xml;
+        if (xml !== undefined) this.checkXml(() => xml.close(offset));
         if (top.kind === 'each' || top.jsonThenEnd === undefined) {
           this.checkJsonUnchanged(top, offset, top.inElse ? 'the {{else}} branch of' : 'the body of');
         } else if (this.json !== top.jsonThenEnd) {
@@ -552,6 +586,22 @@ class Parser {
     if (keys.some((k) => FORBIDDEN_KEYS.has(k))) return { ref: { kind: 'never' }, display: '', offset };
     return { ref, display, offset };
   }
+}
+
+/**
+ * Source offset of index `index` of a text made of `pieces` (pairs of index in the text and source
+ * offset); the text's length maps to where the next tag starts.
+ */
+function sourceOffset(pieces: readonly number[], index: number): number {
+  // Binary search for the last piece starting at or before `index` (called once per start tag).
+  let lo = 0;
+  let hi = pieces.length / 2 - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((pieces[2 * mid] as number) <= index) lo = mid;
+    else hi = mid - 1;
+  }
+  return (pieces[2 * lo + 1] ?? 0) + index - (pieces[2 * lo] ?? 0);
 }
 
 function normalizeIndex(digits: string): string {

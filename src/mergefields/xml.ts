@@ -1,20 +1,82 @@
 /**
- * A small XML 1.0 well-formedness check (no DTD processing, no namespaces validation), used when a
- * template is validated at save time. It accepts what mainstream parsers accept for payloads: an
- * optional declaration, comments, processing instructions, a simple DOCTYPE, exactly one root
- * element, quoted attributes without duplicates, the five predefined entities and character
- * references, CDATA sections.
+ * XML 1.0 well-formedness for merge-field templates, in one lexer used twice:
+ *
+ * - at compile time, on the literal text of a template between its tags (a "chunk" ends at each
+ *   `{{…}}`): it decides where each placeholder sits (element text, attribute value, CDATA) and
+ *   refuses placeholders anywhere else, and it checks that every `#if`/`#unless` branch and every
+ *   `#each` body leaves the XML where it found it, so every combination of branches is well-formed;
+ * - at render time, on the whole output ({@link xmlProblem}), as a last line of defence.
+ *
+ * The accepted language is deliberately narrower than XML 1.0 where that protects receivers:
+ * an XML declaration only at the very start, only `version="1.0"`, only `encoding="UTF-8"` (the
+ * body is sent as UTF-8); a DOCTYPE only as `<!DOCTYPE name>` (no internal subset, no external
+ * DTD: entity declarations and external DTDs expose receivers to XXE and entity expansion); no
+ * entity references other than the five predefined ones and character references. It is linear in
+ * the input and never accepts what fast-xml-parser's validator rejects (a property test checks).
  *
  * @internal
  * @module
  */
-import { lineColumn } from './parse.js';
 
-const NAME = /[\p{L}_:][\p{L}\p{N}_:.\-\u00B7]*/uy;
-const REFERENCE = /&(?:(?:lt|gt|amp|quot|apos)|#[0-9]+|#x[0-9a-fA-F]+);/y;
-const XML_SPACE = /^[ \t\r\n]*$/;
+/** 1-based line and column (in UTF-16 code units) of `offset` in `src`. */
+export function lineColumn(src: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = src.indexOf('\n'); i !== -1 && i < offset; i = src.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** A well-formedness problem at `offset` (in the caller's units: template source or output). */
+export class XmlProblem extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Where a placeholder's value goes, hence how it is encoded. */
+export type XmlContext = 'xml-text' | 'xml-attr' | 'xml-cdata';
+
+export type SectionKind = 'each' | 'if' | 'unless';
+
+// Name characters as XML 1.0 (5th ed.) defines them, limited to the BMP as fast-xml-parser is, and
+// without U+1680 and U+FEFF, which JavaScript's \\s (and so fast-xml-parser) takes for whitespace.
+const NAME_START =
+  ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u167F\\u1681-\\u1FFF\\u200C-\\u200D' +
+  '\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFEFE\\uFF00-\\uFFFD';
+const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
+const NAME_SRC = `[${NAME_START}][${NAME_CHAR}]*`;
+// eslint-disable-next-line no-misleading-character-class -- combining marks (U+0300-U+036F) are name characters
+const NAME = new RegExp(NAME_SRC, 'y');
+const REFERENCE = /&(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);/y;
+const PARTIAL_REFERENCE = /&#?[0-9A-Za-z]*$/y;
+const EQ = '[ \\t\\r\\n]*=[ \\t\\r\\n]*';
+const DECLARATION = new RegExp(
+  `[ \\t\\r\\n]+version${EQ}(?:"1\\.0"|'1\\.0')` +
+    `(?:[ \\t\\r\\n]+encoding${EQ}(?:"([A-Za-z][A-Za-z0-9._-]*)"|'([A-Za-z][A-Za-z0-9._-]*)'))?` +
+    `(?:[ \\t\\r\\n]+standalone${EQ}(?:"(?:yes|no)"|'(?:yes|no)'))?[ \\t\\r\\n]*\\?>`,
+  'y',
+);
+// eslint-disable-next-line no-misleading-character-class -- see NAME
+const DOCTYPE = new RegExp(`[ \\t\\r\\n]+${NAME_SRC}[ \\t\\r\\n]*>`, 'y');
+// Characters XML 1.0 forbids even escaped: C0 controls but tab, LF, CR; U+FFFE, U+FFFF; lone surrogates.
 // eslint-disable-next-line no-control-regex -- control characters are exactly what is matched
 const BAD_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const LT = 0x3c;
+const GT = 0x3e;
+const AMP = 0x26;
+const RSQB = 0x5d;
+const BOM = 0xfeff;
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
 
 function validCharRef(ref: string): boolean {
   if (!ref.startsWith('&#')) return true;
@@ -29,151 +91,617 @@ function validCharRef(ref: string): boolean {
   );
 }
 
-class XmlProblem extends Error {
-  constructor(
-    message: string,
-    readonly offset: number,
-  ) {
-    super(message);
+/**
+ * Possible counts of `]` just written in text or CDATA (0, 1, 2 or more), as a bit set: the count
+ * matters because `]]>` ends a CDATA section and is forbidden in text. Within one chunk exactly one
+ * bit is set; across placeholders and sections the possibilities of every path are united.
+ */
+const B0 = 1;
+const B2 = 4;
+const ANY_BRACKETS = 7;
+const afterBracket = (b: number): number => (b & B0 ? 2 : 0) | (b & 6 ? B2 : 0);
+
+interface StartTag {
+  name: string;
+  /** Attribute names so far; the last is the one being read in `attr` mode. */
+  attrs: string[];
+  at: number;
+}
+
+/** Where the lexer is between chunks. */
+interface State {
+  /**
+   * Element text (or the top level when `stack` is empty), a quoted attribute value, or CDATA;
+   * `tag` (between attributes) never lasts past a chunk: a chunk ending there is refused.
+   */
+  mode: 'content' | 'attr' | 'cdata' | 'tag';
+  quote: number;
+  /** The start tag being read, in `attr` mode. */
+  tag: StartTag | undefined;
+  stack: string[];
+  openedAt: number[];
+  rootSeen: boolean;
+  doctypeSeen: boolean;
+  brackets: number;
+  cdataAt: number;
+}
+
+const copy = (s: State): State => ({
+  ...s,
+  tag: s.tag && { ...s.tag, attrs: [...s.tag.attrs] },
+  stack: [...s.stack],
+  openedAt: [...s.openedAt],
+});
+
+/** True when two states continue alike (the `]` counts are merged, not compared). */
+function sameState(a: State, b: State): boolean {
+  return (
+    a.mode === b.mode &&
+    (a.mode !== 'attr' || a.quote === b.quote) &&
+    a.rootSeen === b.rootSeen &&
+    a.stack.join('>') === b.stack.join('>') &&
+    (a.tag?.name ?? '') === (b.tag?.name ?? '') &&
+    (a.tag?.attrs.join(' ') ?? '') === (b.tag?.attrs.join(' ') ?? '')
+  );
+}
+
+/** The advice for two states that differ. */
+function advice(a: State, b: State): string {
+  if (a.rootSeen !== b.rootSeen && a.stack.length === 0 && b.stack.length === 0) {
+    return 'an XML document has exactly one root element on every path, so it cannot be optional or repeated';
+  }
+  return 'each branch and body must close every element, attribute value and CDATA section it opens, and no other';
+}
+
+function describe(s: State): string {
+  const path = s.stack.map((n) => `<${n}>`).join('');
+  switch (s.mode) {
+    case 'attr':
+      return `inside the value of attribute '${s.tag?.attrs.at(-1) ?? ''}' of <${s.tag?.name ?? ''}>`;
+    case 'tag':
+      return `inside the start tag <${s.tag?.name ?? ''}>`;
+    case 'cdata':
+      return `inside a CDATA section in ${path}`;
+    case 'content':
+      if (s.stack.length > 0) return `in the content of ${path}`;
+      return s.rootSeen ? 'at the top level after the root element' : 'at the top level before the root element';
   }
 }
 
-/** Checks `&` references in character data or an attribute value starting at `offset`. */
-function checkReferences(s: string, from: number, to: number): void {
-  for (let amp = s.indexOf('&', from); amp !== -1 && amp < to; amp = s.indexOf('&', amp + 1)) {
-    REFERENCE.lastIndex = amp;
-    const m = REFERENCE.exec(s);
-    if (!m || amp + m[0].length > to || !validCharRef(m[0])) {
-      throw new XmlProblem("'&' that does not start a valid entity or character reference", amp);
+interface Frame {
+  readonly kind: SectionKind;
+  readonly offset: number;
+  readonly entry: State;
+  thenExit: State | undefined;
+}
+
+/** A construct cut off at the end of a chunk: an error whose wording depends on what comes next. */
+interface Dangling {
+  /** "an XML comment": what a merge field or section tag would be in. */
+  readonly inside: string;
+  /** "XML comment": what is unterminated at the end. */
+  readonly what: string;
+  readonly at: number;
+}
+
+const tagText = (kind: SectionKind): string => `{{#${kind}}}`;
+const identity = (index: number): number => index;
+const describeOffset = (offset: number): string => `offset ${offset}`;
+
+/**
+ * The lexer. Feed it literal text with {@link XmlLexer.feed}; announce each placeholder
+ * ({@link XmlLexer.value}) and section tag ({@link XmlLexer.open}, {@link XmlLexer.else},
+ * {@link XmlLexer.close}) between chunks, and {@link XmlLexer.end} at the end. Every method throws
+ * {@link XmlProblem}.
+ */
+export class XmlLexer {
+  private st: State = {
+    mode: 'content',
+    quote: 0,
+    tag: undefined,
+    stack: [],
+    openedAt: [],
+    rootSeen: false,
+    doctypeSeen: false,
+    brackets: B0,
+    cdataAt: 0,
+  };
+  private readonly frames: Frame[] = [];
+  private dangling: Dangling | undefined;
+  /** Nothing has been fed or announced yet: an XML declaration may come. */
+  private atStart = true;
+  private s = '';
+  private i = 0;
+  private at: (index: number) => number = identity;
+
+  /** @param where - describes a template offset for messages (`line 2, column 5`) */
+  constructor(private readonly where: (offset: number) => string = describeOffset) {}
+
+  private fail(message: string, index: number): never {
+    throw new XmlProblem(message, this.at(index));
+  }
+
+  private failAt(message: string, offset: number): never {
+    throw new XmlProblem(message, offset);
+  }
+
+  /** Marks a construct running into the end of the chunk and stops lexing the chunk. */
+  private cut(inside: string, what: string, offset: number): void {
+    this.dangling = { inside, what, at: offset };
+    this.i = this.s.length;
+  }
+
+  /**
+   * Lexes `text`, the literal text up to the next tag or the end. `at` maps an index in `text`
+   * (including `text.length`, the position of what follows) to the caller's offset.
+   */
+  feed(text: string, at: (index: number) => number = identity): void {
+    this.s = text;
+    this.at = at;
+    this.i = 0;
+    if (text === '') return;
+    const bad = BAD_CHAR.exec(text);
+    if (bad) this.fail('character not allowed in XML (a control character, U+FFFE, U+FFFF or a lone surrogate)', bad.index);
+    if (this.atStart && text.charCodeAt(0) === BOM) this.i = 1;
+    const n = text.length;
+    while (this.i < n) {
+      switch (this.st.mode) {
+        case 'content':
+          this.content();
+          break;
+        case 'attr':
+          if (this.attrValue()) this.inTag();
+          break;
+        case 'cdata':
+          this.cdata();
+          break;
+        case 'tag':
+          this.inTag();
+          break;
+      }
+    }
+    this.atStart = false;
+  }
+
+  /** A construct left open by the last chunk, refused with wording for what cut it. */
+  private checkDangling(sectionTag?: string): void {
+    const d = this.dangling;
+    if (d === undefined) return;
+    if (sectionTag === undefined) {
+      this.failAt(
+        `merge field in ${d.inside}: merge fields can only go in element text, quoted attribute values and CDATA sections`,
+        this.at(this.s.length),
+      );
+    }
+    this.failAt(
+      `${sectionTag} in ${d.inside}: sections can only start and end in element text, attribute values and CDATA sections`,
+      this.at(this.s.length),
+    );
+  }
+
+  /** A placeholder comes next; returns how its value is encoded. */
+  value(offset: number): XmlContext {
+    this.checkDangling();
+    this.atStart = false;
+    const st = this.st;
+    switch (st.mode) {
+      case 'tag': // a chunk never ends here without leaving a dangling construct
+        return this.failAt('merge field inside a start tag', offset);
+      case 'attr':
+        return 'xml-attr';
+      case 'cdata':
+        // A non-empty value leaves no `]` pending (the encoder sees to it); an empty one changes nothing.
+        st.brackets |= B0;
+        return 'xml-cdata';
+      case 'content':
+        if (st.stack.length === 0) {
+          this.failAt(
+            'merge field outside the root element: an XML document is one element; put merge fields inside it',
+            offset,
+          );
+        }
+        st.brackets |= B0;
+        return 'xml-text';
     }
   }
-}
 
-function check(s: string): void {
-  const bad = BAD_CHAR.exec(s);
-  if (bad) throw new XmlProblem('character not allowed in XML', bad.index);
-  const n = s.length;
-  const stack: string[] = [];
-  let rootSeen = false;
-  let i = s.charCodeAt(0) === 0xfeff ? 1 : 0;
-  const name = (): string => {
-    NAME.lastIndex = i;
-    const m = NAME.exec(s);
-    if (!m) throw new XmlProblem('expected a name', i);
-    i += m[0].length;
-    return m[0];
-  };
-  const space = (): boolean => {
-    const start = i;
-    while (i < n && ' \t\r\n'.includes(s[i] as string)) i++;
-    return i > start;
-  };
-  const skipTo = (end: string, what: string): number => {
-    const at = s.indexOf(end, i);
-    if (at === -1) throw new XmlProblem(`unterminated ${what}`, i);
-    return at;
-  };
-  while (i < n) {
-    if (s[i] !== '<') {
-      const start = i;
-      const end = s.indexOf('<', i);
-      i = end === -1 ? n : end;
-      if (stack.length === 0) {
-        if (!XML_SPACE.test(s.slice(start, i))) throw new XmlProblem('text outside the root element', start);
+  open(kind: SectionKind, offset: number): void {
+    this.checkDangling(tagText(kind));
+    this.atStart = false;
+    this.frames.push({ kind, offset, entry: copy(this.st), thenExit: undefined });
+    // The body of #each may follow itself: any `]` count may precede its first character.
+    if (kind === 'each') this.st.brackets = ANY_BRACKETS;
+  }
+
+  else(offset: number): void {
+    this.checkDangling('{{else}}');
+    const frame = this.frames.at(-1);
+    if (frame === undefined) return; // the parser reports a stray {{else}}
+    if (frame.kind === 'each') this.expectSame(this.st, frame, 'body', offset);
+    frame.thenExit = this.st;
+    this.st = copy(frame.entry);
+  }
+
+  close(offset: number): void {
+    const frame = this.frames.at(-1);
+    this.checkDangling(frame ? `{{/${frame.kind}}}` : 'section end');
+    if (frame === undefined) return;
+    this.frames.pop();
+    const { entry, thenExit } = frame;
+    if (frame.kind === 'each') {
+      this.expectSame(this.st, frame, thenExit ? 'else' : 'body', offset);
+      this.st.brackets |= thenExit ? thenExit.brackets : entry.brackets;
+      return;
+    }
+    const other = thenExit ?? entry;
+    if (!sameState(this.st, other)) {
+      const mine = describe(this.st);
+      const theirs = describe(other);
+      const single = thenExit === undefined;
+      this.failAt(
+        `unbalanced XML in ${tagText(frame.kind)} at ${this.where(frame.offset)}: ` +
+          (single
+            ? `its body starts ${theirs} but ends ${mine}`
+            : `one branch ends ${theirs}, the other ${mine}`) +
+          (mine === theirs ? ' (with different attributes)' : '') +
+          `; ${advice(this.st, other)}`,
+        offset,
+      );
+    }
+    this.st.brackets |= other.brackets;
+  }
+
+  /** `#each`: its body (repeated) and its `{{else}}` (instead of the body) must end where they start. */
+  private expectSame(exit: State, frame: Frame, part: 'body' | 'else', offset: number): void {
+    if (sameState(exit, frame.entry)) return;
+    const start = describe(frame.entry);
+    const finish = describe(exit);
+    this.failAt(
+      `unbalanced XML in ${tagText(frame.kind)} at ${this.where(frame.offset)}: ` +
+        `its ${part === 'body' ? 'body' : '{{else}} branch'} starts ${start} but ends ${finish}` +
+        `${start === finish ? ' (with different attributes)' : ''}; ` +
+        (part === 'body' ? 'the body is repeated for every item' : 'the {{else}} branch stands in for the items') +
+        `: ${advice(exit, frame.entry)}`,
+      offset,
+    );
+  }
+
+  /** The end of the template or output: everything must be closed and there must be a root. */
+  end(): void {
+    const d = this.dangling;
+    if (d !== undefined) this.failAt(`unterminated ${d.what}`, d.at);
+    const st = this.st;
+    const endOffset = this.at(this.s.length);
+    if (st.mode === 'attr') this.failAt(`unterminated start tag <${st.tag?.name ?? ''}>`, st.tag?.at ?? endOffset);
+    if (st.mode === 'cdata') this.failAt('unterminated CDATA section', st.cdataAt);
+    const open = st.stack.at(-1);
+    if (open !== undefined) this.failAt(`element <${open}> is not closed`, st.openedAt.at(-1) ?? endOffset);
+    if (!st.rootSeen) this.failAt('no root element', endOffset);
+  }
+
+  // ---- lexing ----
+
+  private content(): void {
+    const s = this.s;
+    const n = s.length;
+    const st = this.st;
+    const topLevel = st.stack.length === 0;
+    let brackets = st.brackets;
+    let i = this.i;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === LT) break;
+      if (topLevel) {
+        if (!isSpace(c)) this.fail('text outside the root element', i);
+      } else if (c === RSQB) {
+        brackets = afterBracket(brackets);
+      } else if (c === AMP) {
+        this.i = i;
+        this.reference();
+        i = this.i - 1;
+        brackets = B0;
       } else {
-        checkReferences(s, start, i);
-        const cdataEnd = s.slice(start, i).indexOf(']]>');
-        if (cdataEnd !== -1) throw new XmlProblem("']]>' in text", start + cdataEnd);
+        if (c === GT && brackets & B2) {
+          this.fail(
+            brackets === B2
+              ? "']]>' is not allowed in element text (write ']]&gt;')"
+              : "']]>' may form here in element text, with ']' before a merge field or section (write '&gt;')",
+            i,
+          );
+        }
+        brackets = B0;
       }
-      continue;
     }
-    const start = i;
-    if (s.startsWith('<?', i)) {
-      i += 2;
-      const target = name();
-      if (/^xml$/i.test(target) && start !== 0 && !(start === 1 && s.charCodeAt(0) === 0xfeff)) {
-        throw new XmlProblem('XML declaration not at the start', start);
+    st.brackets = brackets;
+    this.i = i;
+    if (i < n) this.markup();
+  }
+
+  private reference(): void {
+    const s = this.s;
+    REFERENCE.lastIndex = this.i;
+    const m = REFERENCE.exec(s);
+    if (m && validCharRef(m[0])) {
+      this.i += m[0].length;
+      return;
+    }
+    PARTIAL_REFERENCE.lastIndex = this.i;
+    if (!m && PARTIAL_REFERENCE.test(s)) return this.cut('an entity reference', 'entity reference', this.at(this.i));
+    this.fail(
+      m
+        ? `character reference ${m[0]} to a character XML does not allow`
+        : "'&' must start an entity reference: &amp; &lt; &gt; &quot; &apos; or a character reference like &#233; (write '&amp;' for '&')",
+      this.i,
+    );
+  }
+
+  private name(): string | undefined {
+    const s = this.s;
+    const start = this.i;
+    // Fast path for ASCII names, the usual case; the regex decides anything else.
+    let j = start;
+    for (let c = s.charCodeAt(j); j < s.length; c = s.charCodeAt(++j)) {
+      const letter = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a;
+      if (!(letter || (j > start && ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e)))) break;
+    }
+    if (j === s.length || s.charCodeAt(j) < 0x80) {
+      if (j === start) return undefined;
+      this.i = j;
+      return s.slice(start, j);
+    }
+    NAME.lastIndex = start;
+    const m = NAME.exec(s);
+    if (!m) return undefined;
+    this.i += m[0].length;
+    return m[0];
+  }
+
+  private space(): boolean {
+    const s = this.s;
+    const start = this.i;
+    while (this.i < s.length && isSpace(s.charCodeAt(this.i))) this.i++;
+    return this.i > start;
+  }
+
+  /** At '<' in content. */
+  private markup(): void {
+    const s = this.s;
+    const n = s.length;
+    const start = this.i;
+    const next = s.charCodeAt(start + 1);
+    const st = this.st;
+    const atStart = this.atStart && (start === 0 || (start === 1 && s.charCodeAt(0) === BOM));
+    this.atStart = false;
+    if (start + 1 >= n) return this.cut('an element name', 'tag', this.at(start));
+    if (next === 0x21 /* ! */) {
+      if (s.startsWith('<!--', start)) return this.comment(start);
+      if (s.startsWith('<![CDATA[', start)) {
+        if (st.stack.length === 0) this.fail('CDATA section outside the root element', start);
+        this.i = start + 9;
+        st.mode = 'cdata';
+        st.cdataAt = this.at(start);
+        st.brackets = B0;
+        return;
       }
-      i = skipTo('?>', 'processing instruction') + 2;
-    } else if (s.startsWith('<!--', i)) {
-      i += 4;
-      const end = skipTo('-->', 'comment');
-      const dash = s.slice(i, end).indexOf('--');
-      if (dash !== -1 || s[end - 1] === '-') throw new XmlProblem("'--' inside a comment", dash === -1 ? end - 1 : i + dash);
-      i = end + 3;
-    } else if (s.startsWith('<![CDATA[', i)) {
-      if (stack.length === 0) throw new XmlProblem('CDATA section outside the root element', start);
-      i = skipTo(']]>', 'CDATA section') + 3;
-    } else if (s.startsWith('<!DOCTYPE', i)) {
-      if (rootSeen) throw new XmlProblem('DOCTYPE after the root element', start);
-      let depth = 0;
-      for (i += 9; i < n; i++) {
-        const c = s[i];
-        if (c === '[') depth++;
-        else if (c === ']') depth--;
-        else if (c === '>' && depth <= 0) break;
+      if (s.startsWith('<!DOCTYPE', start)) return this.doctype(start);
+      const rest = s.slice(start, start + 9);
+      if (start + 9 > n && ['<!--', '<![CDATA[', '<!DOCTYPE'].some((m) => m.startsWith(rest))) {
+        return this.cut('markup', 'markup', this.at(start));
       }
-      if (i >= n) throw new XmlProblem('unterminated DOCTYPE', start);
-      i++;
-    } else if (s[i + 1] === '/') {
-      i += 2;
-      const tag = name();
-      space();
-      if (s[i] !== '>') throw new XmlProblem(`expected '>' to end </${tag}`, i);
-      i++;
-      const open = stack.pop();
-      if (open !== tag) {
-        throw new XmlProblem(open === undefined ? `unexpected </${tag}>` : `</${tag}> does not close <${open}>`, start);
-      }
-    } else {
-      i++;
-      const tag = name();
-      if (stack.length === 0) {
-        if (rootSeen) throw new XmlProblem('more than one root element', start);
-        rootSeen = true;
-      }
-      const attributes = new Set<string>();
-      for (;;) {
-        const spaced = space();
-        if (s.startsWith('/>', i)) {
-          i += 2;
-          break;
+      this.fail("unknown markup after '<!': expected a comment <!-- … -->, a CDATA section or <!DOCTYPE name>", start);
+    }
+    if (next === 0x3f /* ? */) return this.processingInstruction(start, atStart);
+    if (next === 0x2f /* / */) return this.endTag(start);
+    this.startTag(start);
+  }
+
+  private comment(start: number): void {
+    const s = this.s;
+    const end = s.indexOf('-->', start + 4);
+    if (end === -1) return this.cut('an XML comment', 'XML comment', this.at(start));
+    const dash = s.indexOf('--', start + 4);
+    if (dash < end || (end > start + 4 && s.charCodeAt(end - 1) === 0x2d)) {
+      this.fail("'--' inside an XML comment", dash < end ? dash : end - 1);
+    }
+    this.i = end + 3;
+  }
+
+  private doctype(start: number): void {
+    const st = this.st;
+    if (st.stack.length > 0 || st.rootSeen) this.fail('DOCTYPE after the root element started', start);
+    if (st.doctypeSeen) this.fail('a second DOCTYPE', start);
+    if (this.frames.length > 0) this.fail('DOCTYPE inside a section: put it at the top level, before the root element', start);
+    DOCTYPE.lastIndex = start + 9;
+    const m = DOCTYPE.exec(this.s);
+    if (!m) {
+      const close = this.s.indexOf('>', start);
+      if (close === -1 && !this.s.includes('[', start)) return this.cut('a DOCTYPE', 'DOCTYPE', this.at(start));
+      this.fail(
+        'only <!DOCTYPE name> is allowed: an internal subset or external DTD (entity declarations, SYSTEM or PUBLIC) ' +
+          'would expose the receiver to XXE and entity-expansion attacks',
+        start,
+      );
+    }
+    st.doctypeSeen = true;
+    this.i = start + 9 + m[0].length;
+  }
+
+  private processingInstruction(start: number, atStart: boolean): void {
+    const s = this.s;
+    this.i = start + 2;
+    const target = this.name();
+    if (target === undefined) {
+      if (this.i >= s.length) return this.cut('a processing instruction', 'processing instruction', this.at(start));
+      this.fail("expected a processing instruction target after '<?'", this.i);
+    }
+    if (this.i >= s.length) return this.cut('a processing instruction', 'processing instruction', this.at(start));
+    if (target === 'xml' && atStart) return this.declaration(start);
+    if (/^xml$/i.test(target)) {
+      this.fail(
+        target === 'xml'
+          ? 'XML declaration not at the very start'
+          : `'${target}' is a reserved processing instruction target`,
+        start,
+      );
+    }
+    if (!s.startsWith('?>', this.i) && !isSpace(s.charCodeAt(this.i))) {
+      this.fail("expected whitespace or '?>' after the processing instruction target", this.i);
+    }
+    const end = s.indexOf('?>', this.i);
+    if (end === -1) return this.cut('a processing instruction', 'processing instruction', this.at(start));
+    this.i = end + 2;
+  }
+
+  private declaration(start: number): void {
+    const s = this.s;
+    DECLARATION.lastIndex = this.i;
+    const m = DECLARATION.exec(s);
+    if (!m) {
+      if (s.indexOf('?>', this.i) === -1) return this.cut('the XML declaration', 'XML declaration', this.at(start));
+      this.fail(
+        'malformed XML declaration: expected <?xml version="1.0"?>, optionally with encoding="UTF-8" and ' +
+          'standalone="yes" or "no" (the body is XML 1.0 sent as UTF-8)',
+        start,
+      );
+    }
+    const encoding = m[1] ?? m[2];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
+      this.fail(`encoding="${encoding}" in the XML declaration: the body is sent as UTF-8, declare encoding="UTF-8"`, start);
+    }
+    this.i += m[0].length;
+  }
+
+  private endTag(start: number): void {
+    const s = this.s;
+    const st = this.st;
+    this.i = start + 2;
+    const name = this.name();
+    if (name === undefined || this.i >= s.length) {
+      if (this.i >= s.length) return this.cut('an element name', 'tag', this.at(start));
+      this.fail("expected an element name after '</'", this.i);
+    }
+    this.space();
+    if (this.i >= s.length) return this.cut(`the end tag </${name}>`, `end tag </${name}>`, this.at(start));
+    if (s.charCodeAt(this.i) !== GT) this.fail(`expected '>' to end </${name}`, this.i);
+    this.i++;
+    const open = st.stack.at(-1);
+    if (open === undefined) this.fail(`</${name}> has no matching start tag`, start);
+    if (open !== name) this.fail(`</${name}> does not close <${open}>`, start);
+    st.stack.pop();
+    st.openedAt.pop();
+    st.brackets = B0;
+  }
+
+  private startTag(start: number): void {
+    const s = this.s;
+    const st = this.st;
+    this.i = start + 1;
+    const name = this.name();
+    if (name === undefined) this.fail("'<' must start a tag (write '&lt;' for '<')", start);
+    if (this.i >= s.length) return this.cut('an element name', 'tag', this.at(start));
+    if (st.stack.length === 0 && st.rootSeen) this.fail(`more than one root element: <${name}>`, start);
+    st.tag = { name, attrs: [], at: this.at(start) };
+    this.inTag();
+  }
+
+  /** Inside a start tag, after its name or an attribute value: attributes up to '>' or '/>'. */
+  private inTag(): void {
+    const s = this.s;
+    const n = s.length;
+    const st = this.st;
+    const tag = st.tag as StartTag;
+    st.mode = 'tag';
+    let spaced = this.space();
+    for (;;) {
+      if (this.i >= n) return this.cut(`the start tag <${tag.name}>, outside attribute values`, `start tag <${tag.name}>`, tag.at);
+      const c = s.charCodeAt(this.i);
+      if (c === GT || (c === 0x2f && s.charCodeAt(this.i + 1) === GT)) {
+        this.i += c === GT ? 1 : 2;
+        if (st.stack.length === 0) st.rootSeen = true;
+        if (c === GT) {
+          st.stack.push(tag.name);
+          st.openedAt.push(tag.at);
         }
-        if (s[i] === '>') {
-          i++;
-          stack.push(tag);
-          break;
+        st.tag = undefined;
+        st.mode = 'content';
+        st.brackets = B0;
+        return;
+      }
+      if (c === 0x2f && this.i + 1 >= n) return this.cut(`the start tag <${tag.name}>`, `start tag <${tag.name}>`, tag.at);
+      if (!spaced) this.fail(`expected whitespace, '>' or '/>' in <${tag.name}>`, this.i);
+      const attrAt = this.i;
+      const attr = this.name();
+      if (attr === undefined) this.fail(`expected an attribute name, '>' or '/>' in <${tag.name}>`, this.i);
+      if (this.i >= n) return this.cut('an attribute name', `start tag <${tag.name}>`, tag.at);
+      if (tag.attrs.includes(attr)) this.fail(`duplicate attribute '${attr}' in <${tag.name}>`, attrAt);
+      this.space();
+      if (this.i >= n) return this.cut(`the start tag <${tag.name}>, after attribute name '${attr}'`, `start tag <${tag.name}>`, tag.at);
+      if (s.charCodeAt(this.i) !== 0x3d /* = */) this.fail(`expected '=' after attribute '${attr}'`, this.i);
+      this.i++;
+      this.space();
+      if (this.i >= n) return this.cut(`an unquoted value of attribute '${attr}' (write ${attr}="…")`, `start tag <${tag.name}>`, tag.at);
+      const q = s.charCodeAt(this.i);
+      if (q !== 0x22 && q !== 0x27) this.fail(`the value of attribute '${attr}' must be quoted`, this.i);
+      this.i++;
+      tag.attrs.push(attr);
+      st.mode = 'attr';
+      st.quote = q;
+      if (!this.attrValue()) return;
+      st.mode = 'tag';
+      spaced = this.space();
+    }
+  }
+
+  /** Inside a quoted attribute value: true at its closing quote, false at the end of the chunk. */
+  private attrValue(): boolean {
+    const s = this.s;
+    const n = s.length;
+    const st = this.st;
+    while (this.i < n) {
+      const c = s.charCodeAt(this.i);
+      if (c === st.quote) {
+        this.i++;
+        return true;
+      }
+      if (c === LT) this.fail(`'<' in the value of attribute '${st.tag?.attrs.at(-1) ?? ''}' (write '&lt;')`, this.i);
+      if (c === AMP) {
+        this.reference();
+        if (this.dangling) return false;
+        continue;
+      }
+      this.i++;
+    }
+    return false;
+  }
+
+  private cdata(): void {
+    const s = this.s;
+    const n = s.length;
+    const st = this.st;
+    while (this.i < n) {
+      const c = s.charCodeAt(this.i++);
+      if (c === RSQB) {
+        st.brackets = afterBracket(st.brackets);
+      } else if (c === GT && st.brackets & B2) {
+        if (st.brackets !== B2) {
+          this.fail("']]>' may end this CDATA section or not, depending on a merge field or section before it", this.i - 1);
         }
-        if (!spaced) throw new XmlProblem(`expected whitespace, '>' or '/>' in <${tag}>`, i);
-        const attrAt = i;
-        const attr = name();
-        if (attributes.has(attr)) throw new XmlProblem(`duplicate attribute '${attr}'`, attrAt);
-        attributes.add(attr);
-        space();
-        if (s[i] !== '=') throw new XmlProblem(`expected '=' after attribute '${attr}'`, i);
-        i++;
-        space();
-        const quote = s[i];
-        if (quote !== '"' && quote !== "'") throw new XmlProblem(`attribute '${attr}' value must be quoted`, i);
-        const valueStart = i + 1;
-        const valueEnd = s.indexOf(quote, valueStart);
-        if (valueEnd === -1) throw new XmlProblem(`unterminated value of attribute '${attr}'`, i);
-        const lt = s.slice(valueStart, valueEnd).indexOf('<');
-        if (lt !== -1) throw new XmlProblem(`'<' in the value of attribute '${attr}'`, valueStart + lt);
-        checkReferences(s, valueStart, valueEnd);
-        i = valueEnd + 1;
+        st.mode = 'content';
+        st.brackets = B0;
+        return;
+      } else {
+        st.brackets = B0;
       }
     }
   }
-  const open = stack.at(-1);
-  if (open !== undefined) throw new XmlProblem(`element <${open}> is not closed`, n);
-  if (!rootSeen) throw new XmlProblem('no root element', n);
 }
 
 /** Why `xml` is not a well-formed XML document (with its line and column), or undefined if it is. */
 export function xmlProblem(xml: string): string | undefined {
   try {
-    check(xml);
+    const lexer = new XmlLexer();
+    lexer.feed(xml);
+    lexer.end();
     return undefined;
   } catch (err) {
     if (!(err instanceof XmlProblem)) throw err;
