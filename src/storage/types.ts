@@ -84,16 +84,39 @@ export interface WebhookRecord {
   payloadMode: PayloadMode;
   /** Client certificate and server verification settings; null for the defaults (verify, no client cert). */
   tls: WebhookTls | null;
+  /**
+   * Attempts of this webhook in flight at once, counted across every process sharing the storage;
+   * null: the dispatcher's `perWebhookConcurrency`.
+   */
+  concurrency: number | null;
+  /** Token bucket for this webhook's attempts (retries spend tokens too); null: unlimited. */
+  rateLimit: RateLimit | null;
+  /**
+   * `entity`: deliveries with the same ordering key (by default entity + record id) are sent one at
+   * a time, in emit order, each with a gap-free sequence number; later ones wait while an earlier
+   * one retries. `none` (the default): no ordering.
+   */
+  ordering: OrderingMode;
   createdAt: number;
   updatedAt: number;
 }
 
+/** A token bucket: `burst` attempts at once, refilled at `perSecond` (fractions allowed: 0.5 is one every 2 s). */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** How a webhook orders its deliveries: not at all, or per ordering key (see {@link WebhookRecord.ordering}). */
+export type OrderingMode = 'none' | 'entity';
+
 /**
  * Lifecycle of a delivery (one message to one webhook): `pending` (never attempted, or requeued),
- * `scheduled` (a retry waits for its `runAt`), `delivering` (claimed under a lease), and the final
+ * `scheduled` (a retry waits for its `runAt`), `held` (an ordered delivery waiting for the earlier
+ * deliveries of its ordering key to finish), `delivering` (claimed under a lease), and the final
  * `succeeded`, `failed`, `cancelled`.
  */
-export type DeliveryStatus = 'pending' | 'scheduled' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
+export type DeliveryStatus = 'pending' | 'scheduled' | 'held' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
 
 /** Statuses from which a delivery can be claimed once its `runAt` is due. */
 export const CLAIMABLE_STATUSES: readonly DeliveryStatus[] = ['pending', 'scheduled'];
@@ -136,6 +159,17 @@ export interface DeliveryRecord {
   coalesceKey: string | null;
   /** How many later emits were merged into this delivery by coalescing. */
   coalescedCount: number;
+  /**
+   * The ordering key of a delivery of an ordered webhook: at most one delivery per webhook and key
+   * is claimable or in flight, the others are `held`. Null for unordered deliveries, and for
+   * redeliveries, replays and test sends, which go outside ordering.
+   */
+  orderingKey: string | null;
+  /**
+   * Position of the delivery within its ordering key, from 1, gap-free: assigned by the storage when
+   * it is enqueued (pass null), kept across retries and redeliveries. Null when never ordered.
+   */
+  sequence: number | null;
 }
 
 /** A delivery handed to one worker exclusively until `leaseExpiresAt`. */
@@ -239,14 +273,38 @@ export interface EventMatch {
 
 /** Input of {@link WebhookStorage.claimDueDeliveries}. */
 export interface ClaimRequest {
-  /** Claim deliveries with `runAt <= now`. */
+  /**
+   * Claim deliveries with `runAt <= now`. Also the clock of rate limits and pauses: the dispatcher's
+   * (injected in tests), never the database's.
+   */
   now: number;
   /** At most this many. */
   limit: number;
   /** The claim holds until `now + leaseMs`; after that the delivery may be claimed again. */
   leaseMs: number;
-  /** Skip deliveries for these endpoints (their local queue is already full). */
-  excludeEndpoints?: readonly string[];
+  /** In-flight cap of webhooks whose `concurrency` is null. */
+  defaultConcurrency: number;
+}
+
+/** The queue of one webhook, for dashboards and metrics (see {@link WebhookStorage.getQueueStats}). */
+export interface QueueStats {
+  webhookId: string;
+  /** Deliveries waiting: due now, scheduled for later and held. */
+  depth: number;
+  /** Waiting deliveries whose `runAt` has come (pending or scheduled). */
+  due: number;
+  /** Waiting deliveries whose `runAt` is still to come (retries, mostly). */
+  scheduled: number;
+  /** Ordered deliveries waiting for an earlier delivery of their key. */
+  held: number;
+  /** Claimed and not finished, by any process. */
+  inFlight: number;
+  /** The `runAt` of the longest-due waiting delivery; null when nothing is due. */
+  oldestDueAt: number | null;
+  /** Ordering keys with held deliveries (keys blocked by an earlier delivery still in flight or retrying). */
+  blockedKeys: number;
+  /** Until when the webhook's queue is paused (open circuit); null when it is not. */
+  pausedUntil: number | null;
 }
 
 /** What an attempt decided about its delivery. */
@@ -271,6 +329,12 @@ export interface CompleteAttempt {
 /** Options every write that can join a host transaction accepts. */
 export interface WriteOptions {
   /**
+   * A text that stands for the sequence number in the bodies of ordered deliveries (a template's
+   * `{{meta.sequence}}`): the storage replaces every occurrence with the number it assigns, in the
+   * same write. Omit when no body carries it.
+   */
+  sequencePlaceholder?: string;
+  /**
    * The host's open transaction (a `pg` client inside BEGIN, the same better-sqlite3 Database
    * inside a transaction, …). When given, the adapter writes through it and does not commit: the
    * write becomes visible, and is delivered, only if the host commits. Adapters that cannot join
@@ -287,6 +351,8 @@ export interface EnqueueResult {
     webhookId: string;
     /** True when the message replaced the body of an existing claimable delivery (unique queue items). */
     coalesced: boolean;
+    /** The delivery's sequence within its ordering key; null when unordered. */
+    sequence: number | null;
   }>;
 }
 
@@ -334,9 +400,31 @@ export interface PruneResult {
  * - **Fencing.** {@link completeAttempt}, {@link releaseDelivery} and {@link extendLease} succeed only
  *   with the current lease token; a worker whose lease was taken over gets `false` and must drop
  *   its result.
- * - **Claim order.** Among due deliveries (`pending`/`scheduled` with `runAt <= now`, or
- *   `delivering` with an expired lease): higher `priority` first, then earlier `runAt`, then
- *   earlier creation, then id.
+ * - **One queue per webhook.** A webhook's waiting deliveries form its queue. A claim serves test
+ *   sends (`isTest`) first, in `runAt` then id order, outside every queue rule below. Then it takes
+ *   queues that can give something now (due work, room under the cap, a token, not paused):
+ *   higher webhook `priority` first, then the queue that has been ready longest (a queue that was
+ *   just served goes behind the other ready queues of its priority, so equal queues take turns);
+ *   from each, its due deliveries in `runAt` then id order, at most `cap − inFlight` of them and at
+ *   most the whole tokens of its bucket.
+ * - **Caps are shared.** A webhook's `inFlight` counts its claimed, unfinished deliveries of every
+ *   process; the cap is its `concurrency`, or the claim's `defaultConcurrency`. A completion, release,
+ *   cancellation or lease expiry frees the place.
+ * - **Rate limits are shared.** Each claimed delivery spends one token of its webhook's bucket,
+ *   which starts full and refills at `perSecond` up to `burst`, by the latest `now` claims have
+ *   given (a claim with an earlier `now` adds nothing and moves nothing back). A webhook without
+ *   `rateLimit` is not limited; a changed `rateLimit` keeps the tokens, up to the new `burst`.
+ * - **Pauses.** A webhook paused until `t` ({@link pauseQueue}) gives nothing to claims with `now < t`.
+ * - **Cost.** A claim's cost grows with what it takes, not with the size of any queue's backlog nor
+ *   with deliveries scheduled for later (an index, or a heap, per queue).
+ * - **Ordering.** For a delivery with an `orderingKey`, the storage assigns the next `sequence` of
+ *   its webhook and key (from 1, gap-free, in enqueue order) and replaces the write's
+ *   `sequencePlaceholder` in its body with it. At most one delivery per webhook and key is
+ *   claimable, in flight or waiting for a retry: the one with the lowest unfinished sequence; the
+ *   others are `held`. When that one reaches a final status by any path (completion, cancellation,
+ *   a final status given at enqueue, deletion of its webhook), the next unfinished sequence becomes
+ *   `pending`, so no key stalls. {@link requeueDeliveries} takes a delivery out of ordering
+ *   (`orderingKey` becomes null; `sequence` is kept).
  * - **Atomic completion.** The delivery's new state and its execution record are written together.
  * - **Pagination.** Listings are newest first and stable: following `nextCursor` visits every
  *   record once.
@@ -345,20 +433,17 @@ export interface WebhookStorage {
   /** Creates tables or indexes if the adapter needs them. Idempotent. */
   migrate?(): Promise<void>;
 
-  /**
-   * Optional hint: true when every write call pays a fixed cost (a commit, a network round trip).
-   * The dispatcher then gathers the enqueues of concurrent emits, and the completions of
-   * concurrent attempts ({@link completeAttempts}), made in one event-loop turn into one call
-   * each (group commit). Writes inside a host transaction are never gathered. Off for
-   * {@link MemoryStorage}, whose calls cost nothing to start.
-   */
-  readonly groupCommit?: boolean;
-
   insertWebhook(webhook: WebhookRecord): Promise<void>;
   getWebhook(id: string): Promise<WebhookRecord | null>;
-  /** Replaces the stored webhook with the same id. Returns false when it does not exist. */
+  /**
+   * Replaces the stored webhook with the same id; its queue follows the new `priority`,
+   * `concurrency` and `rateLimit` from the next claim. Returns false when it does not exist.
+   */
   updateWebhook(webhook: WebhookRecord): Promise<boolean>;
-  /** Deletes the webhook and cancels its pending deliveries. Returns false when it did not exist. */
+  /**
+   * Deletes the webhook and cancels its waiting deliveries (pending, scheduled, held). Deliveries in
+   * flight finish under their lease. Returns false when it did not exist.
+   */
   deleteWebhook(id: string): Promise<boolean>;
   listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>>;
   /**
@@ -389,18 +474,19 @@ export interface WebhookStorage {
   claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]>;
   /**
    * Records an attempt's outcome and its execution record atomically: `attempts` grows by one,
-   * `lastStatus`/`lastError` are set, the lease is cleared, and the status becomes the outcome's
-   * (`scheduled` also sets `runAt`). False, and nothing written, when the lease was lost.
+   * `lastStatus`/`lastError` are set, the lease is cleared, the webhook's `inFlight` shrinks, and
+   * the status becomes the outcome's (`scheduled` also sets `runAt`; an ordered delivery keeps its
+   * key's turn while it waits for the retry). False, and nothing written, when the lease was lost.
    */
   completeAttempt(input: CompleteAttempt): Promise<boolean>;
   /**
-   * Optional capability: several attempts' results in one write (one transaction, one round
-   * trip). Each item behaves exactly as {@link completeAttempt} would on its own (fenced by its
-   * lease token, delivery and execution written together); the result says, in input order,
-   * which were recorded. If the call throws, nothing of it was written. The dispatcher gathers
-   * concurrent completions into one call when the adapter sets {@link groupCommit}.
+   * Several attempts' results in one write (one transaction, one round trip). Each item behaves
+   * exactly as {@link completeAttempt} would on its own (fenced by its lease token, delivery and
+   * execution written together); the result says, in input order, which were recorded. If the call
+   * throws, nothing of it was written. The dispatcher gathers the completions of attempts that
+   * finish together into one call.
    */
-  completeAttempts?(inputs: readonly CompleteAttempt[]): Promise<boolean[]>;
+  completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]>;
   /**
    * Gives a claimed delivery back without an attempt (shutdown, window trimming): it becomes
    * claimable again (`pending` if never attempted, else `scheduled`) at `runAt` (default:
@@ -410,20 +496,24 @@ export interface WebhookStorage {
   /** Pushes a lease's expiry to `leaseExpiresAt`. False when the lease was lost. */
   extendLease(deliveryId: string, leaseToken: string, leaseExpiresAt: number): Promise<boolean>;
   /**
-   * Cancels a delivery: a `pending` one always, a `delivering` one only with its current lease
-   * token (fencing). `reason` is kept as `lastError`. False when nothing was cancelled.
+   * Cancels a delivery: a waiting one (`pending`, `scheduled`, `held`) always, a `delivering` one
+   * only with its current lease token (fencing). `reason` is kept as `lastError`. False when nothing
+   * was cancelled.
    */
   cancelDelivery(deliveryId: string, options?: { leaseToken?: string; reason?: string; now?: number }): Promise<boolean>;
   getDelivery(id: string): Promise<DeliveryRecord | null>;
   listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>>;
   /**
-   * Earliest time something becomes claimable: the `runAt` of a pending/scheduled delivery or the
-   * lease expiry of a delivering one. Null when there is nothing. Lets the dispatcher sleep until then.
+   * Earliest time something may become claimable: the `runAt` of a waiting delivery (pending or
+   * scheduled), a lease expiry, the end of a pause or the next token of a queue with due work. Null
+   * when there is nothing. May be early (the dispatcher then finds nothing and asks again), never
+   * late. Lets the dispatcher sleep until then.
    */
   nextRunAt(): Promise<number | null>;
   /**
    * Makes final deliveries claimable again (`pending` at `runAt`, attempts kept, same id): replay
-   * after an outage. Returns the ids requeued.
+   * after an outage. They go outside ordering (`orderingKey` becomes null, `sequence` is kept).
+   * Returns the ids requeued.
    */
   requeueDeliveries(request: RequeueRequest): Promise<string[]>;
 
@@ -442,6 +532,14 @@ export interface WebhookStorage {
 
   /** Retention: deletes or blanks old records as requested. */
   prune(request: PruneRequest): Promise<PruneResult>;
+
+  /**
+   * Pauses a webhook's queue until `until` (an open circuit): claims with an earlier `now` take
+   * none of its deliveries. `null` lifts a pause. Deliveries in flight are not affected.
+   */
+  pauseQueue(webhookId: string, until: number | null): Promise<void>;
+  /** The webhook's queue as of `now`; null when the webhook does not exist. */
+  getQueueStats(webhookId: string, now: number): Promise<QueueStats | null>;
 
   /** Optional capability: deliveries by status (the queue depth), for metrics. May scan the table. */
   countDeliveries?(): Promise<Partial<Record<DeliveryStatus, number>>>;
