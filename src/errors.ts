@@ -19,6 +19,7 @@ export type WebhookErrorCode =
   | 'timeout'
   | 'response_too_large'
   | 'storage_error'
+  | 'schema_mismatch'
   | 'lease_lost'
   | 'transform_error'
   | VerificationErrorCode;
@@ -147,6 +148,24 @@ export class StorageError extends WebhookError {
   override readonly name = 'StorageError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('storage_error', message, options);
+  }
+}
+
+/**
+ * The database's schema is not the one this code was written for: older (call `migrate()`), or
+ * newer (another process runs a later version of the library: upgrade this one before it claims).
+ * Raised by a durable adapter's first call after it finds out; nothing is read or written.
+ */
+export class SchemaMismatchError extends WebhookError {
+  override readonly name = 'SchemaMismatchError';
+  constructor(
+    message: string,
+    /** The version the database is at (0 when it has no schema yet). */
+    readonly databaseVersion: number,
+    /** The version this code expects. */
+    readonly expectedVersion: number,
+  ) {
+    super('schema_mismatch', message);
   }
 }
 
