@@ -10,6 +10,10 @@ describe('MemoryStorage internals', () => {
   const T0 = Date.UTC(2030, 0, 1);
   const ok = { status: 'succeeded', lastStatus: 200, lastError: null } as const;
 
+  /** Claims with a default cap that never binds: these tests are about the heaps, not caps. */
+  const claim = (storage: MemoryStorage, request: { now: number; limit: number; leaseMs: number }) =>
+    storage.claimDueDeliveries({ ...request, defaultConcurrency: 1_000 });
+
   async function withWebhook() {
     const storage = new MemoryStorage();
     const webhook = makeWebhook();
@@ -21,7 +25,7 @@ describe('MemoryStorage internals', () => {
     const { storage, webhook } = await withWebhook();
     const delivery = makeDelivery(webhook.id);
     await storage.enqueueDeliveries([delivery]);
-    const [first] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1_000 });
+    const [first] = await claim(storage, { now: T0, limit: 1, leaseMs: 1_000 });
     const failed = makeExecution(first!, { status: 500, success: false, startedAt: T0, endedAt: T0 + 5 });
     await storage.completeAttempt({
       deliveryId: first!.id,
@@ -29,7 +33,7 @@ describe('MemoryStorage internals', () => {
       outcome: { status: 'scheduled', runAt: T0 + 10, lastStatus: 500, lastError: 'HTTP 500' },
       execution: failed,
     });
-    const [second] = await storage.claimDueDeliveries({ now: T0 + 10, limit: 1, leaseMs: 1_000 });
+    const [second] = await claim(storage, { now: T0 + 10, limit: 1, leaseMs: 1_000 });
     const succeeded = makeExecution(second!, { startedAt: T0 + 10, endedAt: T0 + 15 });
     await storage.completeAttempt({ deliveryId: second!.id, leaseToken: second!.leaseToken, outcome: ok, execution: succeeded });
     expect((await storage.listExecutions({ deliveryId: delivery.id, limit: 10 })).items).toEqual([succeeded, failed]);
@@ -47,7 +51,7 @@ describe('MemoryStorage internals', () => {
   it('never changes the execution record it was given, not even when prune strips its bodies', async () => {
     const { storage, webhook } = await withWebhook();
     await storage.enqueueDeliveries([makeDelivery(webhook.id)]);
-    const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1_000 });
+    const [claimed] = await claim(storage, { now: T0, limit: 1, leaseMs: 1_000 });
     const execution = makeExecution(claimed!);
     const given = structuredClone(execution);
     await storage.completeAttempt({ deliveryId: claimed!.id, leaseToken: claimed!.leaseToken, outcome: ok, execution });
@@ -67,31 +71,32 @@ describe('MemoryStorage internals', () => {
   it('expires a lease held behind leases that already ended, and only that one', async () => {
     const { storage, webhook } = await withWebhook();
     await storage.enqueueDeliveries(Array.from({ length: 4 }, () => makeDelivery(webhook.id)));
-    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 4, leaseMs: 1_000 });
+    const claimed = await claim(storage, { now: T0, limit: 4, leaseMs: 1_000 });
     // The oldest lease ends last; one in the middle is extended.
     for (const c of [claimed[1]!, claimed[3]!]) {
       await storage.completeAttempt({ deliveryId: c.id, leaseToken: c.leaseToken, outcome: ok, execution: makeExecution(c) });
     }
     expect(await storage.extendLease(claimed[2]!.id, claimed[2]!.leaseToken, T0 + 5_000)).toBe(true);
-    expect(await storage.claimDueDeliveries({ now: T0 + 999, limit: 4, leaseMs: 1_000 })).toEqual([]);
+    expect(await claim(storage, { now: T0 + 999, limit: 4, leaseMs: 1_000 })).toEqual([]);
     expect(await storage.nextRunAt()).toBe(T0 + 1_000);
 
-    const retaken = await storage.claimDueDeliveries({ now: T0 + 1_000, limit: 4, leaseMs: 1_000 });
+    const retaken = await claim(storage, { now: T0 + 1_000, limit: 4, leaseMs: 1_000 });
     expect(retaken.map((d) => d.id)).toEqual([claimed[0]!.id]);
     expect(await storage.nextRunAt()).toBe(T0 + 2_000);
-    const late = await storage.claimDueDeliveries({ now: T0 + 5_000, limit: 4, leaseMs: 1_000 });
+    const late = await claim(storage, { now: T0 + 5_000, limit: 4, leaseMs: 1_000 });
     expect(late.map((d) => d.id).sort()).toEqual([claimed[0]!.id, claimed[2]!.id].sort());
   });
 
-  it('claims in priority order when queued out of order, between runs of in-order deliveries', async () => {
+  it("claims in runAt, then id order when queued out of order, between runs of in-order deliveries", async () => {
     const { storage, webhook } = await withWebhook();
-    const low = Array.from({ length: 3 }, (_, i) => makeDelivery(webhook.id, { createdAt: T0 + i }));
-    const high = makeDelivery(webhook.id, { priority: 5, createdAt: T0 + 10 });
-    const early = makeDelivery(webhook.id, { runAt: T0 - 5, createdAt: T0 + 11 });
-    const later = Array.from({ length: 2 }, (_, i) => makeDelivery(webhook.id, { createdAt: T0 + 20 + i }));
-    for (const d of [...low, high, early, ...later]) await storage.enqueueDeliveries([d]);
-    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1_000 });
-    expect(claimed.map((d) => d.id)).toEqual([high, early, ...low, ...later].map((d) => d.id));
+    const ids = Array.from({ length: 7 }, () => makeDelivery(webhook.id).id).sort();
+    const low = [0, 1, 2].map((i) => makeDelivery(webhook.id, { id: ids[i + 1]!, createdAt: T0 + i }));
+    const lowestId = makeDelivery(webhook.id, { id: ids[0]!, createdAt: T0 + 10 });
+    const early = makeDelivery(webhook.id, { id: ids[4]!, runAt: T0 - 5, createdAt: T0 + 11 });
+    const later = [5, 6].map((i) => makeDelivery(webhook.id, { id: ids[i]!, createdAt: T0 + 20 + i }));
+    for (const d of [...low, lowestId, early, ...later]) await storage.enqueueDeliveries([d]);
+    const claimed = await claim(storage, { now: T0, limit: 10, leaseMs: 1_000 });
+    expect(claimed.map((d) => d.id)).toEqual([early, lowestId, ...low, ...later].map((d) => d.id));
   });
 
   it('requeues a delivery cancelled while waiting, which is claimed once, at its new time and in order', async () => {
@@ -101,11 +106,11 @@ describe('MemoryStorage internals', () => {
     expect(await storage.cancelDelivery(a!.id, { reason: 'merchant asked', now: T0 })).toBe(true);
     // Back in the queue behind b and c: its old place at the head is stale, not a second entry.
     expect(await storage.requeueDeliveries({ deliveryIds: [a!.id], statuses: ['cancelled'], runAt: T0 + 5, now: T0 + 1 })).toEqual([a!.id]);
-    expect((await storage.claimDueDeliveries({ now: T0 + 2, limit: 10, leaseMs: 1_000 })).map((d) => d.id)).toEqual([b!.id, c!.id]);
-    const later = await storage.claimDueDeliveries({ now: T0 + 5, limit: 10, leaseMs: 1_000 });
+    expect((await claim(storage, { now: T0 + 2, limit: 10, leaseMs: 1_000 })).map((d) => d.id)).toEqual([b!.id, c!.id]);
+    const later = await claim(storage, { now: T0 + 5, limit: 10, leaseMs: 1_000 });
     expect(later.map((d) => d.id)).toEqual([a!.id]);
     expect(later[0]).toMatchObject({ status: 'delivering', runAt: T0 + 5 });
-    expect(await storage.claimDueDeliveries({ now: T0 + 100, limit: 10, leaseMs: 1_000 })).toEqual([]);
+    expect(await claim(storage, { now: T0 + 100, limit: 10, leaseMs: 1_000 })).toEqual([]);
   });
 
   it('refuses an id it already holds, also when ids arrive out of order', async () => {

@@ -19,6 +19,11 @@ export class BinaryHeap<T> {
     return this.items[0];
   }
 
+  /** Every item, in no particular order (for diagnostics: O(n)). */
+  values(): readonly T[] {
+    return this.items;
+  }
+
   push(item: T): void {
     const items = this.items;
     // Sift up with a moving hole: no swaps (destructuring swaps allocate in hot loops).

@@ -43,6 +43,12 @@ export class RunHeap<T> {
     return top !== undefined && this.before(top, first) ? top : first;
   }
 
+  /** Calls `visit` with every item, in no particular order (for diagnostics: O(n)). */
+  forEach(visit: (item: T) => void): void {
+    for (let i = 0; i < this.length; i++) visit(this.run[(this.head + i) & (this.run.length - 1)]!);
+    for (const item of this.heap.values()) visit(item);
+  }
+
   push(item: T): void {
     if (this.length > 0 && this.before(item, this.run[(this.head + this.length - 1) & (this.run.length - 1)]!)) {
       this.heap.push(item);

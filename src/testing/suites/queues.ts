@@ -149,13 +149,13 @@ export function queueSuite(ctx: ConformanceContext): void {
     it('keeps retries scheduled for later out of the way of due work', async () => {
       const w = await seedWebhook({ concurrency: 5 });
       await storage.enqueueDeliveries([makeDelivery(w.id), makeDelivery(w.id)]);
-      const [first] = await ctx.claim({ now: T0, limit: 1, leaseMs: 30_000 });
+      const [first] = await ctx.claim({ now: T0, limit: 1, leaseMs: 3_600_000 });
       await finish(first!, { status: 'scheduled', runAt: T0 + 60_000, lastStatus: 503, lastError: 'HTTP 503' });
-      const [second] = await ctx.claim({ now: T0, limit: 5, leaseMs: 30_000 });
+      const [second] = await ctx.claim({ now: T0, limit: 5, leaseMs: 3_600_000 });
       expect(second).toBeDefined();
       expect(second!.id).not.toBe(first!.id);
-      expect(await ctx.claim({ now: T0 + 59_999, limit: 5, leaseMs: 30_000 })).toEqual([]);
-      const retry = await ctx.claim({ now: T0 + 60_000, limit: 5, leaseMs: 30_000 });
+      expect(await ctx.claim({ now: T0 + 59_999, limit: 5, leaseMs: 3_600_000 })).toEqual([]);
+      const retry = await ctx.claim({ now: T0 + 60_000, limit: 5, leaseMs: 3_600_000 });
       expect(retry.map((d) => d.id)).toEqual([first!.id]);
     });
 
@@ -164,14 +164,14 @@ export function queueSuite(ctx: ConformanceContext): void {
       const other = await seedWebhook();
       await storage.enqueueDeliveries([makeDelivery(paused.id), makeDelivery(paused.id), makeDelivery(other.id)]);
       await storage.pauseQueue(paused.id, T0 + 30_000);
-      expect(webhookIds(await ctx.claim({ now: T0, limit: 10, leaseMs: 30_000 }))).toEqual([other.id]);
+      expect(webhookIds(await ctx.claim({ now: T0, limit: 10, leaseMs: 3_600_000 }))).toEqual([other.id]);
       expect(await storage.nextRunAt()).toBe(T0 + 30_000);
-      expect(await ctx.claim({ now: T0 + 29_999, limit: 10, leaseMs: 30_000 })).toEqual([]);
-      expect(await ctx.claim({ now: T0 + 30_000, limit: 1, leaseMs: 30_000 })).toHaveLength(1);
+      expect(await ctx.claim({ now: T0 + 29_999, limit: 10, leaseMs: 3_600_000 })).toEqual([]);
+      expect(await ctx.claim({ now: T0 + 30_000, limit: 1, leaseMs: 3_600_000 })).toHaveLength(1);
       await storage.pauseQueue(paused.id, T0 + 90_000);
-      expect(await ctx.claim({ now: T0 + 30_000, limit: 10, leaseMs: 30_000 })).toEqual([]);
+      expect(await ctx.claim({ now: T0 + 30_000, limit: 10, leaseMs: 3_600_000 })).toEqual([]);
       await storage.pauseQueue(paused.id, null);
-      expect(await ctx.claim({ now: T0 + 30_000, limit: 10, leaseMs: 30_000 })).toHaveLength(1);
+      expect(await ctx.claim({ now: T0 + 30_000, limit: 10, leaseMs: 3_600_000 })).toHaveLength(1);
     });
 
     it('follows a changed priority and concurrency from the next claim', async () => {
