@@ -195,6 +195,7 @@ export const WRITE_METHODS = [
   'extendLease',
   'recordWebhookResult',
   'cancelDelivery',
+  'pauseQueue',
   'updateWebhook',
   'insertWebhook',
 ] as const;
@@ -210,7 +211,7 @@ export class WriteCounter {
 
   /**
    * Makes `storage` count its write calls and returns it (the same object, changed). Methods run
-   * with the storage as `this`; write methods the adapter lacks (e.g. `completeAttempts`) stay absent.
+   * with the storage as `this`; write methods an adapter lacks stay absent.
    */
   wrap<T extends WebhookStorage>(storage: T): T {
     const target = storage as unknown as Record<string, unknown>;

@@ -335,7 +335,7 @@ function dispatcherRow(open: (cleanup: Cleanup) => Promise<OpenedStorage>): RowD
       dispatcher = new WebhookDispatcher({
         storage: writes.wrap(opened.storage),
         concurrency: IN_FLIGHT,
-        perEndpointConcurrency: IN_FLIGHT,
+        perWebhookConcurrency: IN_FLIGHT,
         circuitBreaker: false,
         allowPrivateNetworks: true,
       });

@@ -82,7 +82,7 @@ export async function backlogScenario(ctx: ScenarioContext): Promise<ScenarioRes
         autoStart: false,
         transport,
         concurrency: IN_FLIGHT,
-        perEndpointConcurrency: IN_FLIGHT,
+        perWebhookConcurrency: IN_FLIGHT,
       });
       try {
         await dispatcher.createWebhook({ url: ctx.receiver.url(0), triggers: TRIGGER });
@@ -158,7 +158,7 @@ export async function hangScenario(ctx: ScenarioContext, deliveries: number): Pr
       await ctx.receiver.hang(variant === 'hanging' ? [HUNG] : []);
       const { dispatcher, close } = memoryDispatcher(ctx.cleanup, {
         concurrency: IN_FLIGHT,
-        perEndpointConcurrency: PER_ENDPOINT,
+        perWebhookConcurrency: PER_ENDPOINT,
         // The hang must outlast the run: no attempt may time out and free its slot meanwhile.
         requestTimeoutMs: 120_000,
         leaseMs: 240_000,
@@ -201,7 +201,7 @@ export async function hangScenario(ctx: ScenarioContext, deliveries: number): Pr
     setup:
       `${ENDPOINTS} webhooks on ${ENDPOINTS} receiver ports, every emit matches all of them; ${fmt(events)} emits ` +
       `(${fmt(othersExpected)} deliveries to the healthy 9, timed to the last one); concurrency ${IN_FLIGHT}, ` +
-      `perEndpointConcurrency ${PER_ENDPOINT}, requestTimeoutMs 120 000; ${reps} repetitions, variants interleaved.`,
+      `perWebhookConcurrency ${PER_ENDPOINT}, requestTimeoutMs 120 000; ${reps} repetitions, variants interleaved.`,
     headers: ['variant', 'healthy endpoints, deliveries/s'],
     rows: [
       ['all 10 answer', fmtMedianRange(rates.healthy)],
@@ -336,7 +336,7 @@ export async function overheadScenario(ctx: ScenarioContext): Promise<ScenarioRe
     const { dispatcher, close } = memoryDispatcher(ctx.cleanup, {
       transport,
       concurrency: IN_FLIGHT,
-      perEndpointConcurrency: IN_FLIGHT,
+      perWebhookConcurrency: IN_FLIGHT,
     });
     try {
       await dispatcher.createWebhook({ url: ctx.receiver.url(0), triggers: TRIGGER });

@@ -1,8 +1,8 @@
 /**
  * The dispatcher's hot-path storage calls (an emit's webhook lookup and enqueue, each attempt's
- * completion), gathered per event-loop turn when the storage asks for it (`groupCommit`): with
- * SQLite and Postgres each call is a commit or a round trip, so 64 concurrent completions cost
- * one commit instead of 64.
+ * completion), gathered per event-loop turn: with SQLite and Postgres each call is a commit or a
+ * round trip, so 64 concurrent completions cost one commit instead of 64; in memory, gathering
+ * costs about what it saves.
  *
  * @module
  */
@@ -28,26 +28,23 @@ const MAX_LOOKUPS_PER_BATCH = 256;
 
 /** Looks up webhooks and writes deliveries and attempt results, one storage call per event-loop turn when batching. */
 export class BatchedStorage {
-  private readonly lookups: GroupCommit<EventMatch, WebhookRecord[]> | null;
-  private readonly enqueues: GroupCommit<readonly DeliveryRecord[], EnqueueResult['deliveries']> | null;
-  private readonly completions: GroupCommit<CompleteAttempt, boolean> | null;
+  private readonly lookups: GroupCommit<EventMatch, WebhookRecord[]>;
+  private readonly enqueues: GroupCommit<readonly DeliveryRecord[], EnqueueResult['deliveries']>;
+  private readonly completions: GroupCommit<CompleteAttempt, boolean>;
   private readonly matches: MatchCache;
   /** A lookup that misses the cache: through this turn's batch when batching. Bound once, not per emit. */
-  private readonly loadMatches = (match: EventMatch): Promise<WebhookRecord[]> =>
-    this.lookups === null ? this.storage.findWebhooksForEvent(match) : this.lookups.submit(match);
+  private readonly loadMatches = (match: EventMatch): Promise<WebhookRecord[]> => this.lookups.submit(match);
 
-  /** `matchCacheMs`: how long a lookup's answer is reused (see {@link MatchCache}); 0 asks storage every time. */
+  /**
+   * `matchCacheMs`: how long a lookup's answer is reused (see {@link MatchCache}); 0 asks storage
+   * every time. `sequencePlaceholder`: what stands for the sequence number in ordered bodies.
+   */
   constructor(
     private readonly storage: WebhookStorage,
-    options: { matchCacheMs: number },
+    options: { matchCacheMs: number; sequencePlaceholder: string },
   ) {
     this.matches = new MatchCache(options.matchCacheMs);
-    if (storage.groupCommit !== true) {
-      this.lookups = null;
-      this.enqueues = null;
-      this.completions = null;
-      return;
-    }
+    const writeOptions = { sequencePlaceholder: options.sequencePlaceholder };
     // Every emit of one turn looks up after it was called, so sharing the answer among emits of
     // the same entity, event and tenant sees every webhook committed before any of them.
     this.lookups = new GroupCommit(
@@ -63,7 +60,7 @@ export class BatchedStorage {
     );
     this.enqueues = new GroupCommit(
       async (emits) => {
-        const result = await storage.enqueueDeliveries(emits.flat());
+        const result = await storage.enqueueDeliveries(emits.flat(), writeOptions);
         const perEmit: Array<EnqueueResult['deliveries']> = [];
         let at = 0;
         for (const deliveries of emits) {
@@ -74,10 +71,7 @@ export class BatchedStorage {
       },
       { maxBatch: MAX_EMITS_PER_WRITE, maxInFlight: 1 },
     );
-    const completeAttempts = storage.completeAttempts?.bind(storage);
-    this.completions = completeAttempts
-      ? new GroupCommit((inputs) => completeAttempts(inputs), { maxBatch: MAX_COMPLETIONS_PER_WRITE, maxInFlight: 1 })
-      : null;
+    this.completions = new GroupCommit((inputs) => storage.completeAttempts(inputs), { maxBatch: MAX_COMPLETIONS_PER_WRITE, maxInFlight: 1 });
   }
 
   /**
@@ -100,14 +94,12 @@ export class BatchedStorage {
    * another (an extra promise and microtask hops per emit).
    */
   enqueue(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
-    if (this.enqueues === null || options?.transaction !== undefined || deliveries.length === 0) {
-      return this.storage.enqueueDeliveries(deliveries, options);
-    }
+    if (options?.transaction !== undefined || deliveries.length === 0) return this.storage.enqueueDeliveries(deliveries, options);
     return this.enqueues.submit(deliveries).then((perEmit) => ({ deliveries: perEmit }));
   }
 
   /** Records one attempt's result (see {@link WebhookStorage.completeAttempt}). */
   complete(input: CompleteAttempt): Promise<boolean> {
-    return this.completions === null ? this.storage.completeAttempt(input) : this.completions.submit(input);
+    return this.completions.submit(input);
   }
 }

@@ -38,10 +38,10 @@ export interface WebhookDisabledEvent extends WebhookChangeEvent {
 }
 
 /** Payload of the circuit breaker events. */
-export interface EndpointEvent {
+export interface WebhookPauseEvent extends WebhookChangeEvent {
   /** The endpoint's origin, e.g. `https://merchant.example`. */
   endpoint: string;
-  /** When sending resumes (for `endpoint.paused`). */
+  /** When sending resumes (for `webhook.paused`). */
   until?: number;
 }
 
@@ -64,10 +64,10 @@ export interface DispatcherEvents {
   'delivery.failed': (event: AttemptEvent) => void;
   /** A webhook was disabled by the dispatcher (410 Gone, or failing past the auto-disable threshold). */
   'webhook.disabled': (event: WebhookDisabledEvent) => void;
-  /** The circuit breaker stopped sending to an endpoint. */
-  'endpoint.paused': (event: EndpointEvent) => void;
-  /** A probe succeeded: the endpoint gets traffic again. */
-  'endpoint.resumed': (event: EndpointEvent) => void;
+  /** The circuit breaker paused a webhook's queue: most of its recent attempts failed. */
+  'webhook.paused': (event: WebhookPauseEvent) => void;
+  /** A probe succeeded: the webhook's queue flows again. */
+  'webhook.resumed': (event: WebhookPauseEvent) => void;
   /** Something a person should look at (also passed to the `onAlert` option). */
   alert: (alert: Alert) => void;
   'webhook.created': (event: WebhookChangeEvent) => void;

@@ -1,7 +1,8 @@
 /**
  * The headers every delivery carries: content type, User-Agent, the brand headers
  * (`X-Pakk-WebhookID`, `X-Pakk-Webhook-TriggerEvent`, `X-Pakk-Webhook-TriggerEntity`,
- * `X-Pakk-Webhook-Signature`; the prefix is configurable), the Standard Webhooks headers
+ * `X-Pakk-Webhook-Signature`, and `X-Pakk-Webhook-Sequence` for ordered webhooks; the prefix is
+ * configurable), the Standard Webhooks headers
  * (`webhook-id`, `webhook-timestamp`, `webhook-signature`), the webhook's custom headers and
  * basic auth. Built-in headers win over custom ones of the same name.
  *
@@ -16,6 +17,8 @@ export interface BrandHeaderNames {
   readonly triggerEntity: string;
   readonly signature: string;
   readonly test: string;
+  /** The delivery's number within its ordering key (ordered webhooks only). */
+  readonly sequence: string;
 }
 
 interface PrefixHeaders {
@@ -39,6 +42,7 @@ function prefixHeaders(prefix: string): PrefixHeaders {
       triggerEntity: `${prefix}-Webhook-TriggerEntity`,
       signature: `${prefix}-Webhook-Signature`,
       test: `${prefix}-Webhook-Test`,
+      sequence: `${prefix}-Webhook-Sequence`,
     });
     const order = [
       'Content-Type',
@@ -69,7 +73,7 @@ export function brandHeaderNames(prefix: string): BrandHeaderNames {
 /** Inputs of {@link buildDeliveryHeaders}. */
 export interface HeaderInput {
   webhook: Pick<WebhookRecord, 'id' | 'headers' | 'basicAuth'>;
-  delivery: Pick<DeliveryRecord, 'id' | 'entity' | 'event' | 'contentType' | 'isTest'>;
+  delivery: Pick<DeliveryRecord, 'id' | 'entity' | 'event' | 'contentType' | 'isTest'> & { sequence?: number | null };
   headerPrefix: string;
   userAgent: string;
   /** Unix seconds of this attempt. */
@@ -93,6 +97,8 @@ export function buildDeliveryHeaders(input: HeaderInput): Record<string, string>
   builtIn['webhook-timestamp'] = String(input.timestamp);
   builtIn['webhook-signature'] = input.signature;
   if (input.delivery.isTest) builtIn[brand.test] = 'true';
+  const sequence = input.delivery.sequence;
+  if (sequence !== null && sequence !== undefined) builtIn[brand.sequence] = String(sequence);
   if (input.webhook.basicAuth) {
     const { username, password } = input.webhook.basicAuth;
     builtIn.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;

@@ -34,15 +34,15 @@ export type { Clock } from './clock.js';
 export * from './errors.js';
 export type { PayloadPreview } from './dispatcher.js';
 export type { PayloadTemplate, PayloadMode } from './payload.js';
-export type { OutgoingPayload, TransformResult, PayloadTransform } from './attempt.js';
+export type { OutgoingPayload, TransformResult, PayloadTransform } from './delivery/attempt.js';
 export { compileTemplate, validateTemplate, listMergeFieldsOf, FORMATTERS } from './mergefields.js';
 export type { CompiledTemplate, MergeFieldInfo, MergeFieldType, PayloadMimeType, TemplateLimits } from './mergefields.js';
 export { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS, DEFAULT_ENTITY_FIELDS } from './entity-fields.js';
 export { SHOPCTRL_EVENTS, shopCtrlEvent, type ShopCtrlEvent } from './shopctrl-events.js';
-export { SVIX_SCHEDULE, DEFAULT_RETRY_POLICY, resolveRetryPolicy, decideRetry, parseRetryAfter } from './retry.js';
-export type { RetryPolicy, RetryPolicyInput, RetryDecision, AttemptObservation } from './retry.js';
-export type { CircuitBreakerOptions } from './circuit-breaker.js';
-export type { Alert, WebhookDisabledEvent, EndpointEvent } from './events.js';
+export { SVIX_SCHEDULE, DEFAULT_RETRY_POLICY, resolveRetryPolicy, decideRetry, parseRetryAfter } from './delivery/retry.js';
+export type { RetryPolicy, RetryPolicyInput, RetryDecision, AttemptObservation } from './delivery/retry.js';
+export type { CircuitBreakerOptions } from './delivery/breaker.js';
+export type { Alert, WebhookDisabledEvent, WebhookPauseEvent } from './events.js';
 export { checkAddress, checkUrlHost, createGuardedLookup, METADATA_CIDRS } from './transport/address-guard.js';
 export type { AddressGuardOptions, AddressVerdict } from './transport/address-guard.js';
 export { withEncryptedSecrets, reencryptSecrets } from './storage/encrypted-secrets.js';
@@ -50,7 +50,7 @@ export type { SecretKey, SecretEncryptionOptions } from './storage/encrypted-sec
 export { CHANNELS } from './observability/channels.js';
 export type { DeliveryMetrics, LatencySummary } from './observability/metrics.js';
 export type { TracerLike, SpanLike } from './observability/tracing.js';
-export type { DispatcherMetrics } from './dispatcher.js';
+export type { DispatcherMetrics, WebhookQueueStats } from './dispatcher.js';
 export { createWebhookVerifier, expressVerifier, honoVerifier, receiverErrorResponse, DEFAULT_RECEIVER_MAX_BODY_BYTES } from './receiver/index.js';
 export type {
   WebhookVerifier,

@@ -24,7 +24,7 @@ export interface SaveWarning {
 }
 
 /** The names `{{meta.…}}` offers (see `templateContext`). */
-const META_FIELDS = ['meta.id', 'meta.entity', 'meta.event', 'meta.timestamp', 'meta.tenantId', 'meta.webhookId'];
+const META_FIELDS = ['meta.id', 'meta.entity', 'meta.event', 'meta.timestamp', 'meta.tenantId', 'meta.webhookId', 'meta.sequence'];
 
 /** Explicit indexes (`Lines[0]`) name the same field as the element path (`Lines[]`). */
 const normalise = (path: string): string => path.replace(/\[\d+\]/g, '[]');

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { WebhookValidationError } from './errors.js';
-import { circuitBreakerSchema } from './circuit-breaker.js';
-import { retryPolicySchema } from './retry.js';
+import { circuitBreakerSchema } from './delivery/breaker.js';
+import { retryPolicySchema } from './delivery/retry.js';
 import { secretProblem, storableSecret } from './signature.js';
 import type { Clock } from './clock.js';
 import type { WebhookStorage } from './storage/types.js';
@@ -16,7 +16,10 @@ import type { Transport } from './transport/types.js';
 /** Every default of the dispatcher. */
 export const DEFAULTS = {
   concurrency: 64,
-  perEndpointConcurrency: 16,
+  /** A webhook's cap of attempts in flight (across processes) unless it sets its own. */
+  perWebhookConcurrency: 16,
+  /** Politeness: attempts in flight to one origin from one process, whatever the webhooks. */
+  perOriginConcurrency: 32,
   headerPrefix: 'X-Pakk',
   method: 'POST',
   priority: 0,
@@ -172,6 +175,14 @@ const methodSchema = z.enum(['POST', 'PUT', 'PATCH']);
 
 const tenantIdSchema = nonEmpty('tenantId', 200);
 
+/** A webhook's token bucket; `burst` defaults to `perSecond` (and is at least 1, or no token would ever be whole). */
+export const rateLimitSchema = z
+  .strictObject({
+    perSecond: z.number({ error: 'must be a number' }).positive('must be above 0').max(100_000, 'must be at most 100000'),
+    burst: z.number().int('must be an integer').min(1, 'must be at least 1').max(100_000, 'must be at most 100000').optional(),
+  })
+  .transform((r) => ({ perSecond: r.perSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.perSecond)) }));
+
 /** Input of `createWebhook`. */
 export const createWebhookSchema = z.strictObject({
   url: urlSchema,
@@ -218,6 +229,15 @@ export const createWebhookSchema = z.strictObject({
   uniqueQueueItems: z
     .union([z.boolean(), z.strictObject({ keyPath: z.string().min(1).max(200).regex(/^[A-Za-z0-9_$.[\]-]+$/, 'must be a dotted path') })])
     .optional(),
+  /**
+   * Attempts of this webhook in flight at once, across every process on the storage. Default: the
+   * dispatcher's `perWebhookConcurrency`.
+   */
+  concurrency: z.number().int('must be an integer').min(1, 'must be at least 1').max(1000, 'must be at most 1000').nullish(),
+  /** At most `perSecond` attempts a second on average, `burst` (default: `perSecond`, at least 1) at once. */
+  rateLimit: rateLimitSchema.nullish(),
+  /** `entity`: deliveries of one record go one at a time, in emit order, numbered per record. */
+  ordering: z.enum(['none', 'entity'], { error: 'must be "none" or "entity"' }).optional(),
 });
 export type CreateWebhookInput = z.input<typeof createWebhookSchema>;
 
@@ -240,6 +260,11 @@ export const emitSchema = z.strictObject({
   tenantId: tenantIdSchema.nullish(),
   /** The host's open transaction; the deliveries are written in it (transactional outbox). */
   transaction: z.unknown().optional(),
+  /**
+   * For webhooks with `ordering: 'entity'`: deliveries with the same key go one at a time, in emit
+   * order. Default: the entity and the record's id (`order:1`, the id `uniqueQueueItems` uses).
+   */
+  orderingKey: nonEmpty('orderingKey', 200).optional(),
 });
 export type EmitInput = z.input<typeof emitSchema>;
 type ParsedEmitInput = z.output<typeof emitSchema>;
@@ -275,11 +300,18 @@ export function parseEmitInput(input: unknown, context: string): ParsedEmitInput
       if (known) {
         const entity = fastNonEmpty(record.entity, 100);
         const event = fastNonEmpty(record.event, 100);
-        const { data, tenantId: rawTenant, transaction } = record;
+        const { data, tenantId: rawTenant, transaction, orderingKey: rawKey } = record;
         const absent = rawTenant === undefined || rawTenant === null;
         const tenantId = absent ? rawTenant : fastNonEmpty(rawTenant, 200);
-        if (entity !== undefined && event !== undefined && data !== undefined && (absent || tenantId !== undefined)) {
-          return { entity, event, data, tenantId, transaction };
+        const orderingKey = rawKey === undefined ? undefined : fastNonEmpty(rawKey, 200);
+        if (
+          entity !== undefined &&
+          event !== undefined &&
+          data !== undefined &&
+          (absent || tenantId !== undefined) &&
+          (rawKey === undefined || orderingKey !== undefined)
+        ) {
+          return orderingKey === undefined ? { entity, event, data, tenantId, transaction } : { entity, event, data, tenantId, transaction, orderingKey };
         }
       }
     }
@@ -341,7 +373,7 @@ export const listExecutionsSchema = z
   .optional();
 export type ListExecutionsInput = z.input<typeof listExecutionsSchema>;
 
-const deliveryStatusSchema = z.enum(['pending', 'scheduled', 'delivering', 'succeeded', 'failed', 'cancelled']);
+const deliveryStatusSchema = z.enum(['pending', 'scheduled', 'held', 'delivering', 'succeeded', 'failed', 'cancelled']);
 
 export const listDeliveriesSchema = z
   .strictObject({
@@ -406,7 +438,8 @@ export const dispatcherOptionsSchema = z
     transport: z.custom<Transport>(hasMethods('send'), 'must implement the Transport interface (send)').optional(),
     clock: z.custom<Clock>(hasMethods('now'), 'must have a now() method').optional(),
     concurrency: z.number().int().min(1).max(10_000).optional(),
-    perEndpointConcurrency: z.number().int().min(1).max(10_000).optional(),
+    perWebhookConcurrency: z.number().int().min(1).max(1_000).optional(),
+    perOriginConcurrency: z.number().int().min(1).max(10_000).optional(),
     headerPrefix: z
       .string()
       .regex(/^[A-Za-z][A-Za-z0-9-]{0,40}$/, 'must be letters, digits and dashes, e.g. "X-Acme"')

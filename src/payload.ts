@@ -50,8 +50,9 @@ const CONTENT_TYPES: Record<PayloadMimeType, string> = {
 /**
  * The values a template sees: the record under its entity name (`{{order.OrderCode}}`), the same
  * record as `data`, and the event's own fields under `meta` (`{{meta.id}}`, `{{meta.event}}`, …).
+ * `sequence` is the delivery's number within its ordering key (ordered webhooks), else null.
  */
-export function templateContext(event: PayloadEvent, webhookId: string | null): Record<string, unknown> {
+export function templateContext(event: PayloadEvent, webhookId: string | null, sequence: number | null = null): Record<string, unknown> {
   const context: Record<string, unknown> = {
     meta: {
       id: event.id,
@@ -60,6 +61,7 @@ export function templateContext(event: PayloadEvent, webhookId: string | null): 
       timestamp: event.timestamp,
       tenantId: event.tenantId,
       webhookId,
+      sequence,
     },
     data: event.data,
   };
@@ -90,19 +92,25 @@ function flatten(text: string): string {
   return text;
 }
 
-/** Renders the default JSON payload. `dataJson` is the already serialised record (full mode). */
+/**
+ * Renders the default JSON payload. `dataJson` is the already serialised record (full mode).
+ * Ordered webhooks' payloads carry their `sequence` (a number) after the tenant.
+ */
 export function renderDefaultPayload(
   event: PayloadEvent,
   mode: PayloadMode,
   registry: EntityFieldRegistry,
   dataJson: string,
+  sequence: number | null = null,
 ): string {
   const entityData = JSON.stringify(registry.entityData(event.entity, event.event, event.data));
   return flatten(
     // The id (a prefix and a ULID) and the ISO timestamp have no character JSON escapes.
     `{"id":"${event.id}","timestamp":"${event.timestamp}",` +
       `"entity":${JSON.stringify(event.entity)},"event":${JSON.stringify(event.event)},` +
-      `"tenantId":${JSON.stringify(event.tenantId)},"entityData":${entityData}` +
+      `"tenantId":${JSON.stringify(event.tenantId)},` +
+      (sequence === null ? '' : `"sequence":${sequence},`) +
+      `"entityData":${entityData}` +
       (mode === 'full' ? `,"data":${dataJson}}` : '}'),
   );
 }
@@ -113,36 +121,42 @@ export function renderDefaultPayload(
 const compiledByTemplate = new WeakMap<PayloadTemplate, { source: string; mimeType: PayloadMimeType; compiled: CompiledTemplate }>();
 
 /** Renders a merchant template (compiled once and cached by the template engine). */
-export function renderTemplate(template: PayloadTemplate, event: PayloadEvent, webhookId: string | null): RenderedPayload {
+export function renderTemplate(template: PayloadTemplate, event: PayloadEvent, webhookId: string | null, sequence: number | null = null): RenderedPayload {
   const { template: source, mimeType } = template;
   let entry = compiledByTemplate.get(template);
   if (entry === undefined || entry.source !== source || entry.mimeType !== mimeType) {
     entry = { source, mimeType, compiled: compileTemplate(source, mimeType) };
     compiledByTemplate.set(template, entry);
   }
-  return { body: entry.compiled.render(templateContext(event, webhookId)), contentType: CONTENT_TYPES[entry.compiled.mimeType] };
+  return { body: entry.compiled.render(templateContext(event, webhookId, sequence)), contentType: CONTENT_TYPES[entry.compiled.mimeType] };
 }
 
+/** Default payloads already rendered for one emit: by mode, and for ordered webhooks (with `sequence`). */
+export type RenderedDefaults = Partial<Record<'full' | 'thin' | 'full+sequence' | 'thin+sequence', RenderedPayload>>;
+
 /**
- * Renders a webhook's body for an event. `cache` holds the default payloads already rendered for
- * this emit (by mode), so N matching webhooks without templates cost one render; they share the
- * returned object, so treat it as read-only.
+ * Renders a webhook's body for an event. `sequence` stands for the delivery's number within its
+ * ordering key (ordered webhooks; the storage writes the number in its place), else null. `cache`
+ * holds the default payloads already rendered for this emit, so N matching webhooks without
+ * templates cost one render; they share the returned object, so treat it as read-only.
  */
 export function renderPayload(
   webhook: Pick<WebhookRecord, 'id' | 'payload' | 'payloadMode'>,
   event: PayloadEvent,
   registry: EntityFieldRegistry,
   dataJson: string,
-  cache?: Partial<Record<PayloadMode, RenderedPayload>>,
+  cache?: RenderedDefaults,
+  sequence: number | null = null,
 ): RenderedPayload {
-  if (webhook.payload) return renderTemplate(webhook.payload, event, webhook.id);
-  // Anything but 'full' renders as thin (see renderDefaultPayload); normalised so only the two
-  // known keys ever index the cache.
+  if (webhook.payload) return renderTemplate(webhook.payload, event, webhook.id, sequence);
+  // Anything but 'full' renders as thin (see renderDefaultPayload); normalised so only known keys
+  // ever index the cache.
   const mode: PayloadMode = webhook.payloadMode === 'full' ? 'full' : 'thin';
-  let rendered = cache?.[mode];
+  const key = sequence === null ? mode : (`${mode}+sequence` as const);
+  let rendered = cache?.[key];
   if (rendered === undefined) {
-    rendered = { body: renderDefaultPayload(event, mode, registry, dataJson), contentType: 'application/json' };
-    if (cache) cache[mode] = rendered;
+    rendered = { body: renderDefaultPayload(event, mode, registry, dataJson, sequence), contentType: 'application/json' };
+    if (cache) cache[key] = rendered;
   }
   return rendered;
 }

@@ -67,7 +67,7 @@ describe('batched writes (group commit)', () => {
       retry: { maxAttempts: 1 },
       circuitBreaker: false,
       concurrency: 64,
-      perEndpointConcurrency: 64,
+      perWebhookConcurrency: 64,
     });
     cleanups.push(() => dispatcher.close());
     const hook = await dispatcher.createWebhook({ url: receiver.url('/h'), triggers: [{ entity: 'order', event: 'Create' }] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../src/circuit-breaker.js';
+import { CircuitBreaker } from '../src/delivery/breaker.js';
 
 function breaker(options = {}) {
   let now = 1_000_000;
@@ -16,8 +16,9 @@ describe('CircuitBreaker', () => {
     expect(b.record('e', true)).toBeNull(); // 2/3 failed, below the minimum anyway
     expect(b.record('e', false)).toBe('opened'); // 3/4 = 0.75
     expect(b.tryAcquire('e')).toBe(false);
-    expect(b.pausedEndpoints()).toEqual(['e']);
+    expect(b.pausedUntil('e')).not.toBeNull();
     expect(b.tryAcquire('other')).toBe(true);
+    expect(b.pausedUntil('other')).toBeNull();
   });
 
   it('lets exactly one probe through after the cool-down; success closes, failure reopens', () => {
@@ -38,14 +39,15 @@ describe('CircuitBreaker', () => {
     expect(b.tryAcquire('e')).toBe(true);
   });
 
-  it('a probe that ends without a result can be settled, so the endpoint is not paused for good', () => {
+  it('a probe that ends without a result can be settled, so the webhook is not paused for good', () => {
     const { b, advance } = breaker();
     for (let i = 0; i < 4; i++) b.record('e', false);
     advance(10_000);
     expect(b.tryAcquire('e')).toBe(true);
-    expect(b.pausedEndpoints()).toEqual(['e']);
+    expect(b.isProbing('e')).toBe(true);
+    expect(b.tryAcquire('e')).toBe(false);
     b.releaseProbe('e');
-    expect(b.pausedEndpoints()).toEqual([]);
+    expect(b.isProbing('e')).toBe(false);
     expect(b.tryAcquire('e')).toBe(true);
   });
 

@@ -52,7 +52,7 @@ it('successes that finish together write health once', async () => {
     return record(id, success, at);
   };
   // Security opt-out: the receiver is on 127.0.0.1.
-  const dispatcher = new WebhookDispatcher({ storage, allowPrivateNetworks: true, circuitBreaker: false, perEndpointConcurrency: 20 });
+  const dispatcher = new WebhookDispatcher({ storage, allowPrivateNetworks: true, circuitBreaker: false, perWebhookConcurrency: 20 });
   cleanups.push(() => dispatcher.close());
   await dispatcher.createWebhook({ url: receiver.url('/h'), triggers: [{ entity: 'order', event: 'Create' }] });
   for (let i = 0; i < 20; i++) await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: i } });

@@ -137,12 +137,12 @@ describe('circuit breaker', () => {
   /** Opens the sick endpoint's circuit with four failures; returns when it pauses. */
   async function openCircuit(ctx: Awaited<ReturnType<typeof setup>>) {
     for (let i = 1; i <= 4; i++) {
-      expect(ctx.events.of('endpoint.paused'), `paused before failure ${i}`).toHaveLength(0);
+      expect(ctx.events.of('webhook.paused'), `paused before failure ${i}`).toHaveLength(0);
       await ctx.emitTo('Create', i);
       await ctx.dispatcher.drain();
     }
     expect(ctx.sick.requests).toHaveLength(4);
-    expect(ctx.events.of('endpoint.paused')).toEqual([{ endpoint: ctx.sick.origin, until: T0 + 10_000 }]);
+    expect(ctx.events.of('webhook.paused')).toEqual([{ webhookId: ctx.sickHook.id, tenantId: null, endpoint: ctx.sick.origin, until: T0 + 10_000 }]);
   }
 
   it('opens after 4 failures; nothing is sent there during the cool-down while other endpoints flow', async () => {
@@ -171,7 +171,7 @@ describe('circuit breaker', () => {
     expect(log.items).toHaveLength(4);
   });
 
-  it('after the cool-down exactly one probe goes first, then endpoint.resumed and the rest are delivered', async () => {
+  it('after the cool-down exactly one probe goes first, then webhook.resumed and the rest are delivered', async () => {
     const ctx = await setup();
     const { clock, sick, dispatcher, events, emitTo } = ctx;
     await openCircuit(ctx);
@@ -194,18 +194,18 @@ describe('circuit breaker', () => {
       expect(statuses.filter((s) => s === 'pending' || s === 'scheduled')).toHaveLength(2);
     });
     expect(sick.requests).toHaveLength(5);
-    expect(events.of('endpoint.resumed')).toHaveLength(0);
+    expect(events.of('webhook.resumed')).toHaveLength(0);
 
     sick.respondWith({ status: 200 });
     sick.releaseAll();
-    await vi.waitFor(() => expect(events.of('endpoint.resumed')).toEqual([{ endpoint: sick.origin }]));
+    await vi.waitFor(() => expect(events.of('webhook.resumed')).toEqual([{ webhookId: ctx.sickHook.id, tenantId: null, endpoint: sick.origin }]));
     await dispatcher.drain();
 
     // The rest follow the probe without another cool-down (no further clock movement). Today they
     // were handed back with runAt = now + cooldownMs / 10 (CircuitBreaker.pausedUntil, half-open).
     expect(sick.requests).toHaveLength(7);
     // The two others were sent after the probe had closed the circuit.
-    const resumedAt = events.all.findIndex((e) => e.name === 'endpoint.resumed');
+    const resumedAt = events.all.findIndex((e) => e.name === 'webhook.resumed');
     const others = events.all
       .slice(resumedAt)
       .filter((e) => e.name === 'delivery.attempted')

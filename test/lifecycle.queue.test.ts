@@ -271,7 +271,7 @@ describe('shutdown', () => {
     const held = await harness.receiver({ respond: { hold: true } });
     const other = await harness.receiver({ respond: { hold: true } });
     // One slot per endpoint, two in all: each endpoint holds one attempt, the rest wait in its line.
-    const a = harness.dispatcher({ clock, storage, concurrency: 2, perEndpointConcurrency: 1 });
+    const a = harness.dispatcher({ clock, storage, concurrency: 2, perWebhookConcurrency: 1 });
     await a.createWebhook({ url: held.url('/hooks'), triggers: ORDER_CREATE });
     await a.createWebhook({ url: other.url('/hooks'), triggers: ORDER_CREATE });
     const ids: string[] = [];

@@ -816,7 +816,7 @@ describe('transform', () => {
       },
     });
     const paused: unknown[] = [];
-    dispatcher.on('endpoint.paused', (event) => paused.push(event));
+    dispatcher.on('webhook.paused', (event) => paused.push(event));
     for (let i = 0; i < 3; i++) {
       victims.add((await dispatcher.createWebhook({ url: receiver.url(`/bad/${i}`), triggers: ORDER_CREATE })).id);
     }

@@ -11,7 +11,7 @@ import {
   type AttemptObservation,
   type RetryDecision,
   type RetryPolicy,
-} from '../src/retry.js';
+} from '../src/delivery/retry.js';
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0); // Wed, 15 Jan 2025 12:00:00 GMT
 const SECOND = 1_000;

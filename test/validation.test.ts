@@ -225,7 +225,7 @@ describe('WebhookDispatcher options', () => {
   const cases: Array<[string, WebhookDispatcherOptions, string, RegExp]> = [
     ['concurrency 0', { concurrency: 0 }, 'concurrency', /./],
     ['fractional concurrency', { concurrency: 1.5 }, 'concurrency', /./],
-    ['perEndpointConcurrency 0', { perEndpointConcurrency: 0 }, 'perEndpointConcurrency', /./],
+    ['perWebhookConcurrency 0', { perWebhookConcurrency: 0 }, 'perWebhookConcurrency', /./],
     ['leaseMs equal to requestTimeoutMs', { leaseMs: 5_000, requestTimeoutMs: 5_000 }, 'leaseMs', /requestTimeoutMs/],
     ['leaseMs shorter than the default requestTimeoutMs', { leaseMs: 10_000 }, 'leaseMs', /requestTimeoutMs/],
     ['requestTimeoutMs not shorter than the default leaseMs', { requestTimeoutMs: 60_000 }, 'leaseMs', /requestTimeoutMs/],

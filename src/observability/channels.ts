@@ -21,8 +21,8 @@ export const CHANNELS = {
   attemptEnd: 'webhook-dispatcher:attempt:end',
   /** `{ webhookId, reason }` when the dispatcher disables a webhook. */
   webhookDisabled: 'webhook-dispatcher:webhook:disabled',
-  /** `{ endpoint, state: 'paused' | 'resumed', until? }` on circuit breaker transitions. */
-  endpoint: 'webhook-dispatcher:endpoint',
+  /** `{ webhookId, endpoint, state: 'paused' | 'resumed', until? }` on circuit breaker transitions. */
+  circuit: 'webhook-dispatcher:circuit',
 } as const;
 
 const channels = {
@@ -30,7 +30,7 @@ const channels = {
   attemptStart: diagnosticsChannel.channel(CHANNELS.attemptStart),
   attemptEnd: diagnosticsChannel.channel(CHANNELS.attemptEnd),
   webhookDisabled: diagnosticsChannel.channel(CHANNELS.webhookDisabled),
-  endpoint: diagnosticsChannel.channel(CHANNELS.endpoint),
+  circuit: diagnosticsChannel.channel(CHANNELS.circuit),
 };
 
 /** True when someone subscribes to the channel: hot paths check first, so they allocate nothing otherwise. */

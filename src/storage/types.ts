@@ -12,7 +12,7 @@
  */
 
 import type { PayloadMode, PayloadTemplate } from '../payload.js';
-import type { RetryPolicyInput } from '../retry.js';
+import type { RetryPolicyInput } from '../delivery/retry.js';
 
 /** An entity × event pair a webhook listens to. `'*'` in either field matches anything. */
 export interface Trigger {

@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     circuitBreaker: false,
     autoStart: false,
     concurrency,
-    perEndpointConcurrency: concurrency,
+    perWebhookConcurrency: concurrency,
     // Short leases, so the survivor can take this process's deliveries over soon after it dies.
     leaseMs: Number(values['lease-ms']),
     requestTimeoutMs: Number(values['request-timeout-ms']),

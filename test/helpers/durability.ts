@@ -92,7 +92,7 @@ export async function runCrashRecovery(s: CrashScenario): Promise<void> {
 
   const { dispatcher, errors } = await s.startSurvivor({
     concurrency: 32,
-    perEndpointConcurrency: 32,
+    perWebhookConcurrency: 32,
     // The survivor is alive: a long lease, so a loaded machine never makes it re-claim its own work.
     leaseMs: 30_000,
     requestTimeoutMs: 5_000,

@@ -1,43 +1,32 @@
 /**
- * Moves due deliveries from storage into a bounded in-memory window and runs them, highest
- * priority first, at most `concurrency` at once. The backlog stays in storage; at most `window`
- * deliveries are claimed at once. A per-endpoint cap keeps one slow endpoint from taking every
- * slot: deliveries beyond the cap wait in that endpoint's own line, and endpoints whose line is
- * full are excluded from the next claims so other endpoints keep flowing.
+ * Moves due deliveries from storage into a bounded in-memory window and runs them, at most
+ * `concurrency` at once. Storage decides what is due and in which order (one queue per webhook:
+ * caps, rate limits, ordering, taking turns); the pump only adds what a single process must add:
+ * its slots, and a politeness ceiling per origin, so many merchants' webhooks on one host cannot
+ * flood it from here. Deliveries over an origin's ceiling wait in its line, inside the window.
  *
- * The slots are a heap and a counter rather than p-queue: p-queue 9 tracks every task (an options
- * copy, an id, a symbol, a map entry, events, two promises), about 2.5 KB and several promise hops
- * per delivery, for a window that never holds more than twice the concurrency.
+ * The slots are a heap and a counter rather than p-queue: p-queue tracks every task (an options
+ * copy, an id, events, two promises) for a window that never holds more than twice the
+ * concurrency; bench/README.md has the measurement.
  *
  * @module
  */
-import type { Clock } from './clock.js';
-import { RunHeap } from './storage/run-heap.js';
-import type { ClaimedDelivery, WebhookStorage } from './storage/types.js';
+import type { Clock } from '../clock.js';
+import { RunHeap } from '../storage/run-heap.js';
+import type { ClaimedDelivery, WebhookStorage } from '../storage/types.js';
 
 /** Settings of {@link DeliveryPump}. */
 export interface DeliveryPumpOptions {
   storage: WebhookStorage;
   clock: Clock;
+  /** Attempts in flight at once in this process. */
   concurrency: number;
-  /**
-   * Most deliveries claimed and not finished (started or waiting), at least `concurrency`.
-   * Default twice the concurrency; a store whose claim is a network round trip wants more, so
-   * that the deliveries left when a refill starts outlast the claim.
-   */
-  window?: number;
-  /**
-   * A kick (an emit, a wake) claims only while at most this many deliveries are claimed; finishing
-   * deliveries refill at half the window anyway. Default: the window (claim whenever there is
-   * room). A store with a round trip per claim sets it lower, so a stream of emits does not turn
-   * into a stream of claims of a row or two each.
-   */
-  kickClaimsBelow?: number;
-  perEndpointConcurrency: number;
+  /** Cap of webhooks without their own, passed to every claim. */
+  perWebhookConcurrency: number;
+  /** Attempts in flight at once to one origin from this process. */
+  perOriginConcurrency: number;
   leaseMs: number;
   pollIntervalMs: number;
-  /** Endpoints not to claim for now (circuit open). */
-  pausedEndpoints: () => readonly string[];
   /**
    * Performs one attempt. Must not throw (errors are the caller's to record). Calling
    * `releaseSlot` once the HTTP exchange is over frees its concurrency slot for the next delivery
@@ -48,16 +37,17 @@ export interface DeliveryPumpOptions {
   onError: (error: unknown, context: string) => void;
 }
 
-interface EndpointLine {
+interface OriginLine {
   active: number;
-  /** Claimed deliveries waiting for a slot at this endpoint, highest priority first. */
+  /** Claimed deliveries waiting for a place at this origin, in the order they came. */
   waiting: ClaimedDelivery[];
 }
 
-/** A delivery admitted to its endpoint's line, waiting for a concurrency slot. */
+/** A delivery admitted to its origin's line, waiting for a concurrency slot. */
 interface ReadyEntry {
   delivery: ClaimedDelivery;
-  line: EndpointLine;
+  line: OriginLine;
+  origin: string;
   /** Admission order: equal priorities start first come, first served. */
   seq: number;
 }
@@ -65,16 +55,19 @@ interface ReadyEntry {
 const readyOrder = (a: ReadyEntry, b: ReadyEntry): boolean =>
   a.delivery.priority !== b.delivery.priority ? a.delivery.priority > b.delivery.priority : a.seq < b.seq;
 
-/** The claim → queue → attempt loop behind the dispatcher. */
+/** The claim → slot → attempt loop behind the dispatcher. */
 export class DeliveryPump {
   // Admissions of one priority come in seq order: the run heap takes them in O(1).
   private readonly ready = new RunHeap<ReadyEntry>(readyOrder);
   private readySeq = 0;
   /** Concurrency slots in use (an attempt holds one until its HTTP exchange is over). */
   private slotsInUse = 0;
+  /**
+   * Most deliveries claimed and not finished: twice the concurrency, so the deliveries left when a
+   * refill starts keep the slots busy while the claim is in flight.
+   */
   private readonly window: number;
-  private readonly kickClaimsBelow: number;
-  private readonly lines = new Map<string, EndpointLine>();
+  private readonly lines = new Map<string, OriginLine>();
   private claimedCount = 0;
   private running = false;
   private fillPromise: Promise<void> | null = null;
@@ -84,10 +77,7 @@ export class DeliveryPump {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: DeliveryPumpOptions) {
-    // A refill starts when half the window is left: those deliveries keep the HTTP slots busy
-    // while the claim is in flight.
-    this.window = Math.max(options.window ?? options.concurrency * 2, options.concurrency);
-    this.kickClaimsBelow = options.kickClaimsBelow ?? this.window;
+    this.window = options.concurrency * 2;
   }
 
   get isRunning(): boolean {
@@ -107,16 +97,14 @@ export class DeliveryPump {
 
   /** Looks for due work now (after an emit, a completion, or a timer). */
   kick(): void {
-    if (!this.running) return;
-    if (this.claimedCount > this.kickClaimsBelow) return;
+    if (!this.running || this.claimedCount >= this.window) return;
     if (this.fillPromise) {
       this.refillRequested = true;
       return;
     }
     this.fillPromise = this.fill().finally(() => {
       this.fillPromise = null;
-      // A kick that arrived while this fill was finishing (e.g. waiting on nextRunAt) must not
-      // wait for the next poll.
+      // A kick that arrived while this fill was finishing must not wait for the next poll.
       if (this.refillRequested && this.running) {
         this.refillRequested = false;
         this.kick();
@@ -128,8 +116,7 @@ export class DeliveryPump {
   async drain(): Promise<void> {
     for (;;) {
       this.kick();
-      // Every fill started so far, including one re-kicked as the previous one ended: a fill that
-      // was waiting on nextRunAt when work arrived ends having claimed nothing, then starts anew.
+      // Every fill started so far, including one re-kicked as the previous one ended.
       while (this.fillPromise) await this.fillPromise;
       await this.idle();
       if (!this.running) return;
@@ -147,8 +134,7 @@ export class DeliveryPump {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.fillPromise) await this.fillPromise.catch(() => undefined);
-    // Claimed and not started means waiting for a slot (ready) or for its endpoint (a line): no
-    // separate set to keep in step on every delivery.
+    // Claimed and not started means waiting for a slot (ready) or for its origin (a line).
     const release: ClaimedDelivery[] = [];
     for (let entry = this.ready.pop(); entry !== undefined; entry = this.ready.pop()) release.push(entry.delivery);
     for (const line of this.lines.values()) {
@@ -193,24 +179,15 @@ export class DeliveryPump {
   }
 
   private async fill(): Promise<void> {
-    const { storage, clock, leaseMs, perEndpointConcurrency } = this.options;
+    const { storage, clock, leaseMs, perWebhookConcurrency } = this.options;
     let claimedTotal = 0;
     let exhausted = false;
     try {
       do {
         this.refillRequested = false;
         while (this.running && this.claimedCount < this.window) {
-          const saturated: string[] = [...this.options.pausedEndpoints()];
-          for (const [endpoint, line] of this.lines) {
-            if (line.waiting.length >= perEndpointConcurrency) saturated.push(endpoint);
-          }
           const limit = this.window - this.claimedCount;
-          const batch = await storage.claimDueDeliveries({
-            now: clock.now(),
-            limit,
-            leaseMs,
-            excludeEndpoints: saturated,
-          });
+          const batch = await storage.claimDueDeliveries({ now: clock.now(), limit, leaseMs, defaultConcurrency: perWebhookConcurrency });
           claimedTotal += batch.length;
           for (const delivery of batch) this.admit(delivery);
           if (batch.length < limit) {
@@ -224,7 +201,7 @@ export class DeliveryPump {
       exhausted = true; // try again after the poll interval
     }
     this.lastFillClaimed = claimedTotal;
-    // With a full window, completions trigger the next claim; only an empty queue needs a timer.
+    // With a full window, completions trigger the next claim; only a drained queue needs a timer.
     if (this.running && exhausted) await this.armTimer();
   }
 
@@ -233,8 +210,8 @@ export class DeliveryPump {
     let delay = this.options.pollIntervalMs;
     try {
       const next = await this.options.storage.nextRunAt();
-      // Work already due but not claimed was excluded (endpoint full or paused): a freed slot or a
-      // closed circuit kicks the pump, so only future work may shorten the sleep.
+      // Work already due but not claimed waits for a place under its webhook's cap: a completion
+      // kicks the pump, so only future work may shorten the sleep.
       const now = this.options.clock.now();
       if (next !== null && next > now) delay = Math.min(delay, next - now);
     } catch (error) {
@@ -242,7 +219,7 @@ export class DeliveryPump {
     }
     if (!this.running) return;
     if (this.timer) clearTimeout(this.timer);
-    // Never spin: a due-but-excluded delivery is picked up when a slot frees, not by polling.
+    // Never spin: a due-but-capped delivery is picked up when a place frees, not by polling.
     this.timer = setTimeout(() => {
       this.timer = null;
       this.kick();
@@ -253,20 +230,16 @@ export class DeliveryPump {
 
   private admit(delivery: ClaimedDelivery): void {
     this.claimedCount++;
-    let line = this.lines.get(delivery.endpoint);
-    if (!line) this.lines.set(delivery.endpoint, (line = { active: 0, waiting: [] }));
-    if (line.active < this.options.perEndpointConcurrency) {
-      this.enqueue(delivery, line);
-    } else {
-      const at = line.waiting.findIndex((w) => w.priority < delivery.priority);
-      if (at < 0) line.waiting.push(delivery);
-      else line.waiting.splice(at, 0, delivery);
-    }
+    const origin = delivery.endpoint;
+    let line = this.lines.get(origin);
+    if (!line) this.lines.set(origin, (line = { active: 0, waiting: [] }));
+    if (line.active < this.options.perOriginConcurrency) this.enqueue(delivery, line, origin);
+    else line.waiting.push(delivery);
   }
 
-  private enqueue(delivery: ClaimedDelivery, line: EndpointLine): void {
+  private enqueue(delivery: ClaimedDelivery, line: OriginLine, origin: string): void {
     line.active++;
-    this.ready.push({ delivery, line, seq: this.readySeq++ });
+    this.ready.push({ delivery, line, origin, seq: this.readySeq++ });
     this.startReady();
   }
 
@@ -275,11 +248,11 @@ export class DeliveryPump {
     while (this.slotsInUse < this.options.concurrency && this.running) {
       const entry = this.ready.pop();
       if (!entry) return;
-      this.startAttempt(entry.delivery, entry.line);
+      this.startAttempt(entry);
     }
   }
 
-  private startAttempt(delivery: ClaimedDelivery, line: EndpointLine): void {
+  private startAttempt({ delivery, line, origin }: ReadyEntry): void {
     this.slotsInUse++;
     let slotHeld = true;
     // The slot is the HTTP slot: it frees at releaseSlot (or when run settles, whichever is first).
@@ -289,10 +262,8 @@ export class DeliveryPump {
       this.slotsInUse--;
       line.active--;
       const next = line.waiting.shift();
-      if (next && this.running) this.enqueue(next, line);
-      else if (line.active === 0 && line.waiting.length === 0 && this.lines.get(delivery.endpoint) === line) {
-        this.lines.delete(delivery.endpoint);
-      }
+      if (next && this.running) this.enqueue(next, line, origin);
+      else if (line.active === 0 && line.waiting.length === 0 && this.lines.get(origin) === line) this.lines.delete(origin);
       this.startReady();
     };
     let attempt: Promise<void>;
@@ -313,7 +284,7 @@ export class DeliveryPump {
   private settled(releaseSlot: () => void): void {
     releaseSlot();
     this.finished();
-    // Refill in batches, not one claim per completion: fewer storage round trips.
-    if (this.claimedCount <= this.window / 2) this.kick();
+    // A finished delivery freed a place under its webhook's cap in storage: claim again.
+    this.kick();
   }
 }

@@ -1,13 +1,15 @@
 /**
- * Per-endpoint circuit breaker (in process). When most recent attempts to an endpoint fail, it
- * stops sending there for a cool-down, then lets one probe through: success closes the circuit,
- * failure opens it again. A dead endpoint thus stops consuming queue slots and connections.
- * Defaults follow Convoy: open at ≥ 70 % failures over ≥ 10 attempts in 5 minutes, probe after 30 s.
+ * Per-webhook circuit breaker. When most recent attempts of a webhook fail, it stops sending for a
+ * cool-down (the dispatcher pauses the webhook's queue in storage, so every process stops), then
+ * lets one probe through: success closes the circuit, failure opens it again. A dead endpoint thus
+ * stops consuming slots and connections. The failure counts are this process's; the pause is
+ * shared. Defaults follow Convoy: open at ≥ 70 % failures over ≥ 10 attempts in 5 minutes, probe
+ * after 30 s.
  *
  * @module
  */
 import { z } from 'zod';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 
 /** Breaker settings. */
 export interface CircuitBreakerOptions {
@@ -30,7 +32,7 @@ export const circuitBreakerSchema = z.strictObject({
 
 const BUCKETS = 10;
 
-interface EndpointState {
+interface CircuitState {
   /** Ring of per-bucket counts covering the window. */
   buckets: Array<{ start: number; ok: number; failed: number }>;
   state: 'closed' | 'open' | 'half-open';
@@ -41,13 +43,13 @@ interface EndpointState {
 /** What changed after a recorded result, for events. */
 export type BreakerTransition = 'opened' | 'closed' | null;
 
-/** Tracks attempt results per endpoint and answers whether sending there is allowed now. */
+/** Tracks attempt results per webhook and answers whether sending is allowed now. */
 export class CircuitBreaker {
   private readonly threshold: number;
   private readonly minimum: number;
   private readonly windowMs: number;
   private readonly cooldownMs: number;
-  private readonly endpoints = new Map<string, EndpointState>();
+  private readonly circuits = new Map<string, CircuitState>();
 
   constructor(
     private readonly clock: Clock,
@@ -60,11 +62,11 @@ export class CircuitBreaker {
   }
 
   /**
-   * Whether an attempt to `endpoint` may start now. In the half-open state only one probe is
+   * Whether an attempt of the webhook may start now. In the half-open state only one probe is
    * allowed at a time; the caller must then {@link record} its result.
    */
-  tryAcquire(endpoint: string): boolean {
-    const s = this.endpoints.get(endpoint);
+  tryAcquire(webhookId: string): boolean {
+    const s = this.circuits.get(webhookId);
     if (!s || s.state === 'closed') return true;
     if (s.state === 'open') {
       if (this.clock.now() < s.openUntil) return false;
@@ -76,47 +78,42 @@ export class CircuitBreaker {
     return true;
   }
 
-  /** When the endpoint may next be tried, or null when its circuit is closed. */
-  pausedUntil(endpoint: string): number | null {
-    const s = this.endpoints.get(endpoint);
+  /** When the webhook may next be tried, or null when its circuit is closed. */
+  pausedUntil(webhookId: string): number | null {
+    const s = this.circuits.get(webhookId);
     if (!s || s.state === 'closed') return null;
-    // Half-open: a probe is out; the others may be retried as soon as it closes the circuit
-    // (pausedEndpoints() keeps them from being claimed meanwhile).
+    // Half-open: a probe is out; the others may be retried as soon as it closes the circuit.
     return s.state === 'open' ? s.openUntil : this.clock.now();
   }
 
-  /** Endpoints that must not be claimed for now (open, or half-open with a probe out). */
-  pausedEndpoints(): string[] {
-    const now = this.clock.now();
-    const paused: string[] = [];
-    for (const [endpoint, s] of this.endpoints) {
-      if ((s.state === 'open' && now < s.openUntil) || (s.state === 'half-open' && s.probeInFlight)) paused.push(endpoint);
-    }
-    return paused;
+  /** True while the webhook's probe is out (half-open). */
+  isProbing(webhookId: string): boolean {
+    const s = this.circuits.get(webhookId);
+    return s?.state === 'half-open' && s.probeInFlight;
   }
 
   /**
    * Settles a probe that ended without a result about the endpoint (aborted by shutdown, lease
    * lost, address refused locally): the next attempt may probe again.
    */
-  releaseProbe(endpoint: string): void {
-    const s = this.endpoints.get(endpoint);
+  releaseProbe(webhookId: string): void {
+    const s = this.circuits.get(webhookId);
     if (s?.state === 'half-open') s.probeInFlight = false;
   }
 
   /** Records an attempt's result; returns the transition it caused. */
-  record(endpoint: string, success: boolean): BreakerTransition {
+  record(webhookId: string, success: boolean): BreakerTransition {
     const now = this.clock.now();
-    let s = this.endpoints.get(endpoint);
+    let s = this.circuits.get(webhookId);
     if (!s) {
-      if (success) return null; // healthy endpoints need no state
+      if (success) return null; // healthy webhooks need no state
       s = { buckets: [], state: 'closed', openUntil: 0, probeInFlight: false };
-      this.endpoints.set(endpoint, s);
+      this.circuits.set(webhookId, s);
     }
     if (s.state === 'half-open') {
       s.probeInFlight = false;
       if (success) {
-        this.endpoints.delete(endpoint);
+        this.circuits.delete(webhookId);
         return 'closed';
       }
       s.state = 'open';
@@ -133,7 +130,7 @@ export class CircuitBreaker {
       }
       const total = ok + failed;
       if (failed === 0) {
-        this.endpoints.delete(endpoint);
+        this.circuits.delete(webhookId);
       } else if (total >= this.minimum && failed / total >= this.threshold) {
         s.state = 'open';
         s.openUntil = now + this.cooldownMs;
@@ -144,7 +141,7 @@ export class CircuitBreaker {
     return null;
   }
 
-  private count(s: EndpointState, now: number, success: boolean): void {
+  private count(s: CircuitState, now: number, success: boolean): void {
     const width = this.windowMs / BUCKETS;
     const start = Math.floor(now / width) * width;
     s.buckets = s.buckets.filter((b) => b.start > now - this.windowMs);

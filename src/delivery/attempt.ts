@@ -4,15 +4,15 @@
  *
  * @module
  */
-import type { Clock } from './clock.js';
-import { WebhookError } from './errors.js';
-import { buildDeliveryHeaders, builtInHeaderNames } from './headers.js';
-import { RESERVED_HEADERS } from './options.js';
-import { newId } from './ids.js';
-import { redactHeaders } from './redact.js';
-import { signAll } from './signature.js';
-import type { ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from './storage/types.js';
-import type { Transport, TransportRequest, TransportResponse } from './transport/types.js';
+import type { Clock } from '../clock.js';
+import { WebhookError } from '../errors.js';
+import { buildDeliveryHeaders, builtInHeaderNames } from '../headers.js';
+import { RESERVED_HEADERS } from '../options.js';
+import { newId } from '../ids.js';
+import { redactHeaders } from '../redact.js';
+import { signAll } from '../signature.js';
+import type { ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from '../storage/types.js';
+import type { Transport, TransportRequest, TransportResponse } from '../transport/types.js';
 
 /** Settings an attempt needs from the dispatcher. */
 export interface AttemptSettings {
@@ -134,7 +134,7 @@ export function activeSecrets(webhook: Pick<WebhookRecord, 'secret' | 'previousS
 /** The complete request of one attempt, signed at `now`. Used for sending and for previews. */
 export function buildSignedRequest(
   webhook: WebhookRecord,
-  delivery: Pick<DeliveryRecord, 'id' | 'entity' | 'event' | 'contentType' | 'isTest' | 'body'>,
+  delivery: Pick<DeliveryRecord, 'id' | 'entity' | 'event' | 'contentType' | 'isTest' | 'body'> & { sequence?: number | null },
   settings: { headerPrefix: string; userAgent: string },
   now: number,
 ): { method: string; url: string; headers: Record<string, string>; body: string } {

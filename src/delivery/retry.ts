@@ -25,7 +25,7 @@
  * @module
  */
 import { z } from 'zod';
-import { WebhookValidationError } from './errors.js';
+import { WebhookValidationError } from '../errors.js';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
