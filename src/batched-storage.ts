@@ -32,6 +32,7 @@ export class BatchedStorage {
   private readonly enqueues: GroupCommit<readonly DeliveryRecord[], EnqueueResult['deliveries']>;
   private readonly completions: GroupCommit<CompleteAttempt, boolean>;
   private readonly matches: MatchCache;
+  private readonly writeOptions: WriteOptions;
   /** A lookup that misses the cache: through this turn's batch when batching. Bound once, not per emit. */
   private readonly loadMatches = (match: EventMatch): Promise<WebhookRecord[]> => this.lookups.submit(match);
 
@@ -44,7 +45,7 @@ export class BatchedStorage {
     options: { matchCacheMs: number; sequencePlaceholder: string },
   ) {
     this.matches = new MatchCache(options.matchCacheMs);
-    const writeOptions = { sequencePlaceholder: options.sequencePlaceholder };
+    const writeOptions = (this.writeOptions = { sequencePlaceholder: options.sequencePlaceholder });
     // Every emit of one turn looks up after it was called, so sharing the answer among emits of
     // the same entity, event and tenant sees every webhook committed before any of them.
     this.lookups = new GroupCommit(
@@ -95,11 +96,19 @@ export class BatchedStorage {
    */
   enqueue(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     if (options?.transaction !== undefined || deliveries.length === 0) return this.storage.enqueueDeliveries(deliveries, options);
-    return this.enqueues.submit(deliveries).then((perEmit) => ({ deliveries: perEmit }));
+    return this.enqueues.submitOrWrite(
+      deliveries,
+      () => this.storage.enqueueDeliveries(deliveries, this.writeOptions),
+      (perEmit) => ({ deliveries: perEmit }),
+    );
   }
 
   /** Records one attempt's result (see {@link WebhookStorage.completeAttempt}). */
   complete(input: CompleteAttempt): Promise<boolean> {
-    return this.completions.submit(input);
+    return this.completions.submitOrWrite(
+      input,
+      () => this.storage.completeAttempt(input),
+      (recorded) => recorded,
+    );
   }
 }

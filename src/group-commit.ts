@@ -1,8 +1,8 @@
 /**
- * Group commit: write requests made during one event-loop turn are gathered and written by one
- * storage call (one transaction, one round trip) instead of one call each. While a write is in
- * flight, new requests wait and go together in the next one, so batches grow with load and a
- * lone request waits no longer than the rest of its turn.
+ * Group commit: write requests are gathered and written by one storage call (one transaction, one
+ * round trip) instead of one call each. While a write is in flight, new requests wait and go
+ * together in the next one, so batches grow with load and the store's latency, and a lone request
+ * does not wait at all.
  *
  * @module
  */
@@ -21,7 +21,7 @@ export interface GroupCommitOptions {
   maxInFlight: number;
 }
 
-/** Gathers items submitted in one event-loop turn into one call of `write`. */
+/** Gathers items submitted together, or while a write is in flight, into one call of `write`. */
 export class GroupCommit<I, O> {
   private waiting: Array<Waiting<I, O>> = [];
   private scheduled = false;
@@ -37,6 +37,23 @@ export class GroupCommit<I, O> {
     private readonly options: GroupCommitOptions,
   ) {}
 
+  /**
+   * Writes `item` with `single` at once when nothing is being written or waiting (no batch to
+   * join: one call, no gathering cost), else queues it for the next batch like {@link submit}.
+   * `single` must write exactly what `write([item])` would.
+   */
+  submitOrWrite<R>(item: I, single: () => Promise<R>, fromBatch: (result: O) => R): Promise<R> {
+    if (this.inFlight > 0 || this.scheduled || this.waiting.length > 0) return this.submit(item).then(fromBatch);
+    this.inFlight++;
+    const written = single();
+    const done = (): void => {
+      this.inFlight--;
+      if (this.waiting.length > 0) this.schedule();
+    };
+    written.then(done, done);
+    return written;
+  }
+
   /** Queues `item` for the next write and resolves with its result. */
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -48,9 +65,11 @@ export class GroupCommit<I, O> {
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.options.maxInFlight) return;
     this.scheduled = true;
-    // setImmediate runs after this turn's I/O callbacks and their microtasks: every response
-    // parsed (or emit made) in this turn joins the batch.
-    setImmediate(() => {
+    // No wait for the end of the turn: an idle store writes at once (a microtask later, so the
+    // requests of one synchronous run go together), and while a write is in flight the requests
+    // gather for the next one. Batches grow with the store's latency, not with a fixed delay, so
+    // a store whose calls cost nothing (memory) pays nothing for the batching.
+    queueMicrotask(() => {
       this.scheduled = false;
       this.flush();
     });
