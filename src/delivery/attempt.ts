@@ -273,8 +273,3 @@ export function buildExecution(
     coalescedCount: delivery.coalescedCount,
   };
 }
-
-/** An independent copy of an execution record (its header maps are its only nested objects). */
-export function copyExecution(e: ExecutionRecord): ExecutionRecord {
-  return { ...e, requestHeaders: { ...e.requestHeaders }, responseHeaders: { ...e.responseHeaders } };
-}

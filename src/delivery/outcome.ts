@@ -6,7 +6,7 @@
  */
 import type { EventBus } from '../event-bus.js';
 import type { AttemptOutcome, ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord } from '../storage/types.js';
-import { copyExecution, type SentAttempt } from './attempt.js';
+import type { SentAttempt } from './attempt.js';
 import type { AttemptObservation, RetryDecision } from './retry.js';
 
 /** What an attempt observed, in the terms the retry policy decides on. */
@@ -49,10 +49,8 @@ export function announceAttempt(
     lastError: outcome.lastError,
     updatedAt: endedAt,
   };
-  // Listeners get a copy: MemoryStorage keeps the record it was given, so a listener changing
-  // this one must not change the execution log.
-  const announced = copyExecution(execution);
-  const event = { delivery: updated, execution: announced };
+  // Storage keeps its own copy (the contract), so listeners may have this one.
+  const event = { delivery: updated, execution };
   bus.notify('delivery.attempted', event);
   between();
   if (outcome.status === 'succeeded') bus.notify('delivery.succeeded', event);
@@ -65,7 +63,7 @@ export function announceAttempt(
       tenantId: webhook.tenantId,
       reason: outcome.lastError ?? 'failed',
       delivery: updated,
-      execution: announced,
+      execution,
     });
   }
 }

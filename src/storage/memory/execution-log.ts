@@ -1,10 +1,7 @@
 /**
  * MemoryStorage's execution log: every attempt's record, listed by webhook, by delivery or all,
- * and retention over the log and the finished deliveries.
- *
- * Records are kept as given, not copied: the dispatcher builds one per attempt and never touches
- * it again, and a copy of every record was a tenth of the bytes the log makes the garbage
- * collector move. Reads hand out copies, and prune replaces rather than changes records.
+ * and retention over the log and the finished deliveries. The records are the log's own copies;
+ * reads hand out copies, and prune replaces rather than changes records.
  *
  * @module
  */

@@ -34,6 +34,7 @@ import { OrderingKeys, type KeyState } from './ordering.js';
 import { QueueBoard, WebhookQueue } from './queues.js';
 import {
   byIdDesc,
+  copyExecution,
   dueOrder,
   freezeCopy,
   isFinal,
@@ -315,8 +316,8 @@ export class MemoryStorage implements WebhookStorage {
     } else {
       this.finished(d);
     }
-    // The record is kept as given (the caller builds one per attempt and never changes it).
-    this.log.append(d, input.execution);
+    // A copy: the contract lets the caller (and its event listeners) keep and change theirs.
+    this.log.append(d, copyExecution(input.execution));
     return true;
   }
 
