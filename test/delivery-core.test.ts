@@ -345,3 +345,22 @@ describe('storage outages', () => {
     expect(errors.of('error')).toEqual([]);
   });
 });
+
+describe('a schema this code does not know', () => {
+  it('stops claiming after a SchemaMismatchError, reported once as an error event', async () => {
+    const { SchemaMismatchError } = await import('webhook-dispatcher');
+    const storage = new MemoryStorage();
+    let claims = 0;
+    storage.claimDueDeliveries = async () => {
+      claims++;
+      throw new SchemaMismatchError('database schema is version 9; this code knows up to version 4: upgrade this process', 9, 4);
+    };
+    const dispatcher = harness.dispatcher({ storage, pollIntervalMs: 10 });
+    const events = recordEvents(dispatcher);
+    await vi.waitFor(() => expect(events.of('error')).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(claims).toBe(1);
+    expect(events.of('error')[0]).toMatchObject({ context: 'claim', error: expect.objectContaining({ code: 'schema_mismatch' }) });
+    await dispatcher.drain();
+  });
+});

@@ -12,6 +12,7 @@
  * @module
  */
 import type { Clock } from '../clock.js';
+import { SchemaMismatchError } from '../errors.js';
 import { RunHeap } from '../storage/run-heap.js';
 import type { ClaimedDelivery, WebhookStorage } from '../storage/types.js';
 
@@ -198,6 +199,12 @@ export class DeliveryPump {
       } while (this.refillRequested && this.running);
     } catch (error) {
       this.options.onError(error, 'claim');
+      if (error instanceof SchemaMismatchError) {
+        // This code and the database disagree on the schema: claiming on would fail every time
+        // (or worse, strand rows a newer process expects). Stop until someone upgrades or migrates.
+        this.running = false;
+        return;
+      }
       exhausted = true; // try again after the poll interval
     }
     this.lastFillClaimed = claimedTotal;
