@@ -19,7 +19,7 @@
  *
  * @module
  */
-export { PostgresStorage, type PostgresStorageOptions } from './postgres/storage.js';
+export { PostgresStorage } from './postgres/storage.js';
 export { SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION } from './postgres/schema.js';
 export type {
   PostgresNotification,
@@ -27,4 +27,5 @@ export type {
   PostgresPoolClient,
   PostgresQueryResult,
   PostgresQueryable,
+  PostgresStorageOptions,
 } from './postgres/driver.js';

@@ -48,6 +48,41 @@ export interface PostgresPool extends PostgresQueryable {
   connect(): Promise<PostgresPoolClient>;
 }
 
+/** Options of {@link PostgresStorage}. */
+export interface PostgresStorageOptions {
+  /**
+   * Your `pg.Pool`. It stays yours: {@link PostgresStorage.close} does not end it. Give it an
+   * `error` listener (`pool.on('error', …)`): pg emits errors of idle connections (a server
+   * restart) on the pool, and an `error` event nobody listens to ends the process.
+   */
+  pool: PostgresPool;
+  /** Schema holding the tables; created by `migrate()` when missing. Default `public`. */
+  schema?: string;
+  /** Prefix of every table and index name. Default `webhook_`. */
+  tablePrefix?: string;
+  /**
+   * Told when a `subscribe()` connection is lost and while it fails to listen again (it keeps
+   * retrying with backoff; the dispatcher polls meanwhile). Without it these are dropped.
+   */
+  onError?: (error: StorageError) => void;
+  /**
+   * Outside a host transaction, notify other dispatchers at most once per this many ms. Every
+   * NOTIFY serialises its commit (a global lock); the emitting process wakes its own dispatcher
+   * anyway, and a woken dispatcher claims everything due. Enqueues in a host transaction always
+   * notify (nobody else would wake on commit). Default 50 ms; 0 notifies on every enqueue.
+   */
+  notifyIntervalMs?: number;
+  /**
+   * Send the hot statements (claim, completion, enqueue outside a host transaction) as named
+   * prepared statements, parsed and planned once per connection. Batches are padded to a few row
+   * counts so each connection keeps a handful of them. Needs `pool.query` to take pg's
+   * `{ name, text, values }` form, as `pg.Pool` does; set `false` for a pool that only takes
+   * `(text, values)`, or behind a pooler that does not keep prepared statements (PgBouncer in
+   * transaction mode before 1.21). Default `true`.
+   */
+  preparedStatements?: boolean;
+}
+
 export type Row = Record<string, unknown>;
 
 /** Rows per multi-row statement: Postgres takes at most 65,535 parameters (28 per completion). */

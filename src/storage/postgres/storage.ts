@@ -31,9 +31,7 @@ import type {
 import { COMPLETE_TYPES, completeSql, executionSelect, finishSql, requestBodyParam } from './completion.js';
 import {
   DELIVERY_COLUMNS,
-  HEALTH_COLUMNS,
   MAX_ROWS_PER_STATEMENT,
-  Where,
   asError,
   chunks,
   invalid,
@@ -42,12 +40,9 @@ import {
   num,
   numOrNull,
   padRows,
-  page,
   preparedRowCount,
   str,
   toDelivery,
-  toExecution,
-  toHealth,
   type PostgresPool,
   type PostgresQueryResult,
   type PostgresQueryable,
@@ -56,45 +51,12 @@ import {
 } from './driver.js';
 import { enqueue, needsTransaction, type EnqueueContext } from './enqueue.js';
 import { Listening } from './listen.js';
+import type { PostgresStorageOptions } from './driver.js';
 import { pruneIn, requeueIn } from './maintenance.js';
+import { findWebhooks, listDeliveries, listExecutions, listWebhooks, readHealth, recordResult } from './reads.js';
 import { claimSql, handoverSignalsSql, nextRunAtSql, promoteSql, queueStatsSql } from './queue-sql.js';
 import { SCHEMA_VERSION, databaseVersion, mismatch, names, runMigrations, type Names } from './schema.js';
 import { checkClaim, checkCompletion, checkTime, queueSettings } from './validate.js';
-
-/** Options of {@link PostgresStorage}. */
-export interface PostgresStorageOptions {
-  /**
-   * Your `pg.Pool`. It stays yours: {@link PostgresStorage.close} does not end it. Give it an
-   * `error` listener (`pool.on('error', …)`): pg emits errors of idle connections (a server
-   * restart) on the pool, and an `error` event nobody listens to ends the process.
-   */
-  pool: PostgresPool;
-  /** Schema holding the tables; created by `migrate()` when missing. Default `public`. */
-  schema?: string;
-  /** Prefix of every table and index name. Default `webhook_`. */
-  tablePrefix?: string;
-  /**
-   * Told when a `subscribe()` connection is lost and while it fails to listen again (it keeps
-   * retrying with backoff; the dispatcher polls meanwhile). Without it these are dropped.
-   */
-  onError?: (error: StorageError) => void;
-  /**
-   * Outside a host transaction, notify other dispatchers at most once per this many ms. Every
-   * NOTIFY serialises its commit (a global lock); the emitting process wakes its own dispatcher
-   * anyway, and a woken dispatcher claims everything due. Enqueues in a host transaction always
-   * notify (nobody else would wake on commit). Default 50 ms; 0 notifies on every enqueue.
-   */
-  notifyIntervalMs?: number;
-  /**
-   * Send the hot statements (claim, completion, enqueue outside a host transaction) as named
-   * prepared statements, parsed and planned once per connection. Batches are padded to a few row
-   * counts so each connection keeps a handful of them. Needs `pool.query` to take pg's
-   * `{ name, text, values }` form, as `pg.Pool` does; set `false` for a pool that only takes
-   * `(text, values)`, or behind a pooler that does not keep prepared statements (PgBouncer in
-   * transaction mode before 1.21). Default `true`.
-   */
-  preparedStatements?: boolean;
-}
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 /** Longest prefix: Postgres truncates names over 63 bytes, and the longest suffix is 31. */
@@ -271,30 +233,12 @@ export class PostgresStorage implements WebhookStorage {
 
   /** Lists webhooks newest first (ids are time-ordered). */
   async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
-    return this.guard('listWebhooks', async () => {
-      const where = new Where();
-      if (query.tenantId === null) where.add('tenant_id IS NULL');
-      else if (query.tenantId !== undefined) where.add('tenant_id = ?', query.tenantId);
-      if (query.enabled !== undefined) where.add('enabled = ?', query.enabled);
-      if (query.cursor) where.add('id < ?', query.cursor);
-      const limit = where.param(Math.max(0, query.limit) + 1);
-      const result = await this.pool.query(`SELECT record FROM ${this.n.webhooks} ${where} ORDER BY id DESC LIMIT ${limit}`, where.params);
-      return page((result.rows as Row[]).map((r) => json<WebhookRecord>(r.record)), query.limit);
-    });
+    return this.guard('listWebhooks', () => listWebhooks(this.pool, this.n, query));
   }
 
   /** Enabled webhooks whose triggers match (with `*` wildcards), via the (entity, event) index. */
   async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
-    return this.guard('findWebhooksForEvent', async () => {
-      const result = await this.pool.query(
-        `SELECT w.record FROM ${this.n.webhooks} w
-         WHERE w.enabled AND (w.tenant_id IS NULL OR w.tenant_id = $3)
-           AND w.id IN (SELECT t.webhook_id FROM ${this.n.triggers} t WHERE t.entity IN ($1, '*') AND t.event IN ($2, '*'))
-         ORDER BY w.id`,
-        [match.entity, match.event, match.tenantId],
-      );
-      return (result.rows as Row[]).map((r) => json<WebhookRecord>(r.record));
-    });
+    return this.guard('findWebhooksForEvent', () => findWebhooks(this.pool, this.n, match));
   }
 
   // ---------------------------------------------------------------- delivery queue
@@ -507,19 +451,7 @@ export class PostgresStorage implements WebhookStorage {
 
   /** Lists deliveries newest first. */
   async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
-    return this.guard('listDeliveries', async () => {
-      const where = new Where();
-      if (query.webhookId !== undefined) where.add('webhook_id = ?', query.webhookId);
-      if (query.tenantId !== undefined) where.add('tenant_id = ?', query.tenantId);
-      if (query.status !== undefined) where.add('status = ?', query.status);
-      if (query.cursor) where.add('id < ?', query.cursor);
-      const limit = where.param(Math.max(0, query.limit) + 1);
-      const result = await this.pool.query(
-        `SELECT ${DELIVERY_COLUMNS} FROM ${this.n.deliveries} ${where} ORDER BY id DESC LIMIT ${limit}`,
-        where.params,
-      );
-      return page((result.rows as Row[]).map(toDelivery), query.limit);
-    });
+    return this.guard('listDeliveries', () => listDeliveries(this.pool, this.n, query));
   }
 
   /** Earliest ready queue, wake-up, unconsumed signal or test send; each an index lookup. */
@@ -588,42 +520,16 @@ export class PostgresStorage implements WebhookStorage {
 
   /** Lists executions newest first; `since`/`until` bound `startedAt`. */
   async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
-    return this.guard('listExecutions', async () => {
-      const where = new Where();
-      if (query.webhookId !== undefined) where.add('webhook_id = ?', query.webhookId);
-      if (query.deliveryId !== undefined) where.add('delivery_id = ?', query.deliveryId);
-      if (query.tenantId !== undefined) where.add('tenant_id = ?', query.tenantId);
-      if (query.success !== undefined) where.add('success = ?', query.success);
-      if (query.since !== undefined) where.add('started_at >= ?', query.since);
-      if (query.until !== undefined) where.add('started_at < ?', query.until);
-      if (query.cursor) where.add('id < ?', query.cursor);
-      const limit = where.param(Math.max(0, query.limit) + 1);
-      const result = await this.pool.query(
-        `SELECT ${this.executionSelect} FROM ${this.n.executions} e ${where} ORDER BY e.id DESC LIMIT ${limit}`,
-        where.params,
-      );
-      return page((result.rows as Row[]).map(toExecution), query.limit);
-    });
+    return this.guard('listExecutions', () => listExecutions(this.pool, this.n, this.executionSelect, query));
   }
 
   /** One atomic UPDATE, so concurrent reports from several processes all count. */
   async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
-    return this.guard('recordWebhookResult', async () => {
-      const set = success
-        ? 'consecutive_failures = 0, failing_since = NULL, last_success_at = $2'
-        : 'consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, $2), last_failure_at = $2';
-      const result = await this.pool.query(`UPDATE ${this.n.webhooks} SET ${set} WHERE id = $1 RETURNING ${HEALTH_COLUMNS}`, [webhookId, at]);
-      const row = result.rows[0] as Row | undefined;
-      return row ? toHealth(row) : null;
-    });
+    return this.guard('recordWebhookResult', () => recordResult(this.pool, this.n, webhookId, success, at));
   }
 
   async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
-    return this.guard('getWebhookHealth', async () => {
-      const result = await this.pool.query(`SELECT ${HEALTH_COLUMNS} FROM ${this.n.webhooks} WHERE id = $1`, [webhookId]);
-      const row = result.rows[0] as Row | undefined;
-      return row ? toHealth(row) : null;
-    });
+    return this.guard('getWebhookHealth', () => readHealth(this.pool, this.n, webhookId));
   }
 
   /** Zeroes the failure run, keeping the last success/failure times. */
