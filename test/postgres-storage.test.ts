@@ -54,12 +54,21 @@ describe.runIf(available)('PostgresStorage', () => {
    */
   function recordingPool(record: (text: string, values: unknown[] | undefined, name: string | undefined) => void): PostgresPool {
     type Config = { name?: string; text: string; values?: unknown[] };
-    const query = (textOrConfig: string | Config, values?: unknown[]) => {
+    const recorded = (target: { query: (config: Config) => Promise<unknown> }) => (textOrConfig: string | Config, values?: unknown[]) => {
       const config: Config = typeof textOrConfig === 'string' ? { text: textOrConfig, ...(values ? { values } : {}) } : textOrConfig;
       record(config.text, config.values, config.name);
-      return pool.query(config);
+      return target.query(config);
     };
-    return { query: query as PostgresPool['query'], connect: () => pool.connect() };
+    return {
+      query: recorded(pool) as PostgresPool['query'],
+      // Statements on checked-out connections (transactions) are recorded too.
+      connect: async () => {
+        const client = await pool.connect();
+        return new Proxy(client, {
+          get: (target, key) => (key === 'query' ? recorded(target) : (Reflect.get(target, key) as unknown)),
+        }) as unknown as Awaited<ReturnType<PostgresPool['connect']>>;
+      },
+    };
   }
 
   async function migrated(options: { schema?: string; pool?: PostgresPool } = {}): Promise<PostgresStorage> {

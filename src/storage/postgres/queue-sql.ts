@@ -22,16 +22,23 @@ const NO_LIMIT = 2_147_483_647;
 const PROMOTE_BATCH = 5_000;
 
 /**
- * Makes queues ready whose signals (enqueues, requeues, hand-overs) or wake-ups (retries, lease
- * expiries, pause ends, next tokens) are due at `$1`. Returns whether key hand-overs wait.
+ * Makes queues ready whose signals (every row that became claimable: enqueues, retries, releases,
+ * requeues, hand-overs), expired leases (found through the global lease index: a crashed owner
+ * completes nothing) or wake-ups (pause ends, next tokens) are due at `$1`. Returns whether key
+ * hand-overs wait.
  */
 export function promoteSql(n: Names): string {
   return `WITH due AS (
       SELECT ctid AS tid, webhook_id, run_at FROM ${n.signals} WHERE run_at <= $1::bigint ORDER BY run_at LIMIT ${PROMOTE_BATCH}
     ), woke AS (
       SELECT webhook_id, wake_at AS at FROM ${n.queues} WHERE wake_at <= $1 ORDER BY wake_at LIMIT ${PROMOTE_BATCH}
+    ), lapsed AS (
+      SELECT webhook_id, lease_expires_at AS at FROM ${n.deliveries}
+      WHERE status = 'delivering' AND lease_expires_at <= $1 AND NOT is_test ORDER BY lease_expires_at LIMIT ${PROMOTE_BATCH}
     ), targets AS (
-      SELECT webhook_id, min(at) AS at FROM (SELECT webhook_id, run_at AS at FROM due UNION ALL SELECT webhook_id, at FROM woke) x
+      SELECT webhook_id, min(at) AS at FROM (
+        SELECT webhook_id, run_at AS at FROM due UNION ALL SELECT webhook_id, at FROM woke UNION ALL SELECT webhook_id, at FROM lapsed
+      ) x
       GROUP BY webhook_id
     ), locked AS (
       SELECT q.webhook_id, q.ready_at FROM ${n.queues} q WHERE q.webhook_id IN (SELECT webhook_id FROM targets)
@@ -50,11 +57,29 @@ export function promoteSql(n: Names): string {
 }
 
 /**
- * The claim: `$1` now, `$2` limit, `$3` lease ms, `$4` default cap. Test sends first (their own
+ * The first statement of a claim's transaction: locks, in `webhook_id` order, the queues it may
+ * serve (`$1` limit, `$2` default cap): ready ones by priority and turn, and full ones
+ * a higher default cap opens. The claim statement runs after, so its snapshot is taken with
+ * these rows held: everything that changed them before is in it, and everything after waits.
+ */
+export function lockQueuesSql(n: Names): string {
+  return `SELECT q.webhook_id FROM ${n.queues} q
+    WHERE q.webhook_id IN (
+      (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $1::int)
+      UNION ALL
+      (SELECT webhook_id FROM ${n.queues} WHERE full_cap IS NOT NULL AND cap IS NULL AND full_cap < $2::int AND ready_at IS NULL LIMIT $1)
+    ) AND (q.ready_at IS NOT NULL OR (q.full_cap IS NOT NULL AND q.cap IS NULL AND q.full_cap < $2))
+    ORDER BY q.webhook_id FOR UPDATE`;
+}
+
+/**
+ * The claim, inside the transaction that locked its queues (`$5`): `$1` now, `$2` limit, `$3`
+ * lease ms, `$4` default cap. Test sends first (their own
  * index); then ready queues by priority and turn, each giving its first due rows (expired leases
  * included) up to `min(cap − live, whole tokens)`, the whole cut at the limit in that order; then
  * each reached queue's new state in the same statement (it reads the snapshot before its own
- * lease, so the next due row is found past the ones it took).
+ * lease, so the next due row is found past the ones it took). Rows that become claimable after
+ * its snapshot leave a signal that no promotion can consume before this transaction ends.
  */
 export function claimSql(n: Names): string {
   const D = n.deliveries;
@@ -65,16 +90,9 @@ export function claimSql(n: Names): string {
       ORDER BY run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED
     ), budget AS (
       SELECT GREATEST(0, $2 - (SELECT count(*) FROM tests))::int AS n
-    ), cand AS (
-      (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $2)
-      UNION ALL
-      (SELECT webhook_id FROM ${n.queues} WHERE full_cap IS NOT NULL AND cap IS NULL AND full_cap < $4::int AND ready_at IS NULL LIMIT $2)
     ), picked AS (
       SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
-      FROM ${n.queues} q
-      WHERE q.webhook_id IN (SELECT webhook_id FROM cand)
-        AND (q.ready_at IS NOT NULL OR (q.full_cap IS NOT NULL AND q.cap IS NULL AND q.full_cap < $4))
-      ORDER BY q.webhook_id FOR UPDATE
+      FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[])
     ), slots AS (
       SELECT p.*, e.expired,
         row_number() OVER (ORDER BY p.priority DESC, COALESCE(p.ready_at, p.clock), p.ready_turn NULLS LAST, p.webhook_id) AS rank,
@@ -122,24 +140,19 @@ export function claimSql(n: Names): string {
     ), after AS (
       SELECT r.webhook_id, r.cap, r.rate, r.refilled, r.clock, r.paused_until, r.in_flight, r.expired, r.ready_at, r.ready_turn,
         COALESCE(s.n, 0) AS n, COALESCE(s.fresh, 0) AS fresh, (NOT sp.cut OR r.rank < sp.last_rank OR COALESCE(s.n, 0) > 0) AS reached,
-        nx.run_at AS next_run,
-        LEAST(lx.at, CASE WHEN s.n > 0 THEN $1 + $3 END) AS next_lease
+        nx.run_at AS next_run
       FROM rooms r CROSS JOIN span sp LEFT JOIN served s USING (webhook_id)
       LEFT JOIN LATERAL (
         SELECT d.run_at FROM ${D} d
         WHERE d.webhook_id = r.webhook_id AND d.status IN ('pending', 'scheduled') AND NOT d.is_test
         ORDER BY d.run_at, d.id OFFSET COALESCE(s.fresh, 0) LIMIT 1
       ) nx ON true
-      LEFT JOIN LATERAL (
-        SELECT min(d.lease_expires_at) AS at FROM ${D} d
-        WHERE d.webhook_id = r.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at > $1
-      ) lx ON true
     ), judged AS (
       SELECT a.*, COALESCE(a.paused_until > $1, false) AS paused,
         a.in_flight - a.expired + a.n >= COALESCE(a.cap, $4) AS full,
         (a.next_run <= $1 OR a.expired - (a.n - a.fresh) > 0) IS TRUE AS has_due,
         CASE WHEN a.rate IS NULL THEN NULL ELSE a.refilled - a.n END AS tokens_left,
-        LEAST(a.next_run, a.next_lease) AS next_work
+        a.next_run AS next_work
       FROM after a
     ), decided AS (
       SELECT j.*,
@@ -160,7 +173,7 @@ export function claimSql(n: Names): string {
           WHEN c.ready THEN NULL
           WHEN c.paused THEN (CASE WHEN c.has_due THEN c.paused_until WHEN c.next_work IS NULL THEN NULL
             ELSE GREATEST(c.paused_until, c.next_work) END)
-          WHEN c.full THEN c.next_lease
+          WHEN c.full THEN NULL
           WHEN c.has_due THEN c.token_at
           ELSE c.next_work END,
         full_cap = CASE WHEN NOT c.reached THEN q.full_cap
@@ -173,39 +186,33 @@ export function claimSql(n: Names): string {
 /**
  * The end of every statement that finishes a delivery or gives it back, after a CTE `done`
  * returning (id, webhook_id, is_test, status, run_at, ordering_key, sequence, freed, advance):
- * frees the places of `freed` rows, re-times each queue that is not ready (to its next due row,
- * retry or lease expiry, no earlier than a pause or the next token), and hands each finished key
- * (`advance`) to its next held delivery.
+ * frees the places of `freed` rows (a queue that was full is ready again), signals the rows that
+ * are claimable again (retries, releases, the next delivery of a key), and hands each finished
+ * key (`advance`) to its next held delivery.
  */
 export function finishTailSql(n: Names): string {
-  const D = n.deliveries;
   return `, fin AS (
       SELECT webhook_id, ordering_key, sequence FROM done WHERE advance AND ordering_key IS NOT NULL AND NOT is_test
     )${handoverSql(n, 'fin')}
     , per_queue AS (
-      SELECT webhook_id, (count(*) FILTER (WHERE freed))::int AS freed,
-        min(run_at) FILTER (WHERE status IN ('pending', 'scheduled')) AS back_at, array_agg(id) AS ids
-      FROM done WHERE NOT is_test GROUP BY webhook_id
+      SELECT webhook_id, (count(*) FILTER (WHERE freed))::int AS freed FROM done WHERE NOT is_test GROUP BY webhook_id HAVING bool_or(freed)
     ), qlocked AS (
       SELECT q.webhook_id FROM ${n.queues} q WHERE q.webhook_id IN (SELECT webhook_id FROM per_queue)
       ORDER BY q.webhook_id FOR UPDATE
-    ), flip_at AS (
-      SELECT webhook_id, min(run_at) AS at FROM flipped GROUP BY webhook_id
-    ), retimed AS (
-      UPDATE ${n.queues} q SET
-        in_flight = GREATEST(0, q.in_flight - pq.freed),
-        full_cap = CASE WHEN pq.freed > 0 THEN NULL ELSE q.full_cap END,
-        wake_at = CASE WHEN q.ready_at IS NOT NULL THEN NULL ELSE (
-          SELECT CASE WHEN w.at IS NULL THEN NULL ELSE GREATEST(w.at, q.paused_until,
-              CASE WHEN q.rate IS NOT NULL AND q.tokens < 1 THEN q.clock + ceil((1 - q.tokens) * 1000 / q.rate)::bigint END) END
-          FROM (SELECT LEAST(pq.back_at, fa.at,
-            (SELECT d.run_at FROM ${D} d WHERE d.webhook_id = q.webhook_id AND d.status IN ('pending', 'scheduled')
-               AND NOT d.is_test AND d.id <> ALL (pq.ids) ORDER BY d.run_at, d.id LIMIT 1),
-            (SELECT min(d.lease_expires_at) FROM ${D} d WHERE d.webhook_id = q.webhook_id AND d.status = 'delivering'
-               AND NOT d.is_test AND d.id <> ALL (pq.ids))) AS at) w
-        ) END
-      FROM per_queue pq JOIN qlocked USING (webhook_id) LEFT JOIN flip_at fa USING (webhook_id)
+    ), freed AS (
+      UPDATE ${n.queues} q SET in_flight = GREATEST(0, q.in_flight - pq.freed), full_cap = NULL,
+        ready_at = CASE WHEN q.full_cap IS NOT NULL THEN COALESCE(q.ready_at, q.clock) ELSE q.ready_at END,
+        ready_turn = CASE WHEN q.full_cap IS NOT NULL THEN COALESCE(q.ready_turn, nextval('${n.turns}')) ELSE q.ready_turn END,
+        wake_at = CASE WHEN q.full_cap IS NOT NULL THEN NULL ELSE q.wake_at END
+      FROM per_queue pq JOIN qlocked USING (webhook_id)
       WHERE q.webhook_id = pq.webhook_id
+    ), signalled AS (
+      INSERT INTO ${n.signals} (webhook_id, run_at)
+      SELECT webhook_id, min(run_at) FROM (
+        SELECT webhook_id, run_at FROM done WHERE status IN ('pending', 'scheduled') AND NOT is_test
+        UNION ALL SELECT webhook_id, run_at FROM flipped
+      ) back
+      GROUP BY webhook_id
     )`;
 }
 
@@ -262,6 +269,7 @@ export function nextRunAtSql(n: Names): string {
       (SELECT ready_at FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT 1),
       (SELECT min(wake_at) FROM ${n.queues} WHERE wake_at IS NOT NULL),
       (SELECT min(run_at) FROM ${n.signals}),
+      (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE status = 'delivering' AND NOT is_test),
       (SELECT min(run_at) FROM ${n.deliveries} WHERE is_test AND status IN ('pending', 'scheduled')),
       (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE is_test AND status = 'delivering')
     ) AS next`;

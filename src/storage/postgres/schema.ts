@@ -181,11 +181,10 @@ const MIGRATIONS: readonly Migration[] = [
       // The global claim order is gone: a claim reads each queue through its own index.
       `DROP INDEX ${n.schema}."${n.raw('deliveries_claim_idx')}"`,
       `DROP INDEX ${n.schema}."${n.raw('deliveries_run_at_idx')}"`,
-      `DROP INDEX ${n.schema}."${n.raw('deliveries_lease_idx')}"`,
       // Waiting work of one queue in claim order; held and test rows stay out of it.
       `CREATE INDEX "${n.raw('deliveries_queue_idx')}" ON ${n.deliveries} (webhook_id, run_at, id)
         WHERE status IN ${CLAIMABLE_SQL} AND NOT is_test`,
-      // Leases of one queue: its expired ones (to take over) and the next expiry (to wake at).
+      // Leases of one queue: its expired ones, to take over (deliveries_lease_idx finds the queues).
       `CREATE INDEX "${n.raw('deliveries_leased_idx')}" ON ${n.deliveries} (webhook_id, lease_expires_at)
         WHERE status = 'delivering' AND NOT is_test`,
       // Test sends go first, outside the queues.
@@ -237,8 +236,8 @@ const MIGRATIONS: readonly Migration[] = [
       `INSERT INTO ${n.queues} (webhook_id)
        SELECT DISTINCT webhook_id FROM ${n.deliveries} WHERE status IN ('pending', 'scheduled', 'delivering') AND NOT is_test
        ON CONFLICT DO NOTHING`,
-      // Deliveries in flight hold their places; each queue with work wakes at its first due row or
-      // lease expiry, so the first claim at or after it serves it.
+      // Deliveries in flight hold their places; each queue with work wakes at its first due row (or
+      // lease expiry), so the first claim at or after it serves it.
       `UPDATE ${n.queues} q SET in_flight = s.n, wake_at = s.at
        FROM (
          SELECT webhook_id, (count(*) FILTER (WHERE status = 'delivering'))::int AS n,
