@@ -112,6 +112,21 @@ describe.runIf(available)('PostgresStorage', () => {
       await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: 'tx' })).rejects.toThrow(/transaction: must be a pg client/);
     });
 
+    it('validates claims, times, queue settings and the sequence placeholder, naming the field', async () => {
+      const storage = await migrated();
+      const named = (field: string) => expect.objectContaining({ name: 'WebhookValidationError', field });
+      await expect(storage.claimDueDeliveries({ now: T0, limit: -1, leaseMs: 1000, defaultConcurrency: 4 })).rejects.toThrow(named('limit'));
+      await expect(storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 0 })).rejects.toThrow(named('defaultConcurrency'));
+      await expect(storage.claimDueDeliveries({ now: Number.NaN, limit: 1, leaseMs: 1000, defaultConcurrency: 4 })).rejects.toThrow(named('now'));
+      await expect(storage.pauseQueue('wh_x', 1.5)).rejects.toThrow(named('until'));
+      await expect(storage.getQueueStats('wh_x', Number.POSITIVE_INFINITY)).rejects.toThrow(named('now'));
+      await expect(storage.insertWebhook(makeWebhook({ rateLimit: { perSecond: 0, burst: 1 } }))).rejects.toThrow(named('rateLimit.perSecond'));
+      await expect(storage.insertWebhook(makeWebhook({ concurrency: 0 }))).rejects.toThrow(named('concurrency'));
+      await expect(storage.enqueueDeliveries([makeDelivery('wh_x')], { sequencePlaceholder: '' })).rejects.toThrow(named('sequencePlaceholder'));
+      const bad = { deliveryId: 'msg_x', leaseToken: 't', outcome: { status: 'done' }, execution: { id: 'exec_x' } };
+      await expect(storage.completeAttempts([bad as never])).rejects.toThrow(named('inputs.0.outcome.status'));
+    });
+
     it('says so when the transaction client is not inside BEGIN', async () => {
       const storage = await migrated();
       const w = makeWebhook();

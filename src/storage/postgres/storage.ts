@@ -257,6 +257,7 @@ export class PostgresStorage implements WebhookStorage {
    * `options.transaction` it writes through your transaction, under a savepoint.
    */
   async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
+    if (!Array.isArray(deliveries)) throw invalid('deliveries', 'must be an array of delivery records');
     const host = options?.transaction;
     if (host !== undefined) this.checkTransaction(host);
     const placeholder = options?.sequencePlaceholder ?? null;
@@ -489,6 +490,7 @@ export class PostgresStorage implements WebhookStorage {
 
   /** Pauses (or with null resumes) a queue; a waiting queue is looked at again by the next claim. */
   async pauseQueue(webhookId: string, until: number | null): Promise<void> {
+    if (typeof webhookId !== 'string') throw invalid('webhookId', 'must be a string');
     if (until !== null) checkTime('until', until);
     await this.guard('pauseQueue', () =>
       this.pool.query(
