@@ -105,7 +105,9 @@ export function claimSql(n: Names): string {
       SELECT s.*, GREATEST(0, LEAST(
           COALESCE(s.cap, $4) - (s.in_flight - s.expired),
           CASE WHEN s.rate IS NULL THEN ${NO_LIMIT} ELSE floor(s.refilled) END,
-          CASE WHEN s.paused_until > $1 THEN 0 ELSE ${NO_LIMIT} END
+          CASE WHEN s.paused_until > $1 THEN 0 ELSE ${NO_LIMIT} END,
+          -- Never more than the claim can take: rows are locked before the cut at the limit.
+          (SELECT n FROM budget)
         ))::int AS room
       FROM slots s ORDER BY s.rank
     ), taken AS (
