@@ -1,12 +1,17 @@
 /**
- * The statements behind the per-webhook queues: promotion of due signals and wake-ups, the claim,
- * the shared tail of every write that ends or returns a delivery (queue counters, key hand-over),
- * the deferred key hand-overs, `nextRunAt` and the queue figures.
+ * The statements behind the per-webhook queues: promotion (due signals, expired leases,
+ * wake-ups), the claim, the shared tail of every write that ends or returns a delivery (freed
+ * places, signals, key hand-over), the deferred key hand-overs, `nextRunAt` and the queue figures.
  *
- * Lock order, so no two of these deadlock: queue rows are always locked in `webhook_id` order and
- * only after the delivery rows a statement changes; a claim locks deliveries with SKIP LOCKED (it
- * never waits for one); ordering key rows are taken with SKIP LOCKED after the queue rows (a key
- * held by a host transaction defers its hand-over to a `key_signals` row instead of waiting).
+ * Lock order, so no two of these deadlock: several queue rows are always locked in `webhook_id`
+ * order, in one statement (a claim locks them first, in its own statement; completions after
+ * their delivery rows); a claim never waits for a delivery row (SKIP LOCKED); ordering key rows are
+ * taken with SKIP LOCKED by hand-overs (a key held by a host transaction defers its hand-over to a
+ * `key_signals` row instead of waiting).
+ *
+ * Every row that becomes claimable leaves a signal (insert-only), so no queue state judged by a
+ * claim can strand work: a claim decides from a snapshot taken while it holds the queue rows, and
+ * what becomes claimable after waits as a signal until the next promotion.
  *
  * Every time is a parameter (the dispatcher's clock), never the database's `now()`.
  *
