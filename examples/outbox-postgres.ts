@@ -18,6 +18,10 @@ const connectionString = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.
 const schema = 'webhook_dispatcher_outbox_example';
 
 const pool = new pg.Pool({ connectionString });
+// pg reports a failed idle connection (a server restart, a failover) as an 'error' event on the
+// pool: without a listener, Node ends the process. The adapter handles the connections it holds
+// itself (its LISTEN connection listens again once the server is back).
+pool.on('error', (error) => console.error('idle Postgres connection failed:', error.message));
 await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`); // a clean start for the example
 const storage = new PostgresStorage({ pool, schema });
 await storage.migrate();

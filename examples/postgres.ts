@@ -16,6 +16,10 @@ const schema = 'webhook_dispatcher_example';
 // 1. Your pg Pool (it stays yours: the adapter never ends it) and the storage on it. migrate()
 //    creates the schema and tables, or upgrades them; safe to run from many processes at once.
 const pool = new pg.Pool({ connectionString });
+// pg reports a failed idle connection (a server restart, a failover) as an 'error' event on the
+// pool: without a listener, Node ends the process. The adapter handles the connections it holds
+// itself (its LISTEN connection listens again once the server is back).
+pool.on('error', (error) => console.error('idle Postgres connection failed:', error.message));
 await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`); // a clean start for the example
 const storage = new PostgresStorage({ pool, schema });
 await storage.migrate();

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StorageError } from 'webhook-dispatcher';
+import { SchemaMismatchError, StorageError } from 'webhook-dispatcher';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import type { PostgresPool } from 'webhook-dispatcher/storage/postgres';
 import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
@@ -20,6 +20,8 @@ const available = await requirePostgres('postgres-storage');
 const config = pgConfig;
 
 const T0 = Date.UTC(2030, 0, 1);
+/** Claims here are not about caps: a default cap that never binds. */
+const CLAIM = { defaultConcurrency: 10_000 };
 const run = randomBytes(4).toString('hex');
 let schemaCount = 0;
 const schemas = new Set<string>();
@@ -52,12 +54,21 @@ describe.runIf(available)('PostgresStorage', () => {
    */
   function recordingPool(record: (text: string, values: unknown[] | undefined, name: string | undefined) => void): PostgresPool {
     type Config = { name?: string; text: string; values?: unknown[] };
-    const query = (textOrConfig: string | Config, values?: unknown[]) => {
+    const recorded = (target: { query: (config: Config) => Promise<unknown> }) => (textOrConfig: string | Config, values?: unknown[]) => {
       const config: Config = typeof textOrConfig === 'string' ? { text: textOrConfig, ...(values ? { values } : {}) } : textOrConfig;
       record(config.text, config.values, config.name);
-      return pool.query(config);
+      return target.query(config);
     };
-    return { query: query as PostgresPool['query'], connect: () => pool.connect() };
+    return {
+      query: recorded(pool) as PostgresPool['query'],
+      // Statements on checked-out connections (transactions) are recorded too.
+      connect: async () => {
+        const client = await pool.connect();
+        return new Proxy(client, {
+          get: (target, key) => (key === 'query' ? recorded(target) : (Reflect.get(target, key) as unknown)),
+        }) as unknown as Awaited<ReturnType<PostgresPool['connect']>>;
+      },
+    };
   }
 
   async function migrated(options: { schema?: string; pool?: PostgresPool } = {}): Promise<PostgresStorage> {
@@ -101,6 +112,21 @@ describe.runIf(available)('PostgresStorage', () => {
       await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { transaction: 'tx' })).rejects.toThrow(/transaction: must be a pg client/);
     });
 
+    it('validates claims, times, queue settings and the sequence placeholder, naming the field', async () => {
+      const storage = await migrated();
+      const named = (field: string) => expect.objectContaining({ name: 'WebhookValidationError', field });
+      await expect(storage.claimDueDeliveries({ now: T0, limit: -1, leaseMs: 1000, defaultConcurrency: 4 })).rejects.toThrow(named('limit'));
+      await expect(storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 0 })).rejects.toThrow(named('defaultConcurrency'));
+      await expect(storage.claimDueDeliveries({ now: Number.NaN, limit: 1, leaseMs: 1000, defaultConcurrency: 4 })).rejects.toThrow(named('now'));
+      await expect(storage.pauseQueue('wh_x', 1.5)).rejects.toThrow(named('until'));
+      await expect(storage.getQueueStats('wh_x', Number.POSITIVE_INFINITY)).rejects.toThrow(named('now'));
+      await expect(storage.insertWebhook(makeWebhook({ rateLimit: { perSecond: 0, burst: 1 } }))).rejects.toThrow(named('rateLimit.perSecond'));
+      await expect(storage.insertWebhook(makeWebhook({ concurrency: 0 }))).rejects.toThrow(named('concurrency'));
+      await expect(storage.enqueueDeliveries([makeDelivery('wh_x')], { sequencePlaceholder: '' })).rejects.toThrow(named('sequencePlaceholder'));
+      const bad = { deliveryId: 'msg_x', leaseToken: 't', outcome: { status: 'done' }, execution: { id: 'exec_x' } };
+      await expect(storage.completeAttempts([bad as never])).rejects.toThrow(named('inputs.0.outcome.status'));
+    });
+
     it('says so when the transaction client is not inside BEGIN', async () => {
       const storage = await migrated();
       const w = makeWebhook();
@@ -109,11 +135,22 @@ describe.runIf(available)('PostgresStorage', () => {
     });
 
     it('wraps driver failures in StorageError with the pg error as cause', async () => {
-      const storage = new PostgresStorage({ pool, schema: newSchema() }); // not migrated
+      const schema = newSchema();
+      const storage = await migrated({ schema });
+      await pool.query(`DROP TABLE "${schema}".webhook_webhooks CASCADE`);
       const error = await storage.getWebhook('wh_x').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
       expect((error as StorageError).code).toBe('storage_error');
       expect(((error as StorageError).cause as { code?: string }).code).toBe('42P01'); // undefined_table
+    });
+
+    it('refuses every call on a database that was never migrated with a SchemaMismatchError saying what to do', async () => {
+      const storage = new PostgresStorage({ pool, schema: newSchema() });
+      const error = await storage.getWebhook('wh_x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SchemaMismatchError);
+      expect(error).toMatchObject({ code: 'schema_mismatch', databaseVersion: 0, expectedVersion: 3 });
+      expect((error as Error).message).toMatch(/call storage\.migrate\(\)/);
+      await expect(storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1, leaseMs: 1000 })).rejects.toBeInstanceOf(SchemaMismatchError);
     });
   });
 
@@ -124,7 +161,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await Promise.all(storages.map((s) => s.migrate()));
       await storages[0]!.migrate();
       const versions = await pool.query(`SELECT version FROM "${schema}".webhook_migrations ORDER BY version`);
-      expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
+      expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
       const tables = await pool.query<{ table_name: string }>(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
         [schema],
@@ -132,53 +169,17 @@ describe.runIf(available)('PostgresStorage', () => {
       expect(tables.rows.map((r) => r.table_name)).toEqual([
         'webhook_deliveries',
         'webhook_executions',
+        'webhook_key_signals',
         'webhook_migrations',
+        'webhook_ordering_keys',
+        'webhook_queue_signals',
+        'webhook_queues',
         'webhook_webhook_triggers',
         'webhook_webhooks',
       ]);
       const w = makeWebhook();
       await storages[1]!.insertWebhook(w);
       expect(await storages[2]!.getWebhook(w.id)).toEqual(w);
-    });
-
-    it('upgrade a version-1 database that holds data, keeping its rows readable', async () => {
-      const schema = newSchema();
-      const storage = await migrated({ schema });
-      // Put the tables back into their version-1 shape, then add rows.
-      await pool.query(`
-        DELETE FROM "${schema}".webhook_migrations WHERE version > 1;
-        ALTER TABLE "${schema}".webhook_executions ALTER COLUMN request_body SET NOT NULL;
-        DROP INDEX "${schema}".webhook_deliveries_tenant_idx;
-        CREATE INDEX webhook_deliveries_tenant_idx ON "${schema}".webhook_deliveries (tenant_id, id COLLATE "C");
-        DROP INDEX "${schema}".webhook_executions_tenant_idx;
-        CREATE INDEX webhook_executions_tenant_idx ON "${schema}".webhook_executions (tenant_id, id COLLATE "C");`);
-      const w = makeWebhook();
-      await storage.insertWebhook(w);
-      const d = makeDelivery(w.id, { tenantId: 't1' });
-      await storage.enqueueDeliveries([d]);
-      const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
-      await pool.query(
-        `INSERT INTO "${schema}".webhook_executions (id, webhook_id, delivery_id, tenant_id, entity, event, attempt,
-           started_at, ended_at, duration_ms, status, success, hard_error, method, url, request_headers, request_body,
-           response_headers, response_body, coalesced_count)
-         VALUES ('exec_old', $1, $2, 't1', 'order', 'Create', 1, $3, $3, 1, 200, true, false, 'POST', 'https://x', '{}', $4, '{}', '', 0)`,
-        [w.id, d.id, T0, d.body],
-      );
-      await storage.migrate();
-      const versions = await pool.query(`SELECT version FROM "${schema}".webhook_migrations ORDER BY version`);
-      expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
-      const e = makeExecution(claimed!, { tenantId: 't1' });
-      expect(
-        await storage.completeAttempts([
-          { deliveryId: d.id, leaseToken: claimed!.leaseToken, outcome: { status: 'succeeded', lastStatus: 200, lastError: null }, execution: e },
-        ]),
-      ).toEqual([true]);
-      const page = await storage.listExecutions({ tenantId: 't1', limit: 10 });
-      expect(page.items.map((x) => [x.id, x.requestBody])).toEqual([
-        ['exec_old', d.body], // 'exec_old' > 'exec_0…' bytewise
-        [e.id, d.body],
-      ]);
-      expect((await storage.listDeliveries({ tenantId: 't1', limit: 10 })).items.map((x) => x.id)).toEqual([d.id]);
     });
 
     it('honours the table prefix and keeps two prefixes in one schema apart', async () => {
@@ -229,7 +230,7 @@ describe.runIf(available)('PostgresStorage', () => {
         await storage.enqueueDeliveries(Array.from({ length: size }, () => makeDelivery(w.id, { runAt: T0 })));
         enqueued += size;
       }
-      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 1_000, leaseMs: 60_000 });
+      const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1_000, leaseMs: 60_000 });
       expect(claimed).toHaveLength(enqueued);
       let at = 0;
       for (let size = 1; at < claimed.length; size++) {
@@ -252,7 +253,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const texts = [...names.values()];
       expect(texts.filter((t) => t.includes('INSERT INTO') && t.includes('accepts_merges)')).length).toBeLessThanOrEqual(7);
       expect(texts.filter((t) => t.startsWith('WITH input')).length).toBeLessThanOrEqual(7);
-      expect(texts.filter((t) => t.includes('SKIP LOCKED'))).toHaveLength(1);
+      expect(texts.filter((t) => t.startsWith('WITH tests'))).toHaveLength(1);
     });
 
     it('with preparedStatements: false, sends only (text, values), for a pool that takes nothing else', async () => {
@@ -268,7 +269,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const w = makeWebhook();
       await storage.insertWebhook(w);
       await storage.enqueueDeliveries([makeDelivery(w.id, { runAt: T0 }), makeDelivery(w.id, { runAt: T0 })]);
-      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 60_000 });
+      const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 10, leaseMs: 60_000 });
       const recorded = await storage.completeAttempts(
         claimed.map((d) => ({
           deliveryId: d.id,
@@ -295,7 +296,7 @@ describe.runIf(available)('PostgresStorage', () => {
 
       const result = await storage.enqueueDeliveries(fresh);
       expect(result.deliveries.map((d) => d.id)).toEqual(fresh.map((d) => d.id));
-      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 2_400, leaseMs: 60_000 });
+      const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 2_400, leaseMs: 60_000 });
       expect(claimed).toHaveLength(2_400);
       const ok = { status: 'succeeded' as const, lastStatus: 200, lastError: null };
       const recorded = await storage.completeAttempts(
@@ -307,55 +308,42 @@ describe.runIf(available)('PostgresStorage', () => {
   });
 
   describe('claiming', () => {
-    it('uses the partial indexes on a 20k-row backlog (EXPLAIN: no sequential scan)', async () => {
+    it('reads each queue through its own indexes on a 20k-row backlog (EXPLAIN: no sequential scan of deliveries)', async () => {
       const log: Array<{ text: string; values: unknown[] | undefined }> = [];
       const spy = recordingPool((text, values) => log.push({ text, values }));
       const schema = newSchema();
       const storage = await migrated({ schema, pool: spy });
-      const w = makeWebhook();
-      await storage.insertWebhook(w);
+      const hooks = [makeWebhook(), makeWebhook({ priority: 3 }), makeWebhook({ concurrency: 5 })];
+      for (const w of hooks) await storage.insertWebhook(w);
       const statuses = ['pending', 'scheduled', 'succeeded', 'failed', 'succeeded'] as const;
       for (let batch = 0; batch < 10; batch++) {
         await storage.enqueueDeliveries(
           Array.from({ length: 2000 }, (_, i) => {
             const n = batch * 2000 + i;
             const status = statuses[n % statuses.length]!;
-            return makeDelivery(w.id, {
-              status,
-              priority: n % 7,
-              runAt: status === 'scheduled' ? T0 + 60_000 + n : T0 - n,
-              endpoint: `https://host${n % 50}.example`,
-            });
+            return makeDelivery(hooks[n % 3]!.id, { status, runAt: status === 'scheduled' ? T0 + 60_000 + n : T0 - n });
           }),
         );
       }
-      await storage.claimDueDeliveries({ now: T0, limit: 20, leaseMs: 1 }); // some expired leases too
+      await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 20, leaseMs: 1 }); // some expired leases too
       await pool.query(`ANALYZE "${schema}".webhook_deliveries`);
 
       log.length = 0;
-      const claimed = await storage.claimDueDeliveries({
-        now: T0 + 10,
-        limit: 50,
-        leaseMs: 30_000,
-        excludeEndpoints: ['https://host1.example'],
-      });
+      const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 10, limit: 50, leaseMs: 30_000 });
       expect(claimed).toHaveLength(50);
       const claim = log.find((q) => q.text.includes('SKIP LOCKED'));
       expect(claim).toBeDefined();
-      const plan = (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claim!.text}`, claim!.values)).rows
-        .map((r) => r['QUERY PLAN'])
-        .join('\n');
-      expect(plan).not.toMatch(/Seq Scan/);
-      expect(plan).toContain('webhook_deliveries_claim_idx');
-      expect(plan).toContain('webhook_deliveries_lease_idx');
+      const explain = async (q: { text: string; values: unknown[] | undefined }) =>
+        (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${q.text}`, q.values)).rows.map((r) => r['QUERY PLAN']).join('\n');
+      const plan = await explain(claim!);
+      expect(plan).not.toMatch(/Seq Scan on webhook_deliveries/);
+      expect(plan).toContain('webhook_deliveries_queue_idx');
+      expect(plan).toContain('webhook_deliveries_leased_idx');
+      expect(plan).toContain('webhook_deliveries_tests_idx');
 
       log.length = 0;
       await storage.nextRunAt();
-      const next = log[0]!;
-      const nextPlan = (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${next.text}`, next.values)).rows
-        .map((r) => r['QUERY PLAN'])
-        .join('\n');
-      expect(nextPlan).not.toMatch(/Seq Scan/);
+      expect(await explain(log[0]!)).not.toMatch(/Seq Scan on webhook_deliveries/);
     });
 
     it('never gives one delivery to two of 20 concurrent claimers across two instances and pools', async () => {
@@ -374,7 +362,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const tokens = new Set<string>();
       for (let round = 0; round < 100 && seen.length < total; round++) {
         const batches = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).claimDueDeliveries({ now: T0, limit: 7, leaseMs: 60_000 })),
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).claimDueDeliveries({ ...CLAIM, now: T0, limit: 7, leaseMs: 60_000 })),
         );
         for (const d of batches.flat()) {
           seen.push(d.id);
@@ -384,7 +372,7 @@ describe.runIf(available)('PostgresStorage', () => {
       expect(seen).toHaveLength(total);
       expect(new Set(seen).size).toBe(total);
       expect(tokens.size).toBe(total);
-      expect(await b.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+      expect(await b.claimDueDeliveries({ ...CLAIM, now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
     });
 
     it('lets exactly one of many claimers take over an expired lease', async () => {
@@ -394,29 +382,29 @@ describe.runIf(available)('PostgresStorage', () => {
       const w = makeWebhook();
       await a.insertWebhook(w);
       await a.enqueueDeliveries(Array.from({ length: 30 }, () => makeDelivery(w.id)));
-      const first = await a.claimDueDeliveries({ now: T0, limit: 30, leaseMs: 1000 });
+      const first = await a.claimDueDeliveries({ ...CLAIM, now: T0, limit: 30, leaseMs: 1000 });
       expect(first).toHaveLength(30);
       const batches = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).claimDueDeliveries({ now: T0 + 1000, limit: 4, leaseMs: 1000 })),
+        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).claimDueDeliveries({ ...CLAIM, now: T0 + 1000, limit: 4, leaseMs: 1000 })),
       );
       const again = batches.flat().map((d) => d.id);
       expect(new Set(again).size).toBe(again.length);
       expect(again.sort()).toEqual(first.map((d) => d.id).sort());
     });
 
-    it('returns claims in claim order across expired leases and pending deliveries', async () => {
+    it('returns claims in claim order (runAt, then id) across expired leases and pending deliveries', async () => {
       const storage = await migrated();
       const w = makeWebhook();
       await storage.insertWebhook(w);
-      const stalled = makeDelivery(w.id, { priority: 4, runAt: T0 - 100 });
+      const stalled = makeDelivery(w.id, { runAt: T0 - 100 });
       await storage.enqueueDeliveries([stalled]);
-      await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 10 });
-      const high = makeDelivery(w.id, { priority: 9, runAt: T0 });
-      const low = makeDelivery(w.id, { priority: 1, runAt: T0 - 1000 });
-      const sameEarlier = makeDelivery(w.id, { priority: 4, runAt: T0 - 200 });
-      await storage.enqueueDeliveries([low, high, sameEarlier]);
-      const claimed = await storage.claimDueDeliveries({ now: T0 + 100, limit: 3, leaseMs: 1000 });
-      expect(claimed.map((d) => d.id)).toEqual([high.id, sameEarlier.id, stalled.id]);
+      await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1, leaseMs: 10 });
+      const late = makeDelivery(w.id, { runAt: T0 });
+      const early = makeDelivery(w.id, { runAt: T0 - 1000 });
+      const between = makeDelivery(w.id, { runAt: T0 - 200 });
+      await storage.enqueueDeliveries([early, late, between]);
+      const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 100, limit: 3, leaseMs: 1000 });
+      expect(claimed.map((d) => d.id)).toEqual([early.id, between.id, stalled.id]);
     });
   });
 
@@ -426,7 +414,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.insertWebhook(w);
       const d = makeDelivery(w.id, { body: '{"order":{"id":1,"items":[1,2,3]}}', ...overrides });
       await storage.enqueueDeliveries([d]);
-      const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      const [claimed] = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1, leaseMs: 1000 });
       return { w, d, claimed: claimed! };
     }
     const stored = async (schema: string, id: string) =>
@@ -445,7 +433,7 @@ describe.runIf(available)('PostgresStorage', () => {
           execution: same,
         }),
       ).toBe(true);
-      const [again] = await storage.claimDueDeliveries({ now: T0 + 5, limit: 1, leaseMs: 1000 });
+      const [again] = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 5, limit: 1, leaseMs: 1000 });
       const transformed = makeExecution(again!, { requestBody: '{"transformed":true}', startedAt: T0 + 5, endedAt: T0 + 6 });
       expect(
         await storage.completeAttempts([
@@ -477,7 +465,7 @@ describe.runIf(available)('PostgresStorage', () => {
       expect(sent.flat()).not.toContain(body);
       expect(await stored(schema, first.id)).toBeNull();
       // Claimed by one instance, completed by another (which never saw the body): sent in full, stored once.
-      const [again] = await storage.claimDueDeliveries({ now: T0 + 5, limit: 1, leaseMs: 1000 });
+      const [again] = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 5, limit: 1, leaseMs: 1000 });
       const other = new PostgresStorage({ pool, schema });
       const second = makeExecution(again!, { startedAt: T0 + 5, endedAt: T0 + 6 });
       expect(
@@ -511,7 +499,7 @@ describe.runIf(available)('PostgresStorage', () => {
         outcome: { status: 'scheduled', runAt: T0 + 5, lastStatus: 500, lastError: 'HTTP 500' },
         execution: failed,
       });
-      const [again] = await storage.claimDueDeliveries({ now: T0 + 5, limit: 1, leaseMs: 1000 });
+      const [again] = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 5, limit: 1, leaseMs: 1000 });
       const ok = makeExecution(again!, { startedAt: T0 + 5, endedAt: T0 + 6 });
       await storage.completeAttempt({
         deliveryId: d.id,
@@ -558,7 +546,7 @@ describe.runIf(available)('PostgresStorage', () => {
       });
       expect(await storage.requeueDeliveries({ deliveryIds: [d.id], runAt: T0, now: T0 })).toEqual([d.id]);
       const merged = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:9', body: '{"newer":true}' })]);
-      expect(merged.deliveries[0]).toEqual({ id: d.id, webhookId: w.id, coalesced: true });
+      expect(merged.deliveries[0]).toEqual({ id: d.id, webhookId: w.id, coalesced: true, sequence: null });
       expect((await storage.getDelivery(d.id))?.body).toBe('{"newer":true}');
       expect((await storage.listExecutions({ deliveryId: d.id, limit: 10 })).items[0]?.requestBody).toBe(d.body);
     });
@@ -575,14 +563,14 @@ describe.runIf(available)('PostgresStorage', () => {
       const c = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":3}', contentType: 'text/plain' });
       const result = await storage.enqueueDeliveries([a, plain, b, c]);
       expect(result.deliveries).toEqual([
-        { id: a.id, webhookId: w.id, coalesced: false },
-        { id: plain.id, webhookId: w.id, coalesced: false },
-        { id: a.id, webhookId: w.id, coalesced: true },
-        { id: a.id, webhookId: w.id, coalesced: true },
+        { id: a.id, webhookId: w.id, coalesced: false, sequence: null },
+        { id: plain.id, webhookId: w.id, coalesced: false, sequence: null },
+        { id: a.id, webhookId: w.id, coalesced: true, sequence: null },
+        { id: a.id, webhookId: w.id, coalesced: true, sequence: null },
       ]);
       expect(await storage.getDelivery(a.id)).toMatchObject({ body: '{"v":3}', contentType: 'text/plain', coalescedCount: 2 });
       const again = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"v":4}' })]);
-      expect(again.deliveries).toEqual([{ id: a.id, webhookId: w.id, coalesced: true }]);
+      expect(again.deliveries).toEqual([{ id: a.id, webhookId: w.id, coalesced: true, sequence: null }]);
     });
 
     it('lets a retried delivery and a newer one with the same key coexist', async () => {
@@ -591,7 +579,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.insertWebhook(w);
       const first = makeDelivery(w.id, { coalesceKey: 'order:1' });
       await storage.enqueueDeliveries([first]);
-      const [claimed] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      const [claimed] = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1, leaseMs: 1000 });
       const during = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"during":true}' });
       await storage.enqueueDeliveries([during]);
       // Both claimable with one key: the retry must not collide with the newer delivery.
@@ -605,8 +593,8 @@ describe.runIf(available)('PostgresStorage', () => {
       ).toBe(true);
       // Later emits merge into the never-attempted one, not into the retry.
       const later = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"later":true}' })]);
-      expect(later.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true });
-      const claimedBoth = await storage.claimDueDeliveries({ now: T0 + 10, limit: 10, leaseMs: 1000 });
+      expect(later.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true, sequence: null });
+      const claimedBoth = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 10, limit: 10, leaseMs: 1000 });
       expect(claimedBoth.map((d) => d.id)).toEqual([during.id, first.id]); // runAt T0 before the retry's T0 + 10
       const retry = claimedBoth[1];
       expect(retry?.body).toBe(first.body);
@@ -620,7 +608,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.insertWebhook(w);
       const old = makeDelivery(w.id, { coalesceKey: 'order:5' });
       await storage.enqueueDeliveries([old]);
-      const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      const [c] = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1, leaseMs: 1000 });
       await storage.completeAttempt({
         deliveryId: c!.id,
         leaseToken: c!.leaseToken,
@@ -631,7 +619,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.enqueueDeliveries([twin]);
       expect(await storage.requeueDeliveries({ deliveryIds: [old.id], runAt: T0, now: T0 })).toEqual([old.id]);
       const merged = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:5', body: '{"n":1}' })]);
-      expect(merged.deliveries[0]).toEqual({ id: old.id, webhookId: w.id, coalesced: true });
+      expect(merged.deliveries[0]).toEqual({ id: old.id, webhookId: w.id, coalesced: true, sequence: null });
       expect((await storage.getDelivery(twin.id))?.coalescedCount).toBe(0);
     });
 
@@ -647,7 +635,7 @@ describe.runIf(available)('PostgresStorage', () => {
         const r2 = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'k' })], { transaction: client });
         await client.query('COMMIT');
         expect(r1.deliveries[0]!.coalesced).toBe(false);
-        expect(r2.deliveries[0]).toEqual({ id: first.id, webhookId: w.id, coalesced: true });
+        expect(r2.deliveries[0]).toEqual({ id: first.id, webhookId: w.id, coalesced: true, sequence: null });
       } finally {
         client.release();
       }
@@ -676,7 +664,7 @@ describe.runIf(available)('PostgresStorage', () => {
       await storage.insertWebhook(w);
       const id = await inTransaction(storage, w.id, 'ROLLBACK');
       expect(await storage.getDelivery(id)).toBeNull();
-      expect(await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+      expect(await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
     });
 
     it('keeps them when the host commits', async () => {
@@ -684,7 +672,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const w = makeWebhook();
       await storage.insertWebhook(w);
       const id = await inTransaction(storage, w.id, 'COMMIT');
-      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+      const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 10, leaseMs: 1000 });
       expect(claimed.map((d) => d.id)).toEqual([id]);
     });
 
@@ -714,6 +702,14 @@ describe.runIf(available)('PostgresStorage', () => {
 
   describe('subscribe (LISTEN/NOTIFY)', () => {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    /** Connections of the server whose last statement LISTENs on this schema's channel. */
+    async function listeners(schema: string): Promise<number> {
+      const result = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1', [
+        `LISTEN "${schema}.webhook_deliveries"`,
+      ]);
+      return result.rows[0]!.n;
+    }
 
     async function waitFor(check: () => boolean, ms = 3000): Promise<void> {
       const until = Date.now() + ms;
@@ -820,21 +816,31 @@ describe.runIf(available)('PostgresStorage', () => {
       await expect(storage.subscribe(() => undefined)).rejects.toBeInstanceOf(StorageError);
     });
 
-    it('surfaces a dropped LISTEN connection through onError and detaches', async () => {
+    it('surfaces a dropped LISTEN connection through onError, listens again and wakes the subscriber', async () => {
       const schema = newSchema();
       const errors: StorageError[] = [];
       const storage = new PostgresStorage({ pool, schema, onError: (e) => errors.push(e) });
       await storage.migrate();
-      const unsubscribe = await storage.subscribe(() => undefined);
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      let calls = 0;
+      const unsubscribe = await storage.subscribe(() => calls++);
       const killed = await pool.query(
         `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()`,
         [`LISTEN "${schema}.webhook_deliveries"`],
       );
       expect(killed.rows).toHaveLength(1);
-      await waitFor(() => errors.length === 1);
+      await waitFor(() => errors.length >= 1);
       expect(errors[0]).toBeInstanceOf(StorageError);
-      await unsubscribe(); // already detached: a no-op
+      expect(errors[0]!.message).toMatch(/listening again/);
+      // Listening again, it wakes the subscriber once (notifications sent meanwhile are lost) …
+      await waitFor(() => calls === 1);
+      // … and hears enqueues again.
+      await new PostgresStorage({ pool, schema, notifyIntervalMs: 0 }).enqueueDeliveries([makeDelivery(w.id)]);
+      await waitFor(() => calls === 2);
+      await unsubscribe();
       await storage.close();
+      expect(await listeners(schema)).toBe(0);
     });
   });
 
@@ -856,7 +862,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const health = await storage.getWebhookHealth(w.id);
       expect(health).toEqual({ consecutiveFailures: 1, failingSince: T0 + 5, lastSuccessAt: null, lastFailureAt: T0 + 5 });
       await storage.enqueueDeliveries([makeDelivery(w.id)]);
-      const [d] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 5 });
+      const [d] = await storage.claimDueDeliveries({ ...CLAIM, now: T0, limit: 1, leaseMs: 5 });
       expect(typeof d!.runAt).toBe('number');
       expect(typeof d!.leaseExpiresAt).toBe('number');
       expect(await storage.nextRunAt()).toBe(T0 + 5);

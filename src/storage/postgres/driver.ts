@@ -1,0 +1,252 @@
+/**
+ * The slice of `pg` the Postgres adapter uses (typed structurally, so the library never imports
+ * `pg`), and the small helpers every part of the adapter shares: row conversion, placeholder rows,
+ * WHERE building, pages.
+ *
+ * @module
+ */
+import { StorageError, WebhookValidationError } from '../../errors.js';
+import type { DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookHealth } from '../types.js';
+
+/** The slice of a `pg` query result the adapter reads. */
+export interface PostgresQueryResult {
+  rows: unknown[];
+  rowCount: number | null;
+}
+
+/** Anything that runs a parameterized query: a `pg.Pool`, a `pg.PoolClient`, a `pg.Client`. */
+export interface PostgresQueryable {
+  query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
+}
+
+/** pg's config form of `query`, used for named prepared statements (see `preparedStatements`). */
+export interface PreparedQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<PostgresQueryResult>;
+}
+
+/** A `LISTEN` notification as `pg` emits it. */
+export interface PostgresNotification {
+  channel: string;
+  payload?: string | undefined;
+  processId: number;
+}
+
+/** A connection checked out of a pool (`pg.PoolClient`). */
+export interface PostgresPoolClient extends PostgresQueryable {
+  /** Returns the connection; passing an error destroys it instead. */
+  release(error?: Error | boolean): void;
+  on(event: 'notification', listener: (message: PostgresNotification) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  removeListener(event: 'notification', listener: (message: PostgresNotification) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'end', listener: () => void): unknown;
+}
+
+/** The pool the adapter runs on (`pg.Pool`). The caller owns it: the adapter never ends it. */
+export interface PostgresPool extends PostgresQueryable {
+  connect(): Promise<PostgresPoolClient>;
+}
+
+/** Options of {@link PostgresStorage}. */
+export interface PostgresStorageOptions {
+  /**
+   * Your `pg.Pool`. It stays yours: {@link PostgresStorage.close} does not end it. Give it an
+   * `error` listener (`pool.on('error', …)`): pg emits errors of idle connections (a server
+   * restart) on the pool, and an `error` event nobody listens to ends the process.
+   */
+  pool: PostgresPool;
+  /** Schema holding the tables; created by `migrate()` when missing. Default `public`. */
+  schema?: string;
+  /** Prefix of every table and index name. Default `webhook_`. */
+  tablePrefix?: string;
+  /**
+   * Told when a `subscribe()` connection is lost and while it fails to listen again (it keeps
+   * retrying with backoff; the dispatcher polls meanwhile). Without it these are dropped.
+   */
+  onError?: (error: StorageError) => void;
+  /**
+   * Outside a host transaction, notify other dispatchers at most once per this many ms. Every
+   * NOTIFY serialises its commit (a global lock); the emitting process wakes its own dispatcher
+   * anyway, and a woken dispatcher claims everything due. Enqueues in a host transaction always
+   * notify (nobody else would wake on commit). Default 50 ms; 0 notifies on every enqueue.
+   */
+  notifyIntervalMs?: number;
+  /**
+   * Send the hot statements (claim, completion, enqueue outside a host transaction) as named
+   * prepared statements, parsed and planned once per connection. Batches are padded to a few row
+   * counts so each connection keeps a handful of them. Needs `pool.query` to take pg's
+   * `{ name, text, values }` form, as `pg.Pool` does; set `false` for a pool that only takes
+   * `(text, values)`, or behind a pooler that does not keep prepared statements (PgBouncer in
+   * transaction mode before 1.21). Default `true`.
+   */
+  preparedStatements?: boolean;
+}
+
+export type Row = Record<string, unknown>;
+
+/** Rows per multi-row statement: Postgres takes at most 65,535 parameters (28 per completion). */
+export const MAX_ROWS_PER_STATEMENT = 1_000;
+
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Placeholder lists by column types and row count: batch sizes repeat, so each is built once. */
+const valueRowsCache = new WeakMap<readonly string[], Map<number, string>>();
+
+/**
+ * Row counts a prepared batch statement is padded to: a connection then prepares at most these
+ * few texts per kind, whatever the batch sizes.
+ */
+const PREPARED_ROW_COUNTS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, MAX_ROWS_PER_STATEMENT] as const;
+
+export function preparedRowCount(rows: number): number {
+  for (const count of PREPARED_ROW_COUNTS) if (count >= rows) return count;
+  // Callers split batches at MAX_ROWS_PER_STATEMENT: reaching this is a bug in the adapter.
+  throw new StorageError(`${rows} rows exceed ${MAX_ROWS_PER_STATEMENT} per statement`);
+}
+
+/** Appends `count` all-NULL rows of `width` parameters: padding rows match no delivery. */
+export function padRows(params: unknown[], count: number, width: number): void {
+  for (let i = count * width; i > 0; i--) params.push(null);
+}
+
+/** `($1::text, $2::int, …), (…)`: `rows` rows of typed placeholders, numbered from `first`. */
+export function valueRows(rows: number, types: readonly string[], first = 1): string {
+  let byRows = valueRowsCache.get(types);
+  if (!byRows) valueRowsCache.set(types, (byRows = new Map()));
+  const key = rows * 100_000 + first;
+  let text = byRows.get(key);
+  if (text === undefined) {
+    const out: string[] = [];
+    let n = first - 1;
+    for (let r = 0; r < rows; r++) out.push(`(${types.map((t) => `$${++n}::${t}`).join(', ')})`);
+    text = out.join(', ');
+    if (byRows.size < 1_000) byRows.set(key, text);
+  }
+  return text;
+}
+
+// pg returns int8 as strings; convert here rather than through a global type parser the host may not want.
+export const num = (value: unknown): number => Number(value);
+export const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+export const str = (value: unknown): string => value as string;
+export const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : (value as string));
+// A host pool may have disabled pg's JSON parsing; accept both forms.
+export const json = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
+
+/** Columns of a delivery as returned to callers (never the lease or coalescing bookkeeping). */
+export const DELIVERY_COLUMNS = `id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status,
+  attempts, run_at, created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count,
+  ordering_key, sequence`;
+
+export const EXECUTION_COLUMNS = `id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at,
+  duration_ms, status, success, hard_error, error_message, error_code, method, url, request_headers, request_body,
+  response_headers, response_body, next_attempt_at, coalesced_count`;
+
+export const HEALTH_COLUMNS = 'consecutive_failures, failing_since, last_success_at, last_failure_at';
+
+export function toDelivery(row: Row): DeliveryRecord {
+  return {
+    id: str(row.id),
+    webhookId: str(row.webhook_id),
+    tenantId: strOrNull(row.tenant_id),
+    entity: str(row.entity),
+    event: str(row.event),
+    endpoint: str(row.endpoint),
+    priority: num(row.priority),
+    body: str(row.body),
+    contentType: str(row.content_type),
+    status: row.status as DeliveryStatus,
+    attempts: num(row.attempts),
+    runAt: num(row.run_at),
+    createdAt: num(row.created_at),
+    updatedAt: num(row.updated_at),
+    lastStatus: numOrNull(row.last_status),
+    lastError: strOrNull(row.last_error),
+    isTest: row.is_test === true,
+    coalesceKey: strOrNull(row.coalesce_key),
+    coalescedCount: num(row.coalesced_count),
+    orderingKey: strOrNull(row.ordering_key),
+    sequence: numOrNull(row.sequence),
+  };
+}
+
+export function toExecution(row: Row): ExecutionRecord {
+  return {
+    id: str(row.id),
+    webhookId: str(row.webhook_id),
+    deliveryId: str(row.delivery_id),
+    tenantId: strOrNull(row.tenant_id),
+    entity: str(row.entity),
+    event: str(row.event),
+    attempt: num(row.attempt),
+    startedAt: num(row.started_at),
+    endedAt: num(row.ended_at),
+    durationMs: num(row.duration_ms),
+    status: num(row.status),
+    success: row.success === true,
+    hardError: row.hard_error === true,
+    errorMessage: strOrNull(row.error_message),
+    errorCode: strOrNull(row.error_code),
+    method: str(row.method),
+    url: str(row.url),
+    requestHeaders: json<Record<string, string>>(row.request_headers),
+    requestBody: str(row.request_body),
+    responseHeaders: json<Record<string, string>>(row.response_headers),
+    responseBody: str(row.response_body),
+    nextAttemptAt: numOrNull(row.next_attempt_at),
+    coalescedCount: num(row.coalesced_count),
+  };
+}
+
+export function toHealth(row: Row): WebhookHealth {
+  return {
+    consecutiveFailures: num(row.consecutive_failures),
+    failingSince: numOrNull(row.failing_since),
+    lastSuccessAt: numOrNull(row.last_success_at),
+    lastFailureAt: numOrNull(row.last_failure_at),
+  };
+}
+
+/** Builds a WHERE clause and its positional parameters. */
+export class Where {
+  readonly params: unknown[] = [];
+  private readonly parts: string[] = [];
+
+  /** Adds a condition; `?` in `sql` is replaced by the next parameter placeholder. */
+  add(sql: string, ...values: unknown[]): this {
+    let i = 0;
+    this.parts.push(sql.replace(/\?/g, () => this.param(values[i++])));
+    return this;
+  }
+
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  toString(): string {
+    return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : '';
+  }
+}
+
+export function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, Math.max(0, limit));
+  const more = rows.length > items.length;
+  return { items, nextCursor: more && items.length > 0 ? items[items.length - 1]!.id : null };
+}
+
+/** A {@link WebhookValidationError} naming one input of the adapter. */
+export function invalid(path: string, message: string): WebhookValidationError {
+  return new WebhookValidationError([{ path, message }], { context: 'PostgresStorage' });
+}
+
+export function isQueryable(value: unknown): value is PostgresQueryable {
+  return typeof value === 'object' && value !== null && typeof (value as PostgresQueryable).query === 'function';
+}
+
+export const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));

@@ -1,0 +1,299 @@
+/**
+ * The statements behind the per-webhook queues: promotion (due signals, expired leases,
+ * wake-ups), the claim, the shared tail of every write that ends or returns a delivery (freed
+ * places, signals, key hand-over), the deferred key hand-overs, `nextRunAt` and the queue figures.
+ *
+ * Lock order, so no two of these deadlock: several queue rows are always locked in `webhook_id`
+ * order, in one statement (a claim locks them first, in its own statement; completions after
+ * their delivery rows); a claim never waits for a delivery row (SKIP LOCKED); ordering key rows are
+ * taken with SKIP LOCKED by hand-overs (a key held by a host transaction defers its hand-over to a
+ * `key_signals` row instead of waiting).
+ *
+ * Every row that becomes claimable leaves a signal (insert-only), so no queue state judged by a
+ * claim can strand work: a claim decides from a snapshot taken while it holds the queue rows, and
+ * what becomes claimable after waits as a signal until the next promotion.
+ *
+ * Every time is a parameter (the dispatcher's clock), never the database's `now()`.
+ *
+ * @module
+ */
+import { DELIVERY_COLUMNS } from './driver.js';
+import type { Names } from './schema.js';
+
+/** Largest int4: "no limit" for rooms that a cap or a bucket does not bound. */
+const NO_LIMIT = 2_147_483_647;
+
+/** Signals and wake-ups consumed by one promotion: the rest wait for the next claim. */
+const PROMOTE_BATCH = 5_000;
+
+/**
+ * Makes queues ready whose signals (every row that became claimable: enqueues, retries, releases,
+ * requeues, hand-overs), expired leases (found through the global lease index: a crashed owner
+ * completes nothing) or wake-ups (pause ends, next tokens) are due at `$1`. Returns whether key
+ * hand-overs wait.
+ */
+export function promoteSql(n: Names): string {
+  return `WITH due AS (
+      SELECT ctid AS tid, webhook_id, run_at FROM ${n.signals} WHERE run_at <= $1::bigint ORDER BY run_at LIMIT ${PROMOTE_BATCH}
+    ), woke AS (
+      SELECT webhook_id, wake_at AS at FROM ${n.queues} WHERE wake_at <= $1 ORDER BY wake_at LIMIT ${PROMOTE_BATCH}
+    ), lapsed AS (
+      SELECT webhook_id, lease_expires_at AS at FROM ${n.deliveries}
+      WHERE status = 'delivering' AND lease_expires_at <= $1 AND NOT is_test ORDER BY lease_expires_at LIMIT ${PROMOTE_BATCH}
+    ), targets AS (
+      SELECT webhook_id, min(at) AS at FROM (
+        SELECT webhook_id, run_at AS at FROM due UNION ALL SELECT webhook_id, at FROM woke UNION ALL SELECT webhook_id, at FROM lapsed
+      ) x
+      GROUP BY webhook_id
+    ), locked AS (
+      SELECT q.webhook_id, q.ready_at FROM ${n.queues} q WHERE q.webhook_id IN (SELECT webhook_id FROM targets)
+      ORDER BY q.webhook_id FOR UPDATE
+    ), consumed AS (
+      DELETE FROM ${n.signals} s USING due
+      WHERE s.ctid = due.tid AND (due.webhook_id IN (SELECT webhook_id FROM locked)
+        OR NOT EXISTS (SELECT 1 FROM ${n.queues} q WHERE q.webhook_id = due.webhook_id))
+    ), promoted AS (
+      UPDATE ${n.queues} q SET ready_at = t.at, ready_turn = nextval('${n.turns}'), wake_at = NULL, full_cap = NULL
+      FROM targets t JOIN locked l USING (webhook_id)
+      WHERE q.webhook_id = t.webhook_id AND l.ready_at IS NULL
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM promoted)::int AS promoted, EXISTS (SELECT 1 FROM ${n.keySignals}) AS handovers`;
+}
+
+/**
+ * The first statement of a claim's transaction: locks, in `webhook_id` order, the queues it may
+ * serve (`$1` limit, `$2` default cap): ready ones by priority and turn, and full ones
+ * a higher default cap opens. The claim statement runs after, so its snapshot is taken with
+ * these rows held: everything that changed them before is in it, and everything after waits.
+ */
+export function lockQueuesSql(n: Names): string {
+  return `SELECT q.webhook_id FROM ${n.queues} q
+    WHERE q.webhook_id IN (
+      (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $1::int)
+      UNION ALL
+      (SELECT webhook_id FROM ${n.queues} WHERE full_cap IS NOT NULL AND cap IS NULL AND full_cap < $2::int AND ready_at IS NULL LIMIT $1)
+    ) AND (q.ready_at IS NOT NULL OR (q.full_cap IS NOT NULL AND q.cap IS NULL AND q.full_cap < $2))
+    ORDER BY q.webhook_id FOR UPDATE`;
+}
+
+/**
+ * The claim, inside the transaction that locked its queues (`$5`): `$1` now, `$2` limit, `$3`
+ * lease ms, `$4` default cap. Test sends first (their own
+ * index); then ready queues by priority and turn, each giving its first due rows (expired leases
+ * included) up to `min(cap − live, whole tokens)`, the whole cut at the limit in that order; then
+ * each reached queue's new state in the same statement (it reads the snapshot before its own
+ * lease, so the next due row is found past the ones it took). Rows that become claimable after
+ * its snapshot leave a signal that no promotion can consume before this transaction ends.
+ */
+export function claimSql(n: Names): string {
+  const D = n.deliveries;
+  return `WITH tests AS (
+      SELECT id FROM ${D}
+      WHERE is_test AND status IN ('pending', 'scheduled', 'delivering') AND run_at <= $1::bigint
+        AND (status <> 'delivering' OR lease_expires_at <= $1)
+      ORDER BY run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED
+    ), budget AS (
+      SELECT GREATEST(0, $2 - (SELECT count(*) FROM tests))::int AS n
+    ), picked AS (
+      SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
+      FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[])
+    ), slots AS (
+      SELECT p.*, e.expired,
+        row_number() OVER (ORDER BY p.priority DESC, COALESCE(p.ready_at, p.clock), p.ready_turn NULLS LAST, p.webhook_id) AS rank,
+        CASE WHEN p.rate IS NULL THEN NULL ELSE LEAST(p.burst, p.tokens + GREATEST(0, $1 - p.clock) * p.rate / 1000) END AS refilled
+      FROM picked p CROSS JOIN LATERAL (
+        SELECT count(*)::int AS expired FROM ${D} d
+        WHERE d.webhook_id = p.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at <= $1
+      ) e
+    ), rooms AS (
+      SELECT s.*, GREATEST(0, LEAST(
+          COALESCE(s.cap, $4) - (s.in_flight - s.expired),
+          CASE WHEN s.rate IS NULL THEN ${NO_LIMIT} ELSE floor(s.refilled) END,
+          CASE WHEN s.paused_until > $1 THEN 0 ELSE ${NO_LIMIT} END,
+          -- Never more than the claim can take: rows are locked before the cut at the limit.
+          (SELECT n FROM budget)
+        ))::int AS room
+      FROM slots s ORDER BY s.rank
+    ), taken AS (
+      SELECT r.webhook_id, r.rank, x.id, x.expired_row
+      FROM rooms r CROSS JOIN LATERAL (
+        SELECT * FROM (
+          SELECT d.id, d.run_at, false AS expired_row FROM ${D} d
+          WHERE d.webhook_id = r.webhook_id AND d.status IN ('pending', 'scheduled') AND NOT d.is_test AND d.run_at <= $1
+          ORDER BY d.run_at, d.id LIMIT r.room FOR UPDATE SKIP LOCKED
+        ) fresh
+        UNION ALL
+        SELECT * FROM (
+          SELECT d.id, d.run_at, true AS expired_row FROM ${D} d
+          WHERE d.webhook_id = r.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at <= $1
+          ORDER BY d.lease_expires_at LIMIT r.room FOR UPDATE SKIP LOCKED
+        ) expired
+        ORDER BY run_at, id LIMIT r.room
+      ) x
+      WHERE r.room > 0
+      LIMIT (SELECT n FROM budget)
+    ), picks AS (
+      SELECT id, 0::bigint AS rank FROM tests UNION ALL SELECT id, rank FROM taken
+    ), leased AS (
+      UPDATE ${D} d SET status = 'delivering', lease_token = gen_random_uuid()::text, lease_expires_at = $1 + $3::bigint,
+        updated_at = $1, accepts_merges = false
+      FROM picks p WHERE d.id = p.id
+      RETURNING ${DELIVERY_COLUMNS.replace(/(\w+)/g, 'd.$1')}, d.lease_token, d.lease_expires_at, p.rank
+    ), served AS (
+      SELECT webhook_id, count(*)::int AS n, (count(*) FILTER (WHERE NOT expired_row))::int AS fresh FROM taken GROUP BY webhook_id
+    ), span AS (
+      SELECT COALESCE(max(rank), 0) AS last_rank, count(*) >= (SELECT n FROM budget) AS cut FROM taken
+    ), after AS (
+      SELECT r.webhook_id, r.cap, r.rate, r.refilled, r.clock, r.paused_until, r.in_flight, r.expired, r.ready_at, r.ready_turn,
+        COALESCE(s.n, 0) AS n, COALESCE(s.fresh, 0) AS fresh, (NOT sp.cut OR r.rank < sp.last_rank OR COALESCE(s.n, 0) > 0) AS reached,
+        nx.run_at AS next_run
+      FROM rooms r CROSS JOIN span sp LEFT JOIN served s USING (webhook_id)
+      LEFT JOIN LATERAL (
+        SELECT d.run_at FROM ${D} d
+        WHERE d.webhook_id = r.webhook_id AND d.status IN ('pending', 'scheduled') AND NOT d.is_test
+        ORDER BY d.run_at, d.id OFFSET COALESCE(s.fresh, 0) LIMIT 1
+      ) nx ON true
+    ), judged AS (
+      SELECT a.*, COALESCE(a.paused_until > $1, false) AS paused,
+        a.in_flight - a.expired + a.n >= COALESCE(a.cap, $4) AS full,
+        (a.next_run <= $1 OR a.expired - (a.n - a.fresh) > 0) IS TRUE AS has_due,
+        CASE WHEN a.rate IS NULL THEN NULL ELSE a.refilled - a.n END AS tokens_left,
+        a.next_run AS next_work
+      FROM after a
+    ), decided AS (
+      SELECT j.*,
+        (NOT j.paused AND NOT j.full AND j.has_due AND (j.rate IS NULL OR j.tokens_left >= 1)) AS ready,
+        CASE WHEN j.rate IS NOT NULL AND j.tokens_left < 1
+          THEN GREATEST(j.clock, $1) + ceil((1 - j.tokens_left) * 1000 / j.rate)::bigint END AS token_at
+      FROM judged j
+    ), requeued AS (
+      UPDATE ${n.queues} q SET
+        in_flight = q.in_flight + c.fresh,
+        tokens = CASE WHEN c.rate IS NULL THEN q.tokens ELSE c.tokens_left END,
+        clock = GREATEST(q.clock, $1),
+        ready_at = CASE WHEN NOT c.reached THEN q.ready_at WHEN c.ready THEN (CASE WHEN c.n > 0 THEN $1 ELSE COALESCE(q.ready_at, $1) END) END,
+        ready_turn = CASE WHEN NOT c.reached THEN q.ready_turn
+          WHEN c.ready THEN (CASE WHEN c.n > 0 OR q.ready_turn IS NULL THEN nextval('${n.turns}') ELSE q.ready_turn END) END,
+        wake_at = CASE
+          WHEN NOT c.reached THEN q.wake_at
+          WHEN c.ready THEN NULL
+          WHEN c.paused THEN (CASE WHEN c.has_due THEN c.paused_until WHEN c.next_work IS NULL THEN NULL
+            ELSE GREATEST(c.paused_until, c.next_work) END)
+          WHEN c.full THEN NULL
+          WHEN c.has_due THEN c.token_at
+          ELSE c.next_work END,
+        full_cap = CASE WHEN NOT c.reached THEN q.full_cap
+          WHEN NOT c.ready AND NOT c.paused AND c.full THEN COALESCE(c.cap, $4) END
+      FROM decided c WHERE q.webhook_id = c.webhook_id
+    )
+    SELECT * FROM leased`;
+}
+
+/**
+ * The end of every statement that finishes a delivery or gives it back, after a CTE `done`
+ * returning (id, webhook_id, is_test, status, run_at, ordering_key, sequence, freed, advance):
+ * frees the places of `freed` rows (a queue that was full is ready again), signals the rows that
+ * are claimable again (retries, releases, the next delivery of a key), and hands each finished
+ * key (`advance`) to its next held delivery.
+ */
+export function finishTailSql(n: Names): string {
+  return `, fin AS (
+      SELECT webhook_id, ordering_key, sequence FROM done WHERE advance AND ordering_key IS NOT NULL AND NOT is_test
+    )${handoverSql(n, 'fin')}
+    , per_queue AS (
+      SELECT webhook_id, (count(*) FILTER (WHERE freed))::int AS freed FROM done WHERE NOT is_test GROUP BY webhook_id HAVING bool_or(freed)
+    ), qlocked AS (
+      SELECT q.webhook_id FROM ${n.queues} q WHERE q.webhook_id IN (SELECT webhook_id FROM per_queue)
+      ORDER BY q.webhook_id FOR UPDATE
+    ), freed AS (
+      UPDATE ${n.queues} q SET in_flight = GREATEST(0, q.in_flight - pq.freed), full_cap = NULL,
+        ready_at = CASE WHEN q.full_cap IS NOT NULL THEN COALESCE(q.ready_at, q.clock) ELSE q.ready_at END,
+        ready_turn = CASE WHEN q.full_cap IS NOT NULL THEN COALESCE(q.ready_turn, nextval('${n.turns}')) ELSE q.ready_turn END,
+        wake_at = CASE WHEN q.full_cap IS NOT NULL THEN NULL ELSE q.wake_at END
+      FROM per_queue pq JOIN qlocked USING (webhook_id)
+      WHERE q.webhook_id = pq.webhook_id
+    ), signalled AS (
+      INSERT INTO ${n.signals} (webhook_id, run_at)
+      SELECT webhook_id, min(run_at) FROM (
+        SELECT webhook_id, run_at FROM done WHERE status IN ('pending', 'scheduled') AND NOT is_test
+        UNION ALL SELECT webhook_id, run_at FROM flipped
+      ) back
+      GROUP BY webhook_id
+    )`;
+}
+
+/**
+ * Hands each finished key in CTE `fin` (webhook_id, ordering_key, sequence) to its next held
+ * delivery (defines `klocked`, `nxt`, `flipped`, `keyed`, `deferred`). A key row locked by
+ * someone else (a host transaction enqueueing for that key) is not waited for: the hand-over is
+ * written to `key_signals` and done by a later claim.
+ */
+export function handoverSql(n: Names, fin: string): string {
+  return `, klocked AS (
+      SELECT k.webhook_id, k.key FROM ${n.keys} k
+      JOIN ${fin} f ON f.webhook_id = k.webhook_id AND f.ordering_key = k.key AND f.sequence = k.head_seq
+      ORDER BY k.webhook_id, k.key FOR UPDATE OF k SKIP LOCKED
+    ), nxt AS (
+      SELECT kl.webhook_id, kl.key, h.id, h.sequence, h.run_at FROM klocked kl CROSS JOIN LATERAL (
+        SELECT d.id, d.sequence, d.run_at FROM ${n.deliveries} d
+        WHERE d.webhook_id = kl.webhook_id AND d.ordering_key = kl.key AND d.status = 'held'
+        ORDER BY d.sequence LIMIT 1 FOR UPDATE
+      ) h
+    ), flipped AS (
+      UPDATE ${n.deliveries} d SET status = 'pending' FROM nxt WHERE d.id = nxt.id RETURNING d.webhook_id, d.run_at
+    ), keyed AS (
+      UPDATE ${n.keys} k SET head_seq = nxt.sequence
+      FROM klocked kl LEFT JOIN nxt ON nxt.webhook_id = kl.webhook_id AND nxt.key = kl.key
+      WHERE k.webhook_id = kl.webhook_id AND k.key = kl.key
+    ), deferred AS (
+      INSERT INTO ${n.keySignals} (webhook_id, key, sequence)
+      SELECT f.webhook_id, f.ordering_key, f.sequence FROM ${fin} f
+      WHERE NOT EXISTS (SELECT 1 FROM klocked kl WHERE kl.webhook_id = f.webhook_id AND kl.key = f.ordering_key)
+        AND EXISTS (SELECT 1 FROM ${n.keys} k WHERE k.webhook_id = f.webhook_id AND k.key = f.ordering_key AND k.head_seq = f.sequence)
+    )`;
+}
+
+/** Deferred hand-overs whose key is free now; the woken queues learn of it through signals. */
+export function handoverSignalsSql(n: Names): string {
+  return `WITH pending_ks AS (
+      SELECT ctid AS tid, webhook_id, key AS ordering_key, sequence FROM ${n.keySignals} LIMIT 100
+    )${handoverSql(n, 'pending_ks')}
+    , cleared AS (
+      DELETE FROM ${n.keySignals} s USING pending_ks p
+      WHERE s.ctid = p.tid AND (
+        EXISTS (SELECT 1 FROM klocked kl WHERE kl.webhook_id = p.webhook_id AND kl.key = p.ordering_key)
+        OR NOT EXISTS (SELECT 1 FROM ${n.keys} k WHERE k.webhook_id = p.webhook_id AND k.key = p.ordering_key AND k.head_seq = p.sequence))
+    ), woken AS (
+      INSERT INTO ${n.signals} (webhook_id, run_at) SELECT webhook_id, run_at FROM flipped
+    )
+    SELECT count(*)::int AS n FROM klocked`;
+}
+
+/** Earliest time anything may become claimable (see `nextRunAt`); may be early, never late. */
+export function nextRunAtSql(n: Names): string {
+  return `SELECT LEAST(
+      (SELECT ready_at FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT 1),
+      (SELECT min(wake_at) FROM ${n.queues} WHERE wake_at IS NOT NULL),
+      (SELECT min(run_at) FROM ${n.signals}),
+      (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE status = 'delivering' AND NOT is_test),
+      (SELECT min(run_at) FROM ${n.deliveries} WHERE is_test AND status IN ('pending', 'scheduled')),
+      (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE is_test AND status = 'delivering')
+    ) AS next`;
+}
+
+/** The figures of one queue as of `$2` (counts read the queue's rows: for dashboards, not hot paths). */
+export function queueStatsSql(n: Names): string {
+  const D = n.deliveries;
+  const waiting = `webhook_id = $1 AND status IN ('pending', 'scheduled') AND NOT is_test`;
+  return `SELECT
+      (SELECT count(*) FROM ${D} WHERE ${waiting} AND run_at <= $2::bigint)::int AS due,
+      (SELECT count(*) FROM ${D} WHERE ${waiting} AND run_at > $2)::int AS scheduled,
+      (SELECT min(run_at) FROM ${D} WHERE ${waiting} AND run_at <= $2) AS oldest_due,
+      (SELECT count(*) FROM ${D} WHERE webhook_id = $1 AND status = 'held')::int AS held,
+      (SELECT count(DISTINCT ordering_key) FROM ${D} WHERE webhook_id = $1 AND status = 'held')::int AS blocked_keys,
+      (SELECT count(*) FROM ${D} WHERE webhook_id = $1 AND status = 'delivering' AND NOT is_test
+         AND lease_expires_at > $2)::int AS in_flight,
+      (SELECT paused_until FROM ${n.queues} WHERE webhook_id = $1) AS paused_until
+    FROM ${n.webhooks} w WHERE w.id = $1`;
+}
