@@ -136,6 +136,14 @@ export class Receiver {
     await this.call('hang', { ports: indices });
   }
 
+  /**
+   * From now on the given port indices answer after that many ms, every other port at once (a
+   * receiver that works before answering keeps a scenario from being CPU-bound).
+   */
+  async delay(delays: Record<number, number>): Promise<void> {
+    await this.call('delay', { delays });
+  }
+
   async close(): Promise<void> {
     if (!this.exited) await closeChild(this.child, 3_000);
   }

@@ -47,12 +47,15 @@ async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   await withTimeout(row.run(), Math.max(60_000, deliveries * 10), def!.name);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const peer = row.peerStats ? await row.peerStats() : null;
+  const sql = row.sqlStatements ? row.sqlStatements() + (peer?.sqlStatements ?? 0) : null;
   return {
     seconds,
     cpuUs: cpu.user + cpu.system,
     writeCounts: row.writes ? row.writes.snapshot() : null,
-    sqlStatements: row.sqlStatements ? row.sqlStatements() : null,
-    errors: row.errors?.slice(0, 5) ?? [],
+    sqlStatements: sql,
+    peer: peer ? { cpuUs: peer.cpuUs, claimed: peer.claimed } : null,
+    errors: [...(row.errors ?? []), ...(peer?.errors.map((e) => `second process: ${e}`) ?? [])].slice(0, 5),
     notes: [...environmentNotes],
   };
 }

@@ -128,6 +128,10 @@ interface RowSample {
   baselineRate: number | null;
   seconds: number;
   cpuUsPerDelivery: number;
+  /** D-pg: the second dispatcher process's CPU per delivery over the same run. */
+  peerCpuUsPerDelivery: number | null;
+  /** D-pg: the share of the deliveries the second process claimed. */
+  peerShare: number | null;
   /** The receiver's CPU per delivery over the same run (it shares the machine's cores). */
   receiverCpuUsPerDelivery: number;
   p50: number | null;
@@ -201,6 +205,8 @@ async function measureRow(state: RowState, n: number, round: number, receiver: R
       baselineRate: null,
       seconds: result.seconds,
       cpuUsPerDelivery: result.cpuUs / n,
+      peerCpuUsPerDelivery: result.peer ? result.peer.cpuUs / n : null,
+      peerShare: result.peer ? result.peer.claimed / n : null,
       receiverCpuUsPerDelivery: stats.cpuUs / n,
       p50: stats.latency?.p50 ?? null,
       p99: stats.latency?.p99 ?? null,
@@ -230,7 +236,7 @@ function progressLine(name: string, sample: RowSample): string {
     `${fmt(sample.rate).padStart(7)} deliveries/s`,
     `p50 ${fmt(sample.p50, 1)} ms`,
     `p99 ${fmt(sample.p99, 1)} ms`,
-    `CPU ${fmt(sample.cpuUsPerDelivery, 0)} µs/delivery (receiver ${fmt(sample.receiverCpuUsPerDelivery, 0)})`,
+    `CPU ${fmt(sample.cpuUsPerDelivery, 0)}${sample.peerCpuUsPerDelivery === null ? '' : ` + ${fmt(sample.peerCpuUsPerDelivery, 0)} (second process, ${fmt(100 * sample.peerShare!, 0)} % of deliveries)`} µs/delivery (receiver ${fmt(sample.receiverCpuUsPerDelivery, 0)})`,
     sample.writesPerDelivery === null ? '' : `${fmt(sample.writesPerDelivery, 2)} writes/delivery`,
     sample.sqlPerDelivery === null ? '' : `${fmt(sample.sqlPerDelivery, 1)} SQL statements/delivery`,
   ]
@@ -379,7 +385,9 @@ function summarizeRow(state: RowState, r0: RowState | undefined): RowSummary {
     ratio: def.name === 'R0' ? (unavailable ? '–' : '1.00×') : ratios.length ? fmtMedianRange(ratios, 2, '×') : '–',
     p50: fmt(medianOrNull(values((s) => s.p50)), 1),
     p99: fmt(medianOrNull(values((s) => s.p99)), 1),
-    cpu: fmt(medianOrNull(values((s) => s.cpuUsPerDelivery)), 0),
+    cpu:
+      fmt(medianOrNull(values((s) => s.cpuUsPerDelivery)), 0) +
+      (samples.some((s) => s.peerCpuUsPerDelivery !== null) ? ` + ${fmt(medianOrNull(values((s) => s.peerCpuUsPerDelivery)), 0)}` : ''),
     receiverCpu: fmt(medianOrNull(values((s) => s.receiverCpuUsPerDelivery)), 0),
     writes: fmt(medianOrNull(values((s) => s.writesPerDelivery)), 2),
     target,
@@ -573,6 +581,16 @@ async function main(): Promise<void> {
       const sql = s.samples.map((x) => x.sqlPerDelivery).filter((v): v is number => v !== null);
       return `${s.def.name}: ${parts.join(', ')}${sql.length ? `; ${fmt(median(sql), 2)} SQL statements (round trips) per delivery` : ''}`;
     });
+  // D-pg's second dispatcher process: what share it sent, so a run where it idled is visible.
+  const peerNotes = states
+    .filter((s) => s.samples.some((x) => x.peerShare !== null))
+    .map((s) => {
+      const shares = s.samples.map((x) => x.peerShare).filter((v): v is number => v !== null).map((v) => 100 * v);
+      return (
+        `${s.def.name}: the second dispatcher process sent ${fmtMedianRange(shares, 0, ' %')} of the deliveries; ` +
+        'its CPU per delivery is the figure after "+" in the CPU column'
+      );
+    });
   const dispatcherErrors = states.filter((s) => s.errors.length > 0).map((s) => `${s.def.name}: ${s.errors.join('; ')}`);
   // Rows that broke after some rounds: their numbers cover only the rounds before.
   const rowProblems = states
@@ -585,6 +603,7 @@ async function main(): Promise<void> {
     console.log(textTable(ROW_HEADERS, summaries.map(rowCells)));
   }
   if (writeBreakdown.length) console.log(`\nStorage writes per delivery:\n  ${writeBreakdown.join('\n  ')}`);
+  if (peerNotes.length) console.log(`\nTwo processes:\n  ${peerNotes.join('\n  ')}`);
   if (rowProblems.length) console.log(`\nIncomplete rows:\n  ${rowProblems.join('\n  ')}`);
   if (dispatcherErrors.length) console.log(`\nDispatcher errors:\n  ${dispatcherErrors.join('\n  ')}`);
   if (environmentNotes.size) console.log(`\nDatabases:\n  ${[...environmentNotes].join('\n  ')}`);
@@ -626,8 +645,9 @@ async function main(): Promise<void> {
       "`× R0` is the median of the per-round ratios to the median of the round's R0 runs (its first and one before each D row). " +
       "Latency is emit (or request start) → receipt at the receiver, median of the rounds' percentiles; " +
       'for the D rows it includes the time waiting in the queue behind the backlog that the emit loop builds up. ' +
-      'CPU is user + system time of the sending process (all its threads, the database thread included) per delivery; ' +
-      'receiver CPU is the receiver process\'s.' +
+      'CPU is user + system time of the sending process (all its threads, the database thread included) per delivery ' +
+      '(D-pg: the emitting process + the second dispatcher process); receiver CPU is the receiver process\'s. ' +
+      `The D rows run with README's default options (one webhook: ${IN_FLIGHT} in flight); R0–R3 keep as many requests in flight.` +
       (budgetNotes.length ? ` ${budgetNotes.join(' ')}` : ''),
     '',
     markdownTable(['row', 'what', ...ROW_HEADERS.slice(1)], summaries.map((s) => {
@@ -636,6 +656,7 @@ async function main(): Promise<void> {
     }), 2),
     '',
     ...(writeBreakdown.length ? ['Storage write calls per delivery, by method:', '', ...writeBreakdown.map((l) => `- ${l}`), ''] : []),
+    ...(peerNotes.length ? ['Two dispatcher processes:', '', ...peerNotes.map((l) => `- ${l}`), ''] : []),
     ...(rowProblems.length ? ['Incomplete rows:', '', ...rowProblems.map((l) => `- ${l}`), ''] : []),
     ...(dispatcherErrors.length ? ['Background errors the dispatcher reported:', '', ...dispatcherErrors.map((l) => `- ${l}`), ''] : []),
     ...(environmentNotes.size ? ['Databases:', '', ...[...environmentNotes].map((l) => `- ${l}`), ''] : []),
