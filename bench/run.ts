@@ -25,7 +25,18 @@ import {
 } from './common.js';
 import { RowProcess, RowProcessError } from './row-process.js';
 import { environmentNotes, ROWS, IN_FLIGHT, type RowDef } from './rows.js';
-import { backlogScenario, emitScenario, hangScenario, overheadScenario, type ScenarioContext, type ScenarioResult, type TargetResult } from './scenarios.js';
+import {
+  backlogScenario,
+  backlogSizes,
+  emitScenario,
+  fairnessScenario,
+  hangScenario,
+  orderingScenario,
+  overheadScenario,
+  type ScenarioContext,
+  type ScenarioResult,
+  type TargetResult,
+} from './scenarios.js';
 
 // ---------------------------------------------------------------- options
 
@@ -57,7 +68,7 @@ const WARM_SLOWDOWN = 2;
 /** What the time budget changed in this run, for the report. */
 const budgetNotes: string[] = [];
 
-const SCENARIOS = ['backlog', 'hang', 'emit', 'overhead'] as const;
+const SCENARIOS = ['backlog', 'fairness', 'ordering', 'hang', 'emit', 'overhead'] as const;
 /**
  * Deliveries per row in a full run: enough that each row measures steady load rather than its
  * start-up (a fresh dispatcher, 64 new connections, cold code paths). At 4,000 those fixed costs
@@ -279,14 +290,67 @@ function roundSeconds(warm: Map<string, WarmCost>, n: number, warmN: number): nu
   return seconds;
 }
 
-/** Seconds the scenarios should take, from D-mem's steady delivery rate. */
-function scenarioSeconds(options: Options, dmemRate: number | undefined): number {
-  if (!dmemRate) return 0;
+/**
+ * Steady delivery rates of the dispatcher rows, from the warm-up (halved time per delivery, see
+ * WARM_SLOWDOWN), for the scenarios' projection. An adapter that could not run costs nothing (null).
+ */
+interface AdapterRates {
+  memory: number | undefined;
+  sqlite: number | null | undefined;
+  postgres: number | null | undefined;
+}
+
+/**
+ * A dispatcher row's steady rate: the median of its measured rounds, else its warm-up rate with
+ * the warm-up's slowdown taken out; undefined when the row is not part of this run, null when it
+ * could not run (its adapter is missing).
+ */
+function steadyRate(states: readonly RowState[], warm: Map<string, WarmCost>, name: string): number | null | undefined {
+  const state = states.find((s) => s.def.name === name);
+  if (!state) return undefined;
+  if (state.samples.length > 0) return median(state.samples.map((x) => x.rate));
+  const warmRate = warm.get(name)?.rate;
+  if (warmRate !== undefined) return warmRate * WARM_SLOWDOWN;
+  return state.unavailable ? null : undefined;
+}
+
+function adapterRates(states: readonly RowState[], warm: Map<string, WarmCost>): AdapterRates {
+  return {
+    memory: steadyRate(states, warm, 'D-mem') ?? undefined,
+    sqlite: steadyRate(states, warm, 'D-sqlite'),
+    postgres: steadyRate(states, warm, 'D-pg'),
+  };
+}
+
+/** Seconds the scenarios should take, from the dispatcher rows' steady rates. */
+function scenarioSeconds(options: Options, rates: AdapterRates): number {
+  const mem = rates.memory;
+  if (!mem) return 0;
   let seconds = 0;
-  const big = options.quick ? 20_000 : 100_000;
-  const bigReps = options.quick ? 2 : 1;
-  if (selected(options, 'backlog', 'scenarios')) seconds += (bigReps * big + (bigReps + 2) * 1_000) * (1 / dmemRate + 50e-6);
-  if (selected(options, 'hang', 'scenarios')) seconds += (10 * hangDeliveries(options)) / dmemRate + 5;
+  const { small, big } = backlogSizes(options.quick);
+  if (selected(options, 'backlog', 'scenarios')) {
+    const bigReps = options.quick ? 2 : 1;
+    const deliveries = bigReps * big + (bigReps + 3) * small;
+    const runs = 2 * bigReps + 2;
+    // Emits cost ~30 µs each on memory; a SQL adapter's emits run at about its delivery rate.
+    seconds += deliveries * (1 / mem + 30e-6) + runs * 0.3;
+    // Without its row in this run, an adapter is assumed at the fraction of D-mem its target is.
+    const sqlite = rates.sqlite === undefined ? 0.45 * mem : rates.sqlite;
+    const postgres = rates.postgres === undefined ? 0.3 * mem : rates.postgres;
+    if (sqlite) seconds += (2 * deliveries) / sqlite + runs * 0.5;
+    if (postgres) seconds += (2 * deliveries) / postgres + runs * 1;
+  }
+  if (selected(options, 'fairness', 'scenarios')) {
+    // Each pair: B's 1,000 at most 800/s twice, A's backlog emitted; plus the warm-up pair.
+    const reps = options.quick ? 2 : 3;
+    seconds += (reps + 1) * 4 + reps * big * 30e-6;
+  }
+  if (selected(options, 'ordering', 'scenarios')) {
+    const reps = options.quick ? 3 : 5;
+    const n = options.quick ? 3_000 : 5_000;
+    seconds += (2 * reps * n + 2_000) / mem + (2 * reps + 2) * 0.3;
+  }
+  if (selected(options, 'hang', 'scenarios')) seconds += ((options.quick ? 6 : 10) * hangDeliveries(options)) / mem + 5;
   if (selected(options, 'emit', 'scenarios')) seconds += options.quick ? 5 : 10;
   if (selected(options, 'overhead', 'scenarios')) seconds += options.quick ? 3 : 6;
   return seconds;
@@ -296,10 +360,9 @@ function scenarioSeconds(options: Options, dmemRate: number | undefined): number
  * After the warm-up: estimates the run's length and, unless given on the command line, lowers the
  * rounds (to no fewer than five), then the deliveries per row, until it fits the 5-minute budget.
  */
-function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>): void {
+function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>, rates: AdapterRates): void {
   const elapsed = (performance.now() - started) / 1000;
-  const dmem = warm.get('D-mem')?.rate;
-  const scenarios = scenarioSeconds(options, dmem === undefined ? undefined : dmem * WARM_SLOWDOWN);
+  const scenarios = scenarioSeconds(options, rates);
   const total = (rounds: number, n: number) => elapsed + rounds * roundSeconds(warm, n, warmN) + scenarios;
   const planned = { rounds: options.rounds, deliveries: options.deliveries };
   if (!options.fixedRounds) {
@@ -334,11 +397,11 @@ function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>
  * After a measured round: true when another round (at the average so far) and the scenarios
  * would no longer fit the budget. Never before the fifth round, nor when rounds were given.
  */
-function outOfTime(options: Options, round: number, roundsStartedAt: number, dmemRate: number | undefined): boolean {
+function outOfTime(options: Options, round: number, roundsStartedAt: number, rates: AdapterRates): boolean {
   if (options.fixedRounds || round < MIN_ROUNDS || round >= options.rounds) return false;
   const now = performance.now();
   const perRound = (now - roundsStartedAt) / 1000 / round;
-  return (now - started) / 1000 + perRound + scenarioSeconds(options, dmemRate) > BUDGET_SECONDS;
+  return (now - started) / 1000 + perRound + scenarioSeconds(options, rates) > BUDGET_SECONDS;
 }
 
 // ---------------------------------------------------------------- report
@@ -532,9 +595,8 @@ async function main(): Promise<void> {
               roundRows.map(({ name, sample }) => `${name} ${fmt(sample.rate / baseline, 2)}×`).join(', '),
           );
         }
-        if (round === 0 && !cleanup.interrupted) planRounds(options, warmN, warmCost);
-        const dmemRates = states.find((st) => st.def.name === 'D-mem')?.samples.map((x) => x.rate) ?? [];
-        if (round > 0 && outOfTime(options, round, roundsStartedAt, dmemRates.length ? median(dmemRates) : undefined)) {
+        if (round === 0 && !cleanup.interrupted) planRounds(options, warmN, warmCost, adapterRates(states, warmCost));
+        if (round > 0 && outOfTime(options, round, roundsStartedAt, adapterRates(states, warmCost))) {
           log(`stopping after round ${round} of ${options.rounds}: another would end the run past ${fmt(BUDGET_SECONDS)} s`);
           budgetNotes.push(`Stopped after ${round} of ${options.rounds} rounds: another would have ended the run past ${fmt(BUDGET_SECONDS)} s.`);
           options.rounds = round;
@@ -555,6 +617,8 @@ async function main(): Promise<void> {
       }
     };
     await runScenario('backlog', () => backlogScenario(ctx));
+    await runScenario('fairness', () => fairnessScenario(ctx));
+    await runScenario('ordering', () => orderingScenario(ctx));
     await runScenario('hang', () => hangScenario(ctx, hangDeliveries(options)));
     await runScenario('emit', () => emitScenario(ctx));
     await runScenario('overhead', () => overheadScenario(ctx));
