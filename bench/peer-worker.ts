@@ -7,6 +7,7 @@
 import process from 'node:process';
 import type { Pool } from 'pg';
 import { WebhookDispatcher } from '../src/dispatcher.js';
+import { WriteCounter } from './common.js';
 import type { PeerCommand, PeerReply, PeerStats } from './peer.js';
 import { countQueries, firstLine, importAdapter, pgPoolOptions, type AdapterInstance } from './rows.js';
 
@@ -16,6 +17,7 @@ interface Open {
   dispatcher: WebhookDispatcher;
   statements: { n: number };
   claimed: { n: number };
+  writes: WriteCounter;
   errors: string[];
 }
 
@@ -38,6 +40,8 @@ async function open(schema: string): Promise<void> {
     const storage = new PostgresStorage({ pool: countQueries(pool, statements), schema });
     // What a host process does at start; the row's process has already migrated the schema.
     await storage.migrate?.();
+    const writes = new WriteCounter();
+    writes.wrap(storage);
     // Its share of the deliveries, from the claims it got (an own property, as WriteCounter does).
     const claim = storage.claimDueDeliveries;
     Object.defineProperty(storage, 'claimDueDeliveries', {
@@ -55,7 +59,7 @@ async function open(schema: string): Promise<void> {
     dispatcher.on('error', ({ error, context }) => {
       if (errors.length < 20) errors.push(`${context}: ${firstLine(error)}`);
     });
-    current = { pool, storage, dispatcher, statements, claimed, errors };
+    current = { pool, storage, dispatcher, statements, claimed, writes, errors };
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw error;
@@ -80,6 +84,7 @@ function read(): PeerStats {
     cpuUs: cpu.user + cpu.system,
     claimed: (current?.claimed.n ?? 0) - mark.claimed,
     sqlStatements: (current?.statements.n ?? 0) - mark.statements,
+    writeCounts: current?.writes.snapshot() ?? {},
     errors: current?.errors.slice(0, 5) ?? [],
   };
 }
@@ -91,7 +96,10 @@ async function handle(command: PeerCommand): Promise<PeerStats | undefined> {
       return undefined;
     case 'mark':
       mark = { cpu: process.cpuUsage(), claimed: current?.claimed.n ?? 0, statements: current?.statements.n ?? 0 };
-      if (current) current.errors.length = 0;
+      if (current) {
+        current.errors.length = 0;
+        current.writes.reset();
+      }
       return undefined;
     case 'read':
       return read();

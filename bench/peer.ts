@@ -20,6 +20,8 @@ export interface PeerStats {
   claimed: number;
   /** SQL statements it sent. */
   sqlStatements: number;
+  /** Its storage write calls by method. */
+  writeCounts: Record<string, number>;
   /** Background errors its dispatcher reported. */
   errors: string[];
 }

@@ -26,6 +26,13 @@ let deliveries = 0;
 const send = (reply: RowReply) => process.send!(reply);
 const firstLine = (error: unknown) => String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 200);
 
+/** Write calls of both dispatcher processes (D-pg), by method. */
+function mergeCounts(own: Record<string, number>, peer: Record<string, number> | undefined): Record<string, number> {
+  const merged = { ...own };
+  for (const [method, n] of Object.entries(peer ?? {})) merged[method] = (merged[method] ?? 0) + n;
+  return merged;
+}
+
 async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   if (command.cmd === 'prepare') {
     collectGarbage();
@@ -52,7 +59,7 @@ async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   return {
     seconds,
     cpuUs: cpu.user + cpu.system,
-    writeCounts: row.writes ? row.writes.snapshot() : null,
+    writeCounts: row.writes ? mergeCounts(row.writes.snapshot(), peer?.writeCounts) : null,
     sqlStatements: sql,
     peer: peer ? { cpuUs: peer.cpuUs, claimed: peer.claimed } : null,
     errors: [...(row.errors ?? []), ...(peer?.errors.map((e) => `second process: ${e}`) ?? [])].slice(0, 5),

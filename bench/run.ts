@@ -652,7 +652,7 @@ async function main(): Promise<void> {
       const shares = s.samples.map((x) => x.peerShare).filter((v): v is number => v !== null).map((v) => 100 * v);
       return (
         `${s.def.name}: the second dispatcher process sent ${fmtMedianRange(shares, 0, ' %')} of the deliveries; ` +
-        'its CPU per delivery is the figure after "+" in the CPU column'
+        'its CPU per delivery is the figure after "+" in the CPU column; writes and SQL statements count both processes'
       );
     });
   const dispatcherErrors = states.filter((s) => s.errors.length > 0).map((s) => `${s.def.name}: ${s.errors.join('; ')}`);
