@@ -55,6 +55,7 @@ async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const peer = row.peerStats ? await row.peerStats() : null;
+  await row.check?.();
   const sql = row.sqlStatements ? row.sqlStatements() + (peer?.sqlStatements ?? 0) : null;
   return {
     seconds,

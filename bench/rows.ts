@@ -59,6 +59,8 @@ export interface PreparedRow {
   sqlStatements?: () => number;
   /** What the second dispatcher process did during the run (D-pg); read after the timed part. */
   peerStats?: () => Promise<PeerStats>;
+  /** Checks the run's outcome after the timed part (throws when it is wrong). */
+  check?: () => Promise<void>;
 }
 
 export interface RowDef {
@@ -339,8 +341,15 @@ async function queueEmpty(storage: AdapterInstance, webhookId: string): Promise<
   for (;;) {
     const stats = await storage.getQueueStats(webhookId, Date.now());
     if (stats && stats.depth === 0 && stats.inFlight === 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Short against a run of seconds; not so short that the polls load the database.
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Every delivery of the run succeeded, by the count in storage (when the adapter can count). */
+async function allSucceeded(storage: AdapterInstance, n: number): Promise<void> {
+  const counts = await storage.countDeliveries?.();
+  if (counts && counts.succeeded !== n) throw new Error(`${counts.succeeded ?? 0} of ${n} deliveries succeeded (${JSON.stringify(counts)})`);
 }
 
 /**
@@ -397,7 +406,7 @@ function dispatcherRow(open: OpenStorage, { peer = false } = {}): RowDef['prepar
       writes,
       errors,
       ...(opened.sqlStatements ? { sqlStatements: () => opened.sqlStatements!() - sqlAtStart } : {}),
-      ...(p ? { peerStats: () => p.read() } : {}),
+      ...(p ? { peerStats: () => p.read(), check: () => allSucceeded(storage, n) } : {}),
       run: async () => {
         for (let sent = 0; sent < n; ) {
           const batch: Promise<unknown>[] = [];
