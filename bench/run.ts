@@ -71,9 +71,9 @@ const budgetNotes: string[] = [];
 const SCENARIOS = ['backlog', 'fairness', 'ordering', 'hang', 'emit', 'overhead'] as const;
 /**
  * Deliveries per row in a full run: enough that each row measures steady load rather than its
- * start-up (a fresh dispatcher, 64 new connections, cold code paths). At 4,000 those fixed costs
- * were a third of R3's and D-mem's CPU per delivery. The whole suite still stays well under 5
- * minutes on the 2-core development VM (D-pg now sends ~3,000/s). Raise it on a bigger machine.
+ * start-up (a fresh dispatcher, new connections, cold code paths). At 4,000 those fixed costs
+ * were a third of R3's and D-mem's CPU per delivery (with the first core, 64 in flight). The time
+ * budget lowers it when the machine is too slow for it; raise it on a bigger machine.
  */
 const FULL_DELIVERIES = 10_000;
 const HELP = `Usage: tsx bench/run.ts [options]
