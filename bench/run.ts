@@ -31,8 +31,11 @@ import {
   emitScenario,
   fairnessScenario,
   hangScenario,
+  MEMORY,
   orderingScenario,
   overheadScenario,
+  POSTGRES,
+  SQLITE,
   type ScenarioContext,
   type ScenarioResult,
   type TargetResult,
@@ -49,6 +52,8 @@ interface Options {
   /** Rounds or deliveries given on the command line: the time budget then leaves them alone. */
   fixedRounds: boolean;
   fixedDeliveries: boolean;
+  /** Fairness and ordering on SQLite and Postgres too, not only on memory. */
+  sqlScenarios: boolean;
 }
 
 /**
@@ -85,11 +90,13 @@ const HELP = `Usage: tsx bench/run.ts [options]
   --deliveries <n>   deliveries per row and round (default ${fmt(FULL_DELIVERIES)})
                      Unless given, both are lowered (to no fewer than ${MIN_ROUNDS} rounds and ${fmt(MIN_BUDGET_DELIVERIES)}
                      deliveries) when the warm-up projects a run of over ${BUDGET_SECONDS} s; rounds also stop early
+  --sql-scenarios    run fairness and ordering on SQLite and Postgres too (not by default:
+                     each fairness pair emits a whole backlog first, tens of seconds on SQL)
   --no-write         do not write docs/benchmarks.md
 `;
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, only: null, rounds: 7, deliveries: 0, write: true, fixedRounds: false, fixedDeliveries: false };
+  const options: Options = { quick: false, only: null, rounds: 7, deliveries: 0, write: true, fixedRounds: false, fixedDeliveries: false, sqlScenarios: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -107,6 +114,7 @@ function parseOptions(argv: string[]): Options {
       options.fixedDeliveries = true;
     }
     else if (arg === '--no-write') options.write = false;
+    else if (arg === '--sql-scenarios') options.sqlScenarios = true;
     else if (arg === '--help' || arg === '-h') {
       console.log(HELP);
       process.exit(0);
@@ -328,27 +336,29 @@ function scenarioSeconds(options: Options, rates: AdapterRates): number {
   if (!mem) return 0;
   let seconds = 0;
   const { small, big } = backlogSizes(options.quick);
+  // Without its row in this run, an adapter is assumed at the fraction of D-mem its target is.
+  const sqlite = rates.sqlite === undefined ? 0.45 * mem : rates.sqlite;
+  const postgres = rates.postgres === undefined ? 0.3 * mem : rates.postgres;
+  const sqlRates = [sqlite, postgres].filter((r): r is number => !!r);
   if (selected(options, 'backlog', 'scenarios')) {
     const bigReps = options.quick ? 2 : 1;
-    const deliveries = bigReps * big + (bigReps + 3) * small;
+    const deliveries = bigReps * big + (bigReps + 2) * small;
     const runs = 2 * bigReps + 2;
     // Emits cost ~30 µs each on memory; a SQL adapter's emits run at about its delivery rate.
     seconds += deliveries * (1 / mem + 30e-6) + runs * 0.3;
-    // Without its row in this run, an adapter is assumed at the fraction of D-mem its target is.
-    const sqlite = rates.sqlite === undefined ? 0.45 * mem : rates.sqlite;
-    const postgres = rates.postgres === undefined ? 0.3 * mem : rates.postgres;
-    if (sqlite) seconds += (2 * deliveries) / sqlite + runs * 0.5;
-    if (postgres) seconds += (2 * deliveries) / postgres + runs * 1;
+    for (const rate of sqlRates) seconds += (2 * deliveries) / rate + runs * 1;
   }
   if (selected(options, 'fairness', 'scenarios')) {
     // Each pair: B's 1,000 at most 800/s twice, A's backlog emitted; plus the warm-up pair.
     const reps = options.quick ? 2 : 3;
     seconds += (reps + 1) * 4 + reps * big * 30e-6;
+    if (options.sqlScenarios) for (const rate of sqlRates) seconds += (reps + 1) * 5 + (reps * big) / rate;
   }
   if (selected(options, 'ordering', 'scenarios')) {
     const reps = options.quick ? 3 : 5;
     const n = options.quick ? 3_000 : 5_000;
     seconds += (2 * reps * n + 2_000) / mem + (2 * reps + 2) * 0.3;
+    if (options.sqlScenarios) for (const rate of sqlRates) seconds += (2 * reps * n + 2_000) / rate + (2 * reps + 2) * 1;
   }
   if (selected(options, 'hang', 'scenarios')) seconds += ((options.quick ? 6 : 10) * hangDeliveries(options)) / mem + 5;
   if (selected(options, 'emit', 'scenarios')) seconds += options.quick ? 5 : 10;
@@ -617,8 +627,9 @@ async function main(): Promise<void> {
       }
     };
     await runScenario('backlog', () => backlogScenario(ctx));
-    await runScenario('fairness', () => fairnessScenario(ctx));
-    await runScenario('ordering', () => orderingScenario(ctx));
+    const scenarioAdapters = options.sqlScenarios ? [MEMORY, SQLITE, POSTGRES] : [MEMORY];
+    await runScenario('fairness', () => fairnessScenario(ctx, scenarioAdapters));
+    await runScenario('ordering', () => orderingScenario(ctx, scenarioAdapters));
     await runScenario('hang', () => hangScenario(ctx, hangDeliveries(options)));
     await runScenario('emit', () => emitScenario(ctx));
     await runScenario('overhead', () => overheadScenario(ctx));
