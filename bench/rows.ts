@@ -327,7 +327,7 @@ export async function openPostgres(cleanup: Cleanup): Promise<OpenedStorage> {
     const row = settings.rows[0] as { version: string; sync: string; fsync: string; buffers: string };
     environmentNotes.add(
       `PostgreSQL ${row.version} at ${process.env.PGHOST ?? '127.0.0.1'}: synchronous_commit=${row.sync}, fsync=${row.fsync}, ` +
-        `shared_buffers=${row.buffers}; a pg.Pool of 16 connections; a fresh schema per round, dropped afterwards`,
+        `shared_buffers=${row.buffers}; a pg.Pool of 16 connections per dispatcher process (D-pg has two); a fresh schema per round, dropped afterwards`,
     );
   } catch (error) {
     await dispose().catch(() => undefined);
