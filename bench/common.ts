@@ -136,6 +136,14 @@ export class Receiver {
     await this.call('hang', { ports: indices });
   }
 
+  /**
+   * From now on the given port indices answer after that many ms, every other port at once (a
+   * receiver that works before answering keeps a scenario from being CPU-bound).
+   */
+  async delay(delays: Record<number, number>): Promise<void> {
+    await this.call('delay', { delays });
+  }
+
   async close(): Promise<void> {
     if (!this.exited) await closeChild(this.child, 3_000);
   }
@@ -185,7 +193,7 @@ export function envelopeBody(): string {
 
 // ---------------------------------------------------------------- storage write counter
 
-/** The storage methods that write. */
+/** The storage methods that write (the contract's, `completeAttempts` and `pauseQueue` included). */
 export const WRITE_METHODS = [
   'enqueueDeliveries',
   'claimDueDeliveries',
@@ -199,6 +207,17 @@ export const WRITE_METHODS = [
   'updateWebhook',
   'insertWebhook',
 ] as const;
+
+type WriteMethod = (typeof WRITE_METHODS)[number];
+
+/**
+ * Batch methods an adapter may implement by calling the single one on itself (MemoryStorage's
+ * `completeAttempts` loops over `this.completeAttempt`): those inner calls are the adapter's own
+ * business, not writes the dispatcher asked for, and are not counted. The dispatcher never has a
+ * single completion in flight beside a batch (its group commit writes one at a time), so no call
+ * of its own is missed.
+ */
+const NESTED: Partial<Record<WriteMethod, WriteMethod>> = { completeAttempts: 'completeAttempt' };
 
 /**
  * Counts calls of the write methods of a storage adapter. {@link wrap} installs a counting
@@ -215,14 +234,33 @@ export class WriteCounter {
    */
   wrap<T extends WebhookStorage>(storage: T): T {
     const target = storage as unknown as Record<string, unknown>;
+    const counts = this.counts;
+    // Batch calls in progress, by the single method their inner calls are not counted for.
+    const inside = new Map<WriteMethod, number>();
     for (const name of WRITE_METHODS) {
       const method = target[name];
       if (typeof method !== 'function') continue;
-      const counts = this.counts;
-      const counting = (...args: unknown[]): unknown => {
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-        return (method as (...a: unknown[]) => unknown).apply(storage, args);
-      };
+      const call = (args: unknown[]): unknown => (method as (...a: unknown[]) => unknown).apply(storage, args);
+      const single = NESTED[name];
+      const counting = single
+        ? (...args: unknown[]): unknown => {
+            counts.set(name, (counts.get(name) ?? 0) + 1);
+            inside.set(single, (inside.get(single) ?? 0) + 1);
+            const leave = () => void inside.set(single, inside.get(single)! - 1);
+            let result: unknown;
+            try {
+              result = call(args);
+            } catch (error) {
+              leave();
+              throw error;
+            }
+            void Promise.resolve(result).then(leave, leave);
+            return result;
+          }
+        : (...args: unknown[]): unknown => {
+            if (!inside.get(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
+            return call(args);
+          };
       // Writable and configurable, like the method it shadows.
       Object.defineProperty(target, name, { value: counting, writable: true, configurable: true, enumerable: false });
     }

@@ -4,7 +4,9 @@
  *
  * - Listens with node:http on 127.0.0.1 on `--ports N` random ports (default 1), keep-alive.
  * - Answers every request with `200 ok` (2 bytes), unless its port is set to hang: then the
- *   request is read and held for 30 s (or until the client goes away) before the answer.
+ *   request is read and held for 30 s (or until the client goes away) before the answer. A port
+ *   can also be given a delay: each answer then waits that many ms (a receiver that does some
+ *   work before it answers, for scenarios that must not be CPU-bound).
  * - Reads `"sentAt":<ms>` from the body (the sender's `performance.timeOrigin + performance.now()`,
  *   both processes run on one machine) and records the emit→receipt latency.
  *
@@ -13,6 +15,8 @@
  *   (`cpuUs`: this process's user + system CPU since the previous call).
  * - `{ cmd: 'hang', ports: number[] }` → `{ ok: true }`: the listed port indices hang from now on;
  *   requests held on ports no longer listed are answered at once.
+ * - `{ cmd: 'delay', delays: { [portIndex]: ms } }` → `{ ok: true }`: from now on the listed ports
+ *   answer after that many ms, every other port at once (requests already waiting keep theirs).
  * On start the child sends `{ type: 'ready', ports: number[] }`. It exits when the parent disconnects.
  */
 import { Buffer } from 'node:buffer';
@@ -32,6 +36,8 @@ let latencies = new Float64Array(1 << 16);
 let latencyCount = 0;
 let counts = new Array(portCount).fill(0);
 let hanging = new Set();
+/** Answer delay in ms by port index (0: at once). */
+let delays = new Array(portCount).fill(0);
 /** CPU time of this process since the last stats call: what receiving cost. */
 let cpuSince = process.cpuUsage();
 /** Held requests: response → timer. */
@@ -79,7 +85,9 @@ function handler(index) {
       if (sentAt !== null) recordLatency(receivedAt - sentAt);
       counts[index]++;
       if (!hanging.has(index)) {
-        answer(res);
+        const delay = delays[index];
+        if (delay > 0) setTimeout(answer, delay, res);
+        else answer(res);
         return;
       }
       const timer = setTimeout(() => {
@@ -119,6 +127,13 @@ function takeStats() {
   return result;
 }
 
+function setDelays(byIndex) {
+  delays = new Array(portCount).fill(0);
+  for (const [index, ms] of Object.entries(byIndex ?? {})) {
+    if (Number(index) < portCount && Number.isFinite(ms) && ms > 0) delays[Number(index)] = ms;
+  }
+}
+
 function setHanging(ports) {
   hanging = new Set(ports);
   for (const [res, timer] of held) {
@@ -149,6 +164,9 @@ process.on('message', (message) => {
   if (message.cmd === 'stats') process.send({ id: message.id, ...takeStats() });
   else if (message.cmd === 'hang') {
     setHanging(message.ports ?? []);
+    process.send({ id: message.id, ok: true });
+  } else if (message.cmd === 'delay') {
+    setDelays(message.delays);
     process.send({ id: message.id, ok: true });
   } else process.send({ id: message.id, error: `unknown command ${String(message.cmd)}` });
 });

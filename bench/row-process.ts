@@ -28,8 +28,10 @@ export interface RowRunResult {
   cpuUs: number;
   /** Storage write calls by method (dispatcher rows). */
   writeCounts: Record<string, number> | null;
-  /** SQL statements sent (D-pg). */
+  /** SQL statements sent (D-pg: both dispatcher processes). */
   sqlStatements: number | null;
+  /** The second dispatcher process's CPU (µs) and its share of the deliveries (D-pg). */
+  peer: { cpuUs: number; claimed: number } | null;
   /** Background errors the dispatcher reported. */
   errors: string[];
   /** Facts about the databases used (versions, settings), for the report. */

@@ -26,6 +26,13 @@ let deliveries = 0;
 const send = (reply: RowReply) => process.send!(reply);
 const firstLine = (error: unknown) => String((error as Error)?.message ?? error).split('\n')[0]!.slice(0, 200);
 
+/** Write calls of both dispatcher processes (D-pg), by method. */
+function mergeCounts(own: Record<string, number>, peer: Record<string, number> | undefined): Record<string, number> {
+  const merged = { ...own };
+  for (const [method, n] of Object.entries(peer ?? {})) merged[method] = (merged[method] ?? 0) + n;
+  return merged;
+}
+
 async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   if (command.cmd === 'prepare') {
     collectGarbage();
@@ -47,12 +54,16 @@ async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   await withTimeout(row.run(), Math.max(60_000, deliveries * 10), def!.name);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const peer = row.peerStats ? await row.peerStats() : null;
+  await row.check?.();
+  const sql = row.sqlStatements ? row.sqlStatements() + (peer?.sqlStatements ?? 0) : null;
   return {
     seconds,
     cpuUs: cpu.user + cpu.system,
-    writeCounts: row.writes ? row.writes.snapshot() : null,
-    sqlStatements: row.sqlStatements ? row.sqlStatements() : null,
-    errors: row.errors?.slice(0, 5) ?? [],
+    writeCounts: row.writes ? mergeCounts(row.writes.snapshot(), peer?.writeCounts) : null,
+    sqlStatements: sql,
+    peer: peer ? { cpuUs: peer.cpuUs, claimed: peer.claimed } : null,
+    errors: [...(row.errors ?? []), ...(peer?.errors.map((e) => `second process: ${e}`) ?? [])].slice(0, 5),
     notes: [...environmentNotes],
   };
 }

@@ -25,7 +25,21 @@ import {
 } from './common.js';
 import { RowProcess, RowProcessError } from './row-process.js';
 import { environmentNotes, ROWS, IN_FLIGHT, type RowDef } from './rows.js';
-import { backlogScenario, emitScenario, hangScenario, overheadScenario, type ScenarioContext, type ScenarioResult, type TargetResult } from './scenarios.js';
+import {
+  backlogScenario,
+  backlogSizes,
+  emitScenario,
+  fairnessScenario,
+  hangScenario,
+  MEMORY,
+  orderingScenario,
+  overheadScenario,
+  POSTGRES,
+  SQLITE,
+  type ScenarioContext,
+  type ScenarioResult,
+  type TargetResult,
+} from './scenarios.js';
 
 // ---------------------------------------------------------------- options
 
@@ -38,6 +52,8 @@ interface Options {
   /** Rounds or deliveries given on the command line: the time budget then leaves them alone. */
   fixedRounds: boolean;
   fixedDeliveries: boolean;
+  /** Fairness and ordering on SQLite and Postgres too, not only on memory. */
+  sqlScenarios: boolean;
 }
 
 /**
@@ -57,12 +73,12 @@ const WARM_SLOWDOWN = 2;
 /** What the time budget changed in this run, for the report. */
 const budgetNotes: string[] = [];
 
-const SCENARIOS = ['backlog', 'hang', 'emit', 'overhead'] as const;
+const SCENARIOS = ['backlog', 'fairness', 'ordering', 'hang', 'emit', 'overhead'] as const;
 /**
  * Deliveries per row in a full run: enough that each row measures steady load rather than its
- * start-up (a fresh dispatcher, 64 new connections, cold code paths). At 4,000 those fixed costs
- * were a third of R3's and D-mem's CPU per delivery. The whole suite still stays well under 5
- * minutes on the 2-core development VM (D-pg now sends ~3,000/s). Raise it on a bigger machine.
+ * start-up (a fresh dispatcher, new connections, cold code paths). At 4,000 those fixed costs
+ * were a third of R3's and D-mem's CPU per delivery (with the first core, 64 in flight). The time
+ * budget lowers it when the machine is too slow for it; raise it on a bigger machine.
  */
 const FULL_DELIVERIES = 10_000;
 const HELP = `Usage: tsx bench/run.ts [options]
@@ -74,11 +90,13 @@ const HELP = `Usage: tsx bench/run.ts [options]
   --deliveries <n>   deliveries per row and round (default ${fmt(FULL_DELIVERIES)})
                      Unless given, both are lowered (to no fewer than ${MIN_ROUNDS} rounds and ${fmt(MIN_BUDGET_DELIVERIES)}
                      deliveries) when the warm-up projects a run of over ${BUDGET_SECONDS} s; rounds also stop early
+  --sql-scenarios    run fairness and ordering on SQLite and Postgres too (not by default:
+                     each fairness pair emits a whole backlog first, tens of seconds on SQL)
   --no-write         do not write docs/benchmarks.md
 `;
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, only: null, rounds: 7, deliveries: 0, write: true, fixedRounds: false, fixedDeliveries: false };
+  const options: Options = { quick: false, only: null, rounds: 7, deliveries: 0, write: true, fixedRounds: false, fixedDeliveries: false, sqlScenarios: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -96,6 +114,7 @@ function parseOptions(argv: string[]): Options {
       options.fixedDeliveries = true;
     }
     else if (arg === '--no-write') options.write = false;
+    else if (arg === '--sql-scenarios') options.sqlScenarios = true;
     else if (arg === '--help' || arg === '-h') {
       console.log(HELP);
       process.exit(0);
@@ -128,6 +147,10 @@ interface RowSample {
   baselineRate: number | null;
   seconds: number;
   cpuUsPerDelivery: number;
+  /** D-pg: the second dispatcher process's CPU per delivery over the same run. */
+  peerCpuUsPerDelivery: number | null;
+  /** D-pg: the share of the deliveries the second process claimed. */
+  peerShare: number | null;
   /** The receiver's CPU per delivery over the same run (it shares the machine's cores). */
   receiverCpuUsPerDelivery: number;
   p50: number | null;
@@ -201,6 +224,8 @@ async function measureRow(state: RowState, n: number, round: number, receiver: R
       baselineRate: null,
       seconds: result.seconds,
       cpuUsPerDelivery: result.cpuUs / n,
+      peerCpuUsPerDelivery: result.peer ? result.peer.cpuUs / n : null,
+      peerShare: result.peer ? result.peer.claimed / n : null,
       receiverCpuUsPerDelivery: stats.cpuUs / n,
       p50: stats.latency?.p50 ?? null,
       p99: stats.latency?.p99 ?? null,
@@ -230,7 +255,7 @@ function progressLine(name: string, sample: RowSample): string {
     `${fmt(sample.rate).padStart(7)} deliveries/s`,
     `p50 ${fmt(sample.p50, 1)} ms`,
     `p99 ${fmt(sample.p99, 1)} ms`,
-    `CPU ${fmt(sample.cpuUsPerDelivery, 0)} µs/delivery (receiver ${fmt(sample.receiverCpuUsPerDelivery, 0)})`,
+    `CPU ${fmt(sample.cpuUsPerDelivery, 0)}${sample.peerCpuUsPerDelivery === null ? '' : ` + ${fmt(sample.peerCpuUsPerDelivery, 0)} (second process, ${fmt(100 * sample.peerShare!, 0)} % of deliveries)`} µs/delivery (receiver ${fmt(sample.receiverCpuUsPerDelivery, 0)})`,
     sample.writesPerDelivery === null ? '' : `${fmt(sample.writesPerDelivery, 2)} writes/delivery`,
     sample.sqlPerDelivery === null ? '' : `${fmt(sample.sqlPerDelivery, 1)} SQL statements/delivery`,
   ]
@@ -273,14 +298,69 @@ function roundSeconds(warm: Map<string, WarmCost>, n: number, warmN: number): nu
   return seconds;
 }
 
-/** Seconds the scenarios should take, from D-mem's steady delivery rate. */
-function scenarioSeconds(options: Options, dmemRate: number | undefined): number {
-  if (!dmemRate) return 0;
+/**
+ * Steady delivery rates of the dispatcher rows, from the warm-up (halved time per delivery, see
+ * WARM_SLOWDOWN), for the scenarios' projection. An adapter that could not run costs nothing (null).
+ */
+interface AdapterRates {
+  memory: number | undefined;
+  sqlite: number | null | undefined;
+  postgres: number | null | undefined;
+}
+
+/**
+ * A dispatcher row's steady rate: the median of its measured rounds, else its warm-up rate with
+ * the warm-up's slowdown taken out; undefined when the row is not part of this run, null when it
+ * could not run (its adapter is missing).
+ */
+function steadyRate(states: readonly RowState[], warm: Map<string, WarmCost>, name: string): number | null | undefined {
+  const state = states.find((s) => s.def.name === name);
+  if (!state) return undefined;
+  if (state.samples.length > 0) return median(state.samples.map((x) => x.rate));
+  const warmRate = warm.get(name)?.rate;
+  if (warmRate !== undefined) return warmRate * WARM_SLOWDOWN;
+  return state.unavailable ? null : undefined;
+}
+
+function adapterRates(states: readonly RowState[], warm: Map<string, WarmCost>): AdapterRates {
+  return {
+    memory: steadyRate(states, warm, 'D-mem') ?? undefined,
+    sqlite: steadyRate(states, warm, 'D-sqlite'),
+    postgres: steadyRate(states, warm, 'D-pg'),
+  };
+}
+
+/** Seconds the scenarios should take, from the dispatcher rows' steady rates. */
+function scenarioSeconds(options: Options, rates: AdapterRates): number {
+  const mem = rates.memory;
+  if (!mem) return 0;
   let seconds = 0;
-  const big = options.quick ? 20_000 : 100_000;
-  const bigReps = options.quick ? 2 : 1;
-  if (selected(options, 'backlog', 'scenarios')) seconds += (bigReps * big + (bigReps + 2) * 1_000) * (1 / dmemRate + 50e-6);
-  if (selected(options, 'hang', 'scenarios')) seconds += (10 * hangDeliveries(options)) / dmemRate + 5;
+  const { small, big } = backlogSizes(options.quick);
+  // Without its row in this run, an adapter is assumed at the fraction of D-mem its target is.
+  const sqlite = rates.sqlite === undefined ? 0.45 * mem : rates.sqlite;
+  const postgres = rates.postgres === undefined ? 0.3 * mem : rates.postgres;
+  const sqlRates = [sqlite, postgres].filter((r): r is number => !!r);
+  if (selected(options, 'backlog', 'scenarios')) {
+    const bigReps = options.quick ? 2 : 1;
+    const deliveries = bigReps * big + (bigReps + 2) * small;
+    const runs = 2 * bigReps + 2;
+    // Emits cost ~30 µs each on memory; a SQL adapter's emits run at about its delivery rate.
+    seconds += deliveries * (1 / mem + 30e-6) + runs * 0.3;
+    for (const rate of sqlRates) seconds += (2 * deliveries) / rate + runs * 1;
+  }
+  if (selected(options, 'fairness', 'scenarios')) {
+    // Each pair: B's 1,000 at most 800/s twice, A's backlog emitted; plus the warm-up pair.
+    const reps = options.quick ? 2 : 3;
+    seconds += (reps + 1) * 4 + reps * big * 30e-6;
+    if (options.sqlScenarios) for (const rate of sqlRates) seconds += (reps + 1) * 5 + (reps * big) / rate;
+  }
+  if (selected(options, 'ordering', 'scenarios')) {
+    const reps = options.quick ? 3 : 5;
+    const n = options.quick ? 3_000 : 5_000;
+    seconds += (2 * reps * n + 2_000) / mem + (2 * reps + 2) * 0.3;
+    if (options.sqlScenarios) for (const rate of sqlRates) seconds += (2 * reps * n + 2_000) / rate + (2 * reps + 2) * 1;
+  }
+  if (selected(options, 'hang', 'scenarios')) seconds += ((options.quick ? 6 : 10) * hangDeliveries(options)) / mem + 5;
   if (selected(options, 'emit', 'scenarios')) seconds += options.quick ? 5 : 10;
   if (selected(options, 'overhead', 'scenarios')) seconds += options.quick ? 3 : 6;
   return seconds;
@@ -290,10 +370,9 @@ function scenarioSeconds(options: Options, dmemRate: number | undefined): number
  * After the warm-up: estimates the run's length and, unless given on the command line, lowers the
  * rounds (to no fewer than five), then the deliveries per row, until it fits the 5-minute budget.
  */
-function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>): void {
+function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>, rates: AdapterRates): void {
   const elapsed = (performance.now() - started) / 1000;
-  const dmem = warm.get('D-mem')?.rate;
-  const scenarios = scenarioSeconds(options, dmem === undefined ? undefined : dmem * WARM_SLOWDOWN);
+  const scenarios = scenarioSeconds(options, rates);
   const total = (rounds: number, n: number) => elapsed + rounds * roundSeconds(warm, n, warmN) + scenarios;
   const planned = { rounds: options.rounds, deliveries: options.deliveries };
   if (!options.fixedRounds) {
@@ -328,11 +407,11 @@ function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>
  * After a measured round: true when another round (at the average so far) and the scenarios
  * would no longer fit the budget. Never before the fifth round, nor when rounds were given.
  */
-function outOfTime(options: Options, round: number, roundsStartedAt: number, dmemRate: number | undefined): boolean {
+function outOfTime(options: Options, round: number, roundsStartedAt: number, rates: AdapterRates): boolean {
   if (options.fixedRounds || round < MIN_ROUNDS || round >= options.rounds) return false;
   const now = performance.now();
   const perRound = (now - roundsStartedAt) / 1000 / round;
-  return (now - started) / 1000 + perRound + scenarioSeconds(options, dmemRate) > BUDGET_SECONDS;
+  return (now - started) / 1000 + perRound + scenarioSeconds(options, rates) > BUDGET_SECONDS;
 }
 
 // ---------------------------------------------------------------- report
@@ -379,7 +458,9 @@ function summarizeRow(state: RowState, r0: RowState | undefined): RowSummary {
     ratio: def.name === 'R0' ? (unavailable ? '–' : '1.00×') : ratios.length ? fmtMedianRange(ratios, 2, '×') : '–',
     p50: fmt(medianOrNull(values((s) => s.p50)), 1),
     p99: fmt(medianOrNull(values((s) => s.p99)), 1),
-    cpu: fmt(medianOrNull(values((s) => s.cpuUsPerDelivery)), 0),
+    cpu:
+      fmt(medianOrNull(values((s) => s.cpuUsPerDelivery)), 0) +
+      (samples.some((s) => s.peerCpuUsPerDelivery !== null) ? ` + ${fmt(medianOrNull(values((s) => s.peerCpuUsPerDelivery)), 0)}` : ''),
     receiverCpu: fmt(medianOrNull(values((s) => s.receiverCpuUsPerDelivery)), 0),
     writes: fmt(medianOrNull(values((s) => s.writesPerDelivery)), 2),
     target,
@@ -524,9 +605,8 @@ async function main(): Promise<void> {
               roundRows.map(({ name, sample }) => `${name} ${fmt(sample.rate / baseline, 2)}×`).join(', '),
           );
         }
-        if (round === 0 && !cleanup.interrupted) planRounds(options, warmN, warmCost);
-        const dmemRates = states.find((st) => st.def.name === 'D-mem')?.samples.map((x) => x.rate) ?? [];
-        if (round > 0 && outOfTime(options, round, roundsStartedAt, dmemRates.length ? median(dmemRates) : undefined)) {
+        if (round === 0 && !cleanup.interrupted) planRounds(options, warmN, warmCost, adapterRates(states, warmCost));
+        if (round > 0 && outOfTime(options, round, roundsStartedAt, adapterRates(states, warmCost))) {
           log(`stopping after round ${round} of ${options.rounds}: another would end the run past ${fmt(BUDGET_SECONDS)} s`);
           budgetNotes.push(`Stopped after ${round} of ${options.rounds} rounds: another would have ended the run past ${fmt(BUDGET_SECONDS)} s.`);
           options.rounds = round;
@@ -547,6 +627,9 @@ async function main(): Promise<void> {
       }
     };
     await runScenario('backlog', () => backlogScenario(ctx));
+    const scenarioAdapters = options.sqlScenarios ? [MEMORY, SQLITE, POSTGRES] : [MEMORY];
+    await runScenario('fairness', () => fairnessScenario(ctx, scenarioAdapters));
+    await runScenario('ordering', () => orderingScenario(ctx, scenarioAdapters));
     await runScenario('hang', () => hangScenario(ctx, hangDeliveries(options)));
     await runScenario('emit', () => emitScenario(ctx));
     await runScenario('overhead', () => overheadScenario(ctx));
@@ -573,6 +656,16 @@ async function main(): Promise<void> {
       const sql = s.samples.map((x) => x.sqlPerDelivery).filter((v): v is number => v !== null);
       return `${s.def.name}: ${parts.join(', ')}${sql.length ? `; ${fmt(median(sql), 2)} SQL statements (round trips) per delivery` : ''}`;
     });
+  // D-pg's second dispatcher process: what share it sent, so a run where it idled is visible.
+  const peerNotes = states
+    .filter((s) => s.samples.some((x) => x.peerShare !== null))
+    .map((s) => {
+      const shares = s.samples.map((x) => x.peerShare).filter((v): v is number => v !== null).map((v) => 100 * v);
+      return (
+        `${s.def.name}: the second dispatcher process sent ${fmtMedianRange(shares, 0, ' %')} of the deliveries; ` +
+        'its CPU per delivery is the figure after "+" in the CPU column; writes and SQL statements count both processes'
+      );
+    });
   const dispatcherErrors = states.filter((s) => s.errors.length > 0).map((s) => `${s.def.name}: ${s.errors.join('; ')}`);
   // Rows that broke after some rounds: their numbers cover only the rounds before.
   const rowProblems = states
@@ -585,6 +678,7 @@ async function main(): Promise<void> {
     console.log(textTable(ROW_HEADERS, summaries.map(rowCells)));
   }
   if (writeBreakdown.length) console.log(`\nStorage writes per delivery:\n  ${writeBreakdown.join('\n  ')}`);
+  if (peerNotes.length) console.log(`\nTwo processes:\n  ${peerNotes.join('\n  ')}`);
   if (rowProblems.length) console.log(`\nIncomplete rows:\n  ${rowProblems.join('\n  ')}`);
   if (dispatcherErrors.length) console.log(`\nDispatcher errors:\n  ${dispatcherErrors.join('\n  ')}`);
   if (environmentNotes.size) console.log(`\nDatabases:\n  ${[...environmentNotes].join('\n  ')}`);
@@ -626,8 +720,9 @@ async function main(): Promise<void> {
       "`× R0` is the median of the per-round ratios to the median of the round's R0 runs (its first and one before each D row). " +
       "Latency is emit (or request start) → receipt at the receiver, median of the rounds' percentiles; " +
       'for the D rows it includes the time waiting in the queue behind the backlog that the emit loop builds up. ' +
-      'CPU is user + system time of the sending process (all its threads, the database thread included) per delivery; ' +
-      'receiver CPU is the receiver process\'s.' +
+      'CPU is user + system time of the sending process (all its threads, the database thread included) per delivery ' +
+      '(D-pg: the emitting process + the second dispatcher process); receiver CPU is the receiver process\'s. ' +
+      `The D rows run with README's default options (one webhook: ${IN_FLIGHT} in flight); R0–R3 keep as many requests in flight.` +
       (budgetNotes.length ? ` ${budgetNotes.join(' ')}` : ''),
     '',
     markdownTable(['row', 'what', ...ROW_HEADERS.slice(1)], summaries.map((s) => {
@@ -636,6 +731,7 @@ async function main(): Promise<void> {
     }), 2),
     '',
     ...(writeBreakdown.length ? ['Storage write calls per delivery, by method:', '', ...writeBreakdown.map((l) => `- ${l}`), ''] : []),
+    ...(peerNotes.length ? ['Two dispatcher processes:', '', ...peerNotes.map((l) => `- ${l}`), ''] : []),
     ...(rowProblems.length ? ['Incomplete rows:', '', ...rowProblems.map((l) => `- ${l}`), ''] : []),
     ...(dispatcherErrors.length ? ['Background errors the dispatcher reported:', '', ...dispatcherErrors.map((l) => `- ${l}`), ''] : []),
     ...(environmentNotes.size ? ['Databases:', '', ...[...environmentNotes].map((l) => `- ${l}`), ''] : []),

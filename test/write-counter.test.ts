@@ -14,24 +14,36 @@ describe('WriteCounter', () => {
     const storage = counter.wrap(new MemoryStorage());
     const webhook = makeWebhook();
     await storage.insertWebhook(webhook);
-    await storage.enqueueDeliveries([makeDelivery(webhook.id), makeDelivery(webhook.id)]);
+    await storage.enqueueDeliveries([makeDelivery(webhook.id), makeDelivery(webhook.id), makeDelivery(webhook.id)]);
     const claimed = await storage.claimDueDeliveries({ now: Date.UTC(2030, 0, 1), limit: 10, leaseMs: 1_000, defaultConcurrency: 16 });
-    expect(claimed).toHaveLength(2);
-    for (const c of claimed) {
-      const done = await storage.completeAttempt({
-        deliveryId: c.id,
-        leaseToken: c.leaseToken,
-        outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
-        execution: makeExecution(c),
-      });
-      expect(done).toBe(true);
-    }
+    expect(claimed).toHaveLength(3);
+    const complete = (c: (typeof claimed)[number]): CompleteAttempt => ({
+      deliveryId: c.id,
+      leaseToken: c.leaseToken,
+      outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
+      execution: makeExecution(c),
+    });
+    // One call for a batch, as the dispatcher's group commit makes it; MemoryStorage runs
+    // completeAttempt on itself per item, which is not a write the caller asked for.
+    expect(await storage.completeAttempts([complete(claimed[0]!), complete(claimed[1]!)])).toEqual([true, true]);
+    // Once the batch is over, a single completion counts again.
+    expect(await storage.completeAttempt(complete(claimed[2]!))).toBe(true);
+    // A circuit breaker's pause is a write of the queue's state.
+    await storage.pauseQueue(webhook.id, null);
     // Reads are not counted.
     expect(await storage.getWebhook(webhook.id)).toMatchObject({ id: webhook.id });
     await storage.listExecutions({ limit: 10 });
+    await storage.getQueueStats(webhook.id, Date.UTC(2030, 0, 1));
 
-    expect(counter.snapshot()).toEqual({ insertWebhook: 1, enqueueDeliveries: 1, claimDueDeliveries: 1, completeAttempt: 2 });
-    expect(counter.total()).toBe(5);
+    expect(counter.snapshot()).toEqual({
+      insertWebhook: 1,
+      enqueueDeliveries: 1,
+      claimDueDeliveries: 1,
+      completeAttempt: 1,
+      completeAttempts: 1,
+      pauseQueue: 1,
+    });
+    expect(counter.total()).toBe(6);
     expect([...counter.counts]).toEqual(Object.entries(counter.snapshot()));
     counter.reset();
     expect(counter.total()).toBe(0);
