@@ -84,7 +84,7 @@ describe('SqliteStorage database thread', () => {
   it('lets spies wrap the methods it forwards', async () => {
     const { storage } = await open();
     const spy = vi.spyOn(storage, 'claimDueDeliveries');
-    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000 })).toEqual([]);
+    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000, defaultConcurrency: 64 })).toEqual([]);
     expect(spy).toHaveBeenCalledTimes(1);
   });
 
@@ -101,7 +101,7 @@ describe('SqliteStorage database thread', () => {
     host.exec('BEGIN IMMEDIATE');
     await storage.enqueueDeliveries([kept], { transaction: host });
     host.exec('COMMIT');
-    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 });
     expect(claimed.map((d) => d.id)).toEqual([kept.id]);
   });
 

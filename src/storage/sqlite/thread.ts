@@ -10,7 +10,7 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import { StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../../errors.js';
+import { SchemaMismatchError, StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../../errors.js';
 
 /** What the worker is started with. */
 export interface SqliteThreadInit {
@@ -39,6 +39,8 @@ export interface SerializedError {
   cause?: SerializedError;
   /** A validation error's issues. */
   issues?: ValidationIssue[];
+  /** A schema mismatch's versions. */
+  versions?: { database: number; expected: number };
 }
 
 /** Flattens an error (and its causes, a few deep) into plain data. */
@@ -49,14 +51,21 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   if (code !== undefined) serialized.code = code;
   if (error.cause !== undefined && depth < 4) serialized.cause = serializeError(error.cause, depth + 1);
   if (error instanceof WebhookValidationError) serialized.issues = error.issues.map((i) => ({ path: i.path, message: i.message }));
+  if (error instanceof SchemaMismatchError) serialized.versions = { database: error.databaseVersion, expected: error.expectedVersion };
   return serialized;
 }
 
-/** Rebuilds an error on this side: the library's StorageError, WebhookValidationError and TypeError keep their class. */
+/**
+ * Rebuilds an error on this side: the library's StorageError, SchemaMismatchError,
+ * WebhookValidationError and TypeError keep their class (callers branch on them).
+ */
 export function rebuildError(serialized: SerializedError): Error {
   const cause = serialized.cause ? rebuildError(serialized.cause) : undefined;
   const options = cause ? { cause } : undefined;
   if (serialized.name === 'StorageError') return new StorageError(serialized.message, options);
+  if (serialized.name === 'SchemaMismatchError' && serialized.versions) {
+    return new SchemaMismatchError(serialized.message, serialized.versions.database, serialized.versions.expected);
+  }
   if (serialized.name === 'WebhookValidationError' && serialized.issues) {
     const error = new WebhookValidationError(serialized.issues, options);
     // The message carries the context the issues alone do not (`SqliteStorage: …`).
