@@ -10,7 +10,7 @@ import { SQLITE_SCHEMA_VERSION, SqliteStorage } from 'webhook-dispatcher/storage
 import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
 import type { ClaimedDelivery, DeliveryRecord, WebhookRecord } from '../src/storage/types.js';
 import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
-import { createSchemaV2 } from './helpers/sqlite-schema-v2.js';
+import { createSchemaV2, V2_WRITES } from './helpers/sqlite-schema-v2.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const HOUR = 3_600_000;
@@ -162,6 +162,41 @@ describe('SqliteStorage schema upgrades', () => {
     disposers.push(() => storage.close());
     await storage.migrate();
     expect(await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 4 })).toHaveLength(1);
+  });
+
+  it('keeps queues right while processes of the previous release still write (a rolling upgrade)', async () => {
+    const { path, db: old } = fileWithSchemaV2();
+    const w = oldWebhook();
+    const flying = [makeDelivery(w.id as string, { status: 'delivering' }), makeDelivery(w.id as string, { status: 'delivering' })];
+    seedV2(old, [w], flying.map((delivery, i) => ({ delivery, lease: { token: `old-${i}`, expiresAt: T0 + HOUR } })));
+    const storage = new SqliteStorage({ path });
+    disposers.push(() => storage.close());
+    await storage.migrate();
+    const legacy = (d: DeliveryRecord) => [
+      d.id, d.webhookId, d.tenantId, d.entity, d.event, d.endpoint, d.priority, d.body, d.contentType, d.status, d.attempts, d.runAt,
+      d.createdAt, d.updatedAt, d.lastStatus, d.lastError, d.isTest ? 1 : 0, d.coalesceKey, d.coalescedCount, null,
+    ];
+
+    // The old process cannot claim any more: it names an index the upgrade dropped.
+    expect(() => old.prepare(V2_WRITES.claimAtLevel).all({ leaseExpiresAt: T0 + HOUR, now: T0, priority: 0, limit: 10 })).toThrow(/no such index/);
+    // It emits, and asks for a retry of an attempt it had in flight: both reach the queue.
+    const emitted = makeDelivery(w.id as string, { runAt: T0 + 10 });
+    old.prepare(V2_WRITES.enqueue).get(...legacy(emitted));
+    old.prepare(V2_WRITES.complete).run('scheduled', T0 + 20, 503, 'HTTP 503', T0, flying[0]!.id, 'old-0');
+    expect(await storage.nextRunAt()).toBe(T0 + 10);
+    expect((await storage.claimDueDeliveries({ now: T0 + 20, limit: 10, leaseMs: HOUR, defaultConcurrency: 10 })).map((c) => c.id).sort()).toEqual(
+      [emitted.id, flying[0]!.id].sort(),
+    );
+    // Its other attempt finishes: the place it held is freed (2 in flight, not 4).
+    old.prepare(V2_WRITES.complete).run('succeeded', null, 200, null, T0 + 30, flying[1]!.id, 'old-1');
+    expect(await storage.getQueueStats(w.id as string, T0 + 30)).toMatchObject({ inFlight: 2 });
+    // A webhook it creates gets a queue on demand.
+    const created = oldWebhook();
+    old.prepare(V2_WRITES.insertWebhook).run({ id: created.id, tenantId: null, enabled: 1, createdAt: T0, record: JSON.stringify(created) });
+    const fresh = makeDelivery(created.id as string);
+    old.prepare(V2_WRITES.enqueue).get(...legacy(fresh));
+    expect((await storage.claimDueDeliveries({ now: T0 + 30, limit: 10, leaseMs: HOUR, defaultConcurrency: 10 })).map((c) => c.id)).toEqual([fresh.id]);
+    expect(await storage.getQueueStats(created.id as string, T0 + 30)).toMatchObject({ inFlight: 1, depth: 0 });
   });
 
   describe('a process whose code expects another schema version', () => {

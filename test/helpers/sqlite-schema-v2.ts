@@ -171,3 +171,35 @@ export function createSchemaV2(db: Database.Database, p = 'webhook_'): void {
     db.prepare(`INSERT INTO ${p}migrations (version, applied_at) VALUES (?, ?)`).run(migration.version, Date.UTC(2029, 0, 1));
   }
 }
+
+/**
+ * Write statements of that release's adapter, verbatim (prefix `webhook_`): what a process still
+ * running it does to an upgraded database during a rolling upgrade. Its claims name
+ * `deliveries_due`, which migration 3 drops, so they fail; these do not.
+ */
+export const V2_WRITES = {
+  insertWebhook:
+    `INSERT INTO webhook_webhooks (id, tenant_id, enabled, created_at, record) ` + `VALUES (@id, @tenantId, @enabled, @createdAt, @record)`,
+  // Positional, in the order of the release's DELIVERY_INSERT_COLUMNS.
+  enqueue:
+    `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status, attempts, run_at, ` +
+    `created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count, coalesce_slot) VALUES (${new Array<string>(20).fill('?').join(', ')}) ` +
+    `ON CONFLICT (webhook_id, coalesce_slot) WHERE coalesce_slot IS NOT NULL DO UPDATE SET ` +
+    `body = excluded.body, content_type = excluded.content_type, coalesced_count = coalesced_count + 1, ` +
+    `updated_at = excluded.created_at ` +
+    `RETURNING id`,
+  claimAtLevel:
+    `UPDATE webhook_deliveries SET status = 'delivering', lease_token = lower(hex(randomblob(16))), lease_expires_at = @leaseExpiresAt, ` +
+    `updated_at = @now, coalesce_slot = NULL WHERE id IN (` +
+    `SELECT id FROM webhook_deliveries INDEXED BY webhook_deliveries_due WHERE status IN ('pending', 'scheduled') AND priority = @priority AND run_at <= @now ` +
+    `ORDER BY run_at, created_at, id LIMIT @limit) RETURNING id, lease_token`,
+  // Positional: status, runAt, lastStatus, lastError, updatedAt, id, leaseToken.
+  complete:
+    `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, run_at = COALESCE(?, run_at), ` +
+    `last_status = ?, last_error = ?, updated_at = ?, lease_token = NULL, lease_expires_at = NULL ` +
+    `WHERE id = ? AND status = 'delivering' AND lease_token = ?`,
+  release:
+    `UPDATE webhook_deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, ` +
+    `run_at = COALESCE(@runAt, run_at), lease_token = NULL, lease_expires_at = NULL ` +
+    `WHERE id = @id AND status = 'delivering' AND lease_token = @leaseToken`,
+};

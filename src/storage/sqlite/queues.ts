@@ -70,8 +70,12 @@ export class QueueNotes {
   flush(c: Connection, sql: Statements, now: number): void {
     for (const webhookId of [...this.notes.keys()].sort()) {
       const note = this.notes.get(webhookId)!;
-      const found = c.stmt(sql.touch).run({ freed: note.freed, at: note.at, id: webhookId }).changes > 0;
-      if (!found && note.back.length > 0) c.stmt(sql.cancelOrphans).run({ ids: JSON.stringify(note.back), now });
+      const params = { freed: note.freed, at: note.at, id: webhookId };
+      if (c.stmt(sql.touch).run(params).changes > 0) continue;
+      // No queue row: a webhook an older release inserted gets one; a deleted webhook's
+      // deliveries coming back to waiting are cancelled, as deleting it would have done.
+      if (c.stmt(sql.makeQueue).run(webhookId).changes > 0) c.stmt(sql.touch).run(params);
+      else if (note.back.length > 0) c.stmt(sql.cancelOrphans).run({ ids: JSON.stringify(note.back), now });
     }
     this.notes.clear();
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ClaimedDelivery, DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookHealth, WebhookRecord } from '../types.js';
+import { SQLITE_SCHEMA_VERSION } from './schema.js';
 
 /** Delivery columns as read back, in the order of {@link ClaimedRow}. */
 export const DELIVERY_COLUMNS =
@@ -12,8 +13,8 @@ export const DELIVERY_COLUMNS =
   'created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count, ordering_key, sequence';
 
 /** Columns of a delivery INSERT, in the order of {@link deliveryValues}. */
-export const DELIVERY_INSERT_COLUMNS = `${DELIVERY_COLUMNS}, coalesce_slot`;
-export const DELIVERY_INSERT_WIDTH = 22;
+export const DELIVERY_INSERT_COLUMNS = `${DELIVERY_COLUMNS}, coalesce_slot, written_by`;
+export const DELIVERY_INSERT_WIDTH = 23;
 
 export const EXECUTION_COLUMNS =
   'id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at, duration_ms, status, success, ' +
@@ -270,6 +271,8 @@ export function deliveryValues(
   out[at + 20] = stored.sequence;
   // Only a waiting delivery that was never claimed can absorb later emits.
   out[at + 21] = stored.coalesceSlot;
+  // Written by code that keeps the queue state itself (migration 3's triggers stay out of it).
+  out[at + 22] = SQLITE_SCHEMA_VERSION;
   return out;
 }
 

@@ -193,10 +193,17 @@ const MIGRATIONS: readonly Migration[] = [
     // Queued deliveries move in place: their queue counts those in flight and wakes at the
     // earliest waiting one. Waiting deliveries of webhooks that no longer exist are cancelled, as
     // deleting the webhook would have done.
+    // - written_by: the schema version of the code that last inserted the row or took it out of
+    //   flight. Processes of the previous release have no version check and may still run
+    //   during a rolling upgrade: their claims fail (deliveries_due is gone), but their emits,
+    //   retries, releases and completions of attempts already in flight would leave queue
+    //   counters and wake-ups behind. Triggers fire for exactly those writes (written_by NULL)
+    //   and do what this release's code does itself: signal the queue, free the place.
     version: 3,
     sql: (p) => `
       ALTER TABLE ${p}deliveries ADD COLUMN ordering_key TEXT;
       ALTER TABLE ${p}deliveries ADD COLUMN sequence INTEGER;
+      ALTER TABLE ${p}deliveries ADD COLUMN written_by INTEGER;
       DROP INDEX ${p}deliveries_due;
       CREATE INDEX ${p}deliveries_queue ON ${p}deliveries (webhook_id, run_at, id)
         WHERE status IN ('pending', 'scheduled') AND is_test = 0;
@@ -246,6 +253,18 @@ const MIGRATIONS: readonly Migration[] = [
           (SELECT count(*) FROM ${p}deliveries d WHERE d.webhook_id = w.id AND d.status = 'delivering' AND d.is_test = 0),
           (SELECT min(d.run_at) FROM ${p}deliveries d WHERE d.webhook_id = w.id AND d.status IN ('pending', 'scheduled') AND d.is_test = 0)
         FROM ${p}webhooks w;
+
+      CREATE TRIGGER ${p}deliveries_unqueued_insert AFTER INSERT ON ${p}deliveries
+        WHEN NEW.written_by IS NULL AND NEW.status IN ('pending', 'scheduled') AND NEW.is_test = 0
+      BEGIN
+        INSERT INTO ${p}queue_signals (webhook_id, run_at) VALUES (NEW.webhook_id, NEW.run_at);
+      END;
+      CREATE TRIGGER ${p}deliveries_unqueued_landing AFTER UPDATE OF status ON ${p}deliveries
+        WHEN NEW.written_by IS NULL AND OLD.status = 'delivering' AND NEW.status <> 'delivering' AND NEW.is_test = 0
+      BEGIN
+        UPDATE ${p}queues SET in_flight = max(0, in_flight - 1) WHERE webhook_id = NEW.webhook_id;
+        INSERT INTO ${p}queue_signals (webhook_id, run_at) VALUES (NEW.webhook_id, NEW.run_at);
+      END;
     `,
   },
 ];

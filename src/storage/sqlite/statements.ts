@@ -6,6 +6,7 @@
  * @module
  */
 import { DELIVERY_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH, HEALTH_COLUMNS } from './rows.js';
+import { SQLITE_SCHEMA_VERSION } from './schema.js';
 
 /** Waiting rows of a queue: the partial index `deliveries_queue` has exactly these terms. */
 export const QUEUED = `status IN ('pending', 'scheduled') AND is_test = 0`;
@@ -19,6 +20,9 @@ export function statements(p: string) {
   const d = `${p}deliveries`;
   const q = `${p}queues`;
   const k = `${p}ordering_keys`;
+  // Set by every statement that takes a delivery out of flight: such writes keep the queue state
+  // in the same transaction, so migration 3's triggers for older code must not fire on them.
+  const ours = `written_by = ${SQLITE_SCHEMA_VERSION}`;
   const lease = `status = 'delivering', lease_token = lower(hex(randomblob(16))), lease_expires_at = @leaseExpiresAt, updated_at = @now, coalesce_slot = NULL`;
   // The queue's place behind every ready queue of its priority (the round's end).
   const lastTurn = `(SELECT coalesce(max(o.turn), 0) + 1 FROM ${q} AS o WHERE o.turn IS NOT NULL AND o.priority = ${q}.priority)`;
@@ -56,7 +60,14 @@ export function statements(p: string) {
     getQueue:
       `SELECT webhook_id, priority, cap, rate_per_second, rate_burst, bucket_full_at, bucket_clock, paused_until, in_flight ` +
       `FROM ${q} WHERE webhook_id = @id`,
-    queueExists: `SELECT 1 AS found FROM ${q} WHERE webhook_id = ?`,
+    // Whether deliveries of the webhook can be queued: 2 when its queue row exists, 1 when only
+    // the webhook does (written by an older release: the row is made on demand), 0 when neither.
+    queueState: `SELECT coalesce((SELECT 2 FROM ${q} WHERE webhook_id = @id), (SELECT 1 FROM ${p}webhooks WHERE id = @id), 0) AS state`,
+    // The queue row of a webhook that has none, from its record.
+    makeQueue:
+      `INSERT OR IGNORE INTO ${q} (webhook_id, priority, cap, rate_per_second, rate_burst) ` +
+      `SELECT id, coalesce(json_extract(record, '$.priority'), 0), json_extract(record, '$.concurrency'), ` +
+      `json_extract(record, '$.rateLimit.perSecond'), json_extract(record, '$.rateLimit.burst') FROM ${p}webhooks WHERE id = ?`,
     deleteQueue: `DELETE FROM ${q} WHERE webhook_id = @id`,
     deleteKeys: `DELETE FROM ${k} WHERE webhook_id = @id`,
     // New settings; the queue is looked at again from its earliest waiting row (or goes idle).
@@ -84,7 +95,7 @@ export function statements(p: string) {
     // ------------------------------------------------------------------ claims
     reclaimExpired:
       `UPDATE ${d} INDEXED BY ${p}deliveries_lease SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, ` +
-      `lease_token = NULL, lease_expires_at = NULL WHERE status = 'delivering' AND lease_expires_at < @now ` +
+      `lease_token = NULL, lease_expires_at = NULL, ${ours} WHERE status = 'delivering' AND lease_expires_at < @now ` +
       `RETURNING id, webhook_id, is_test, run_at`,
     takeSignals: `DELETE FROM ${p}queue_signals RETURNING webhook_id, run_at`,
     dueWakes:
@@ -121,18 +132,18 @@ export function statements(p: string) {
     // Positional (hot): [status, runAt, lastStatus, lastError, updatedAt, id, leaseToken].
     complete:
       `UPDATE ${d} SET status = ?, attempts = attempts + 1, run_at = COALESCE(?, run_at), ` +
-      `last_status = ?, last_error = ?, updated_at = ?, lease_token = NULL, lease_expires_at = NULL ` +
+      `last_status = ?, last_error = ?, updated_at = ?, lease_token = NULL, lease_expires_at = NULL, ${ours} ` +
       `WHERE id = ? AND status = 'delivering' AND lease_token = ? RETURNING webhook_id, is_test, ordering_key, sequence`,
     release:
       `UPDATE ${d} SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, ` +
-      `run_at = COALESCE(@runAt, run_at), lease_token = NULL, lease_expires_at = NULL ` +
+      `run_at = COALESCE(@runAt, run_at), lease_token = NULL, lease_expires_at = NULL, ${ours} ` +
       `WHERE id = @id AND status = 'delivering' AND lease_token = @leaseToken RETURNING webhook_id, is_test, run_at`,
     extendLease:
       `UPDATE ${d} SET lease_expires_at = @leaseExpiresAt ` +
       `WHERE id = @id AND status = 'delivering' AND lease_token = @leaseToken`,
     cancel:
       `UPDATE ${d} SET status = 'cancelled', last_error = COALESCE(@reason, last_error), updated_at = @now, ` +
-      `lease_token = NULL, lease_expires_at = NULL, coalesce_slot = NULL ` +
+      `lease_token = NULL, lease_expires_at = NULL, coalesce_slot = NULL, ${ours} ` +
       `WHERE id = @id AND (status IN ('pending', 'scheduled', 'held') OR (status = 'delivering' AND lease_token = @leaseToken)) ` +
       `RETURNING webhook_id, is_test, ordering_key, sequence`,
     statusOf: `SELECT status FROM ${d} WHERE id = @id`,

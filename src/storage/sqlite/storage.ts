@@ -321,6 +321,8 @@ export class SqliteStorage implements WebhookStorage {
         if (c.stmt(this.sql.updateWebhook).run(webhookParams(webhook)).changes === 0) return false;
         c.stmt(this.sql.deleteTriggers).run({ id: webhook.id });
         this.insertTriggers(c, webhook);
+        // A webhook an older release inserted has no queue row yet.
+        c.stmt(this.sql.makeQueue).run(webhook.id);
         const q = c.stmt(this.sql.getQueue).get({ id: webhook.id }) as QueueRow;
         const old = bucketOf(q);
         const rate = settings.rateLimit;

@@ -51,7 +51,12 @@ export class Writes {
         if (seen.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
         seen.add(d.id);
         let exists = alive.get(d.webhookId);
-        if (exists === undefined) alive.set(d.webhookId, (exists = c.stmt(sql.queueExists).get(d.webhookId) !== undefined));
+        if (exists === undefined) {
+          const { state } = c.stmt(sql.queueState).get({ id: d.webhookId }) as { state: number };
+          // A webhook an older release inserted has no queue row yet: it is made here (an insert).
+          if (state === 1) c.stmt(sql.makeQueue).run(d.webhookId);
+          alive.set(d.webhookId, (exists = state > 0));
+        }
         if (!exists) {
           // The webhook was deleted after the caller found it: cancelled, as deleting it would have.
           plain.push({ d, stored: { status: 'cancelled', body: d.body, sequence: null, lastError: 'webhook was deleted', coalesceSlot: null } });
