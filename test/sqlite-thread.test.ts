@@ -88,6 +88,22 @@ describe('SqliteStorage database thread', () => {
     expect(spy).toHaveBeenCalledTimes(1);
   });
 
+  it('runs every storage method on the database thread, the queue methods included', async () => {
+    const { storage } = await open();
+    // Run here on purpose: an outbox enqueue needs the host's connection, the rest touch no
+    // database; the private helpers run on whichever thread calls them.
+    const here = new Set(['constructor', 'enqueueDeliveries', 'checkTransaction', 'close', 'configure', 'insertTriggers', 'run', 'connection']);
+    const methods = Object.getOwnPropertyNames(SqliteStorage.prototype).filter((name) => !here.has(name));
+    expect(methods).toEqual(expect.arrayContaining(['pauseQueue', 'getQueueStats', 'completeAttempts', 'claimDueDeliveries']));
+    expect(methods.filter((name) => !Object.prototype.hasOwnProperty.call(storage, name))).toEqual([]);
+    const webhook = makeWebhook({ concurrency: 1 });
+    await storage.insertWebhook(webhook);
+    await storage.enqueueDeliveries([makeDelivery(webhook.id), makeDelivery(webhook.id)]);
+    await storage.pauseQueue(webhook.id, T0 + 1_000);
+    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000, defaultConcurrency: 4 })).toEqual([]);
+    expect(await storage.getQueueStats(webhook.id, T0)).toMatchObject({ due: 2, pausedUntil: T0 + 1_000 });
+  });
+
   it('sees what a host transaction on another connection committed, and nothing it rolled back', async () => {
     const { storage, path } = await open();
     const webhook = makeWebhook();
