@@ -349,6 +349,7 @@ process.exit(0);
     await expect(storage.getQueueStats(w.id, Number.NaN)).rejects.toThrow(field('now'));
     await expect(storage.enqueueDeliveries([makeDelivery(w.id, { status: 'held' })])).rejects.toThrow(field('deliveries.0.status'));
     await expect(storage.enqueueDeliveries([makeDelivery(w.id)], { sequencePlaceholder: '' })).rejects.toThrow(field('sequencePlaceholder'));
+    await expect(storage.enqueueDeliveries([makeDelivery(w.id), null as never])).rejects.toThrow(field('deliveries.1'));
     await expect(storage.completeAttempts([{ deliveryId: 'msg_x', leaseToken: 't', outcome: { status: 'done' } } as never])).rejects.toBeInstanceOf(
       WebhookValidationError,
     );

@@ -77,6 +77,10 @@ export function checkEnqueue(deliveries: readonly DeliveryRecord[], options: Wri
   }
   for (let i = 0; i < deliveries.length; i++) {
     const d = deliveries[i]!;
+    if (typeof d !== 'object' || d === null) {
+      issues.push({ path: `deliveries.${i}`, message: 'must be a delivery record' });
+      continue;
+    }
     if (!ENQUEUE_STATUSES.has(d.status)) {
       issues.push({ path: `deliveries.${i}.status`, message: `cannot be enqueued as ${JSON.stringify(d.status)}` });
     }
