@@ -5,8 +5,8 @@ export default defineConfig({
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
     'storage/sqlite': 'src/storage/sqlite.ts',
-    // Started as a worker thread by storage/sqlite (found next to it, so it stays in storage/).
-    'storage/sqlite-worker': 'src/storage/sqlite-worker.ts',
+    // Started as a worker thread by storage/sqlite (found next to the bundle, so it stays in storage/).
+    'storage/sqlite-worker': 'src/storage/sqlite/worker.ts',
     'storage/postgres': 'src/storage/postgres.ts',
     'management/index': 'src/management/index.ts',
   },

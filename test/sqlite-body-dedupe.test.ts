@@ -43,7 +43,7 @@ describe('SqliteStorage execution request bodies', () => {
     const { db, storage, webhook } = await setup();
     const [a, b] = [makeDelivery(webhook.id, { body: '{"a":1}' }), makeDelivery(webhook.id, { body: '{"b":2}' })];
     await storage.enqueueDeliveries([a, b]);
-    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 2, leaseMs: 1000 });
+    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 2, leaseMs: 1000, defaultConcurrency: 64 });
     const ca = claimed.find((c) => c.id === a.id)!;
     const cb = claimed.find((c) => c.id === b.id)!;
     const transformed = '{"b":2,"added":"by transform"}';
@@ -66,7 +66,7 @@ describe('SqliteStorage execution request bodies', () => {
     disposers.push(() => other.close());
     const d = makeDelivery(webhook.id);
     await storage.enqueueDeliveries([d]);
-    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     expect(await other.completeAttempt(completion(c!, true, T0 + 1))).toBe(true);
     expect(storedBodies(db)[0]!.request_body).toBe(d.body);
   });
@@ -76,9 +76,9 @@ describe('SqliteStorage execution request bodies', () => {
     const d = makeDelivery(webhook.id, { body: '{"order":42}' });
     await storage.enqueueDeliveries([d]);
     // A failed attempt (kept: failures are retained longer), then a success.
-    const [first] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+    const [first] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     expect(await storage.completeAttempt(completion(first!, false, T0 + 10))).toBe(true);
-    const [second] = await storage.claimDueDeliveries({ now: T0 + 10, limit: 1, leaseMs: 1000 });
+    const [second] = await storage.claimDueDeliveries({ now: T0 + 10, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     expect(await storage.completeAttempt(completion(second!, true, T0 + 20))).toBe(true);
     expect(storedBodies(db).every((row) => row.request_body === null)).toBe(true);
 
@@ -94,7 +94,7 @@ describe('SqliteStorage execution request bodies', () => {
     const { db, storage, webhook } = await setup();
     const d = makeDelivery(webhook.id);
     await storage.enqueueDeliveries([d]);
-    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     await storage.completeAttempt(completion(c!, true, T0 + 1));
     db.prepare('DELETE FROM webhook_deliveries WHERE id = ?').run(d.id);
     expect((await storage.listExecutions({ deliveryId: d.id, limit: 10 })).items[0]!.requestBody).toBe(d.body);
@@ -104,7 +104,7 @@ describe('SqliteStorage execution request bodies', () => {
     const { storage, webhook } = await setup();
     const d = makeDelivery(webhook.id, { coalesceKey: 'order:1', body: '{"v":1}' });
     await storage.enqueueDeliveries([d]);
-    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     await storage.completeAttempt(completion(c!, true, T0 + 1));
     expect(await storage.requeueDeliveries({ deliveryIds: [d.id], runAt: T0 + 2, now: T0 + 2 })).toEqual([d.id]);
     const merged = await storage.enqueueDeliveries([makeDelivery(webhook.id, { coalesceKey: 'order:1', body: '{"v":2}' })]);
@@ -117,7 +117,7 @@ describe('SqliteStorage execution request bodies', () => {
     const { db, storage, webhook } = await setup();
     const d = makeDelivery(webhook.id);
     await storage.enqueueDeliveries([d]);
-    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     await storage.completeAttempt(completion(c!, true, T0 + 1));
     expect(await storage.prune({ stripSuccessfulBodiesBefore: T0 + 100 })).toMatchObject({ executionsStripped: 1 });
     expect(storedBodies(db)[0]!.request_body).toBe('');
@@ -150,7 +150,7 @@ describe('SqliteStorage execution request bodies', () => {
     const storage = new SqliteStorage({ database: db });
     disposers.push(() => storage.close());
     await storage.migrate();
-    expect((db.prepare('SELECT version FROM webhook_migrations ORDER BY version').all() as Array<{ version: number }>).map((r) => r.version)).toEqual([1, 2]);
+    expect((db.prepare('SELECT version FROM webhook_migrations ORDER BY version').all() as Array<{ version: number }>).map((r) => r.version)).toEqual([1, 2, 3]);
     expect((await storage.listExecutions({ deliveryId: d.id, limit: 10 })).items).toEqual([
       { ...old, attempt: 1, durationMs: 12, responseBody: 'err', requestBody: '{"old":true}' },
     ]);
@@ -158,7 +158,7 @@ describe('SqliteStorage execution request bodies', () => {
 
     // The upgraded database works: requeue, claim, complete, prune.
     expect(await storage.requeueDeliveries({ deliveryIds: [d.id], runAt: T0, now: T0 })).toEqual([d.id]);
-    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+    const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
     expect(await storage.completeAttempt(completion(c!, true, T0 + 5))).toBe(true);
     expect(await storage.nextRunAt()).toBeNull();
     await storage.prune({ deleteSucceededBefore: T0 + 1_000_000 });

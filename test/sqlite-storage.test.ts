@@ -89,12 +89,21 @@ describe('SqliteStorage', () => {
       await storage.migrate();
       await storage.migrate();
       const versions = db.prepare('SELECT version, applied_at FROM webhook_migrations').all() as Array<{ version: number; applied_at: number }>;
-      expect(versions.map((v) => v.version)).toEqual([1, 2]);
+      expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
       expect(versions[0]!.applied_at).toBeGreaterThan(0);
       const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>).map(
         (t) => t.name,
       );
-      expect(tables).toEqual(['webhook_deliveries', 'webhook_executions', 'webhook_migrations', 'webhook_triggers', 'webhook_webhooks']);
+      expect(tables).toEqual([
+        'webhook_deliveries',
+        'webhook_executions',
+        'webhook_migrations',
+        'webhook_ordering_keys',
+        'webhook_queue_signals',
+        'webhook_queues',
+        'webhook_triggers',
+        'webhook_webhooks',
+      ]);
     });
 
     it('concurrent migrate() from two connections to one file applies each migration once', async () => {
@@ -104,7 +113,7 @@ describe('SqliteStorage', () => {
       disposers.push(() => a.close(), () => b.close());
       await Promise.all([a.migrate(), b.migrate()]);
       const db = connect(path);
-      expect(db.prepare('SELECT version FROM webhook_migrations').all()).toEqual([{ version: 1 }, { version: 2 }]);
+      expect(db.prepare('SELECT version FROM webhook_migrations').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     });
 
@@ -116,8 +125,8 @@ describe('SqliteStorage', () => {
       await a.insertWebhook(webhook);
       await a.enqueueDeliveries([makeDelivery(webhook.id)]);
       expect(await b.getWebhook(webhook.id)).toBeNull();
-      expect(await b.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
-      expect(await a.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toHaveLength(1);
+      expect(await b.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 })).toEqual([]);
+      expect(await a.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 })).toHaveLength(1);
       // b can hold a webhook with the same id without conflict.
       await b.insertWebhook(webhook);
       expect(await b.getWebhook(webhook.id)).toEqual(webhook);
@@ -134,14 +143,6 @@ describe('SqliteStorage', () => {
       expect(() => new SqliteStorage({ database: db, path: 'x.db' })).toThrow(named('database'));
       expect(() => new SqliteStorage({ database: {} as never })).toThrow(named('database'));
       expect(() => new SqliteStorage(undefined as never)).toThrow(WebhookValidationError);
-    });
-
-    it('reports a missing migration as a StorageError', async () => {
-      const storage = new SqliteStorage({ database: memoryDb() });
-      const error = await storage.getWebhook('wh_x').catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(StorageError);
-      expect((error as StorageError).message).toMatch(/migrate\(\)/);
-      expect((error as StorageError).cause).toBeInstanceOf(Error);
     });
 
     it('wraps driver failures in StorageError, keeping the cause', async () => {
@@ -195,11 +196,11 @@ describe('SqliteStorage', () => {
       host.exec(`CREATE TABLE orders (id INTEGER PRIMARY KEY)`);
       const delivery = makeDelivery(webhook.id);
       const result = await storage.enqueueDeliveries([delivery], { transaction: host });
-      expect(result.deliveries).toEqual([{ id: delivery.id, webhookId: webhook.id, coalesced: false }]);
+      expect(result.deliveries).toEqual([{ id: delivery.id, webhookId: webhook.id, coalesced: false, sequence: null }]);
       expect(host.inTransaction).toBe(true);
       host.exec('ROLLBACK');
       expect(await storage.getDelivery(delivery.id)).toBeNull();
-      expect(await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
+      expect(await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 })).toEqual([]);
     });
 
     it('keeps deliveries enqueued in a host transaction that commits, invisible until then', async () => {
@@ -210,7 +211,7 @@ describe('SqliteStorage', () => {
       // WAL: the adapter's connection reads the last committed state without waiting.
       expect(await storage.getDelivery(delivery.id)).toBeNull();
       host.exec('COMMIT');
-      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 });
       expect(claimed.map((d) => d.id)).toEqual([delivery.id]);
     });
 
@@ -264,17 +265,16 @@ describe('SqliteStorage', () => {
       await storage.insertWebhook(w);
       const first = makeDelivery(w.id, { coalesceKey: 'order:1' });
       await storage.enqueueDeliveries([first]);
-      await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
       const during = makeDelivery(w.id, { coalesceKey: 'order:1', runAt: T0 + 60_000 });
       await storage.enqueueDeliveries([during]);
-      // The lease expires: `first` is claimable again next to `during`, with the same key.
-      expect(await storage.claimDueDeliveries({ now: T0 + 5000, limit: 1, leaseMs: 1000, excludeEndpoints: ['https://merchant.example'] })).toEqual(
-        [],
-      );
+      // The lease expires while the queue is paused: `first` waits again next to `during`, same key.
+      await storage.pauseQueue(w.id, T0 + 10_000);
+      expect(await storage.claimDueDeliveries({ now: T0 + 5000, limit: 1, leaseMs: 1000, defaultConcurrency: 64 })).toEqual([]);
       expect((await storage.getDelivery(first.id))?.status).toBe('pending');
       const later = makeDelivery(w.id, { coalesceKey: 'order:1', body: '{"later":true}' });
       const result = await storage.enqueueDeliveries([later]);
-      expect(result.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true });
+      expect(result.deliveries[0]).toEqual({ id: during.id, webhookId: w.id, coalesced: true, sequence: null });
       expect((await storage.getDelivery(first.id))?.body).toBe(first.body);
     });
 
@@ -283,7 +283,7 @@ describe('SqliteStorage', () => {
       const w = makeWebhook();
       await storage.insertWebhook(w);
       await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'k' })]);
-      const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000 });
+      const [c] = await storage.claimDueDeliveries({ now: T0, limit: 1, leaseMs: 1000, defaultConcurrency: 64 });
       await storage.completeAttempt({
         deliveryId: c!.id,
         leaseToken: c!.leaseToken,
@@ -294,62 +294,75 @@ describe('SqliteStorage', () => {
       await storage.enqueueDeliveries([other]);
       expect(await storage.requeueDeliveries({ deliveryIds: [c!.id], runAt: T0, now: T0 })).toEqual([c!.id]);
       const next = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'k', body: '{"n":3}' })]);
-      expect(next.deliveries[0]).toMatchObject({ id: c!.id, coalesced: true });
+      expect(next.deliveries[0]).toMatchObject({ id: c!.id, coalesced: true, sequence: null });
       expect((await storage.getDelivery(other.id))?.status).toBe('pending');
     });
   });
 
   describe('claiming at scale', () => {
-    it('claims through the partial due index, never scanning the deliveries table', async () => {
+    /** Every statement a callback runs against the adapter's tables, with its query plan. */
+    async function plansOf(db: Database.Database, statements: string[], run: () => Promise<unknown>) {
+      statements.length = 0;
+      await run();
+      return statements
+        .filter((sql) => /^(SELECT|UPDATE|DELETE|INSERT)/.test(sql) && /webhook_(deliveries|queues|ordering_keys)/.test(sql))
+        .map((sql) => ({ sql, plan: (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('\n') }));
+    }
+
+    it('claims, completes and finds the next run time through indexes, never scanning deliveries or queues', async () => {
       const statements: string[] = [];
       const db = memoryDb({ verbose: (sql) => statements.push(String(sql)) });
       const storage = await open({ database: db });
-      const w = makeWebhook();
-      await storage.insertWebhook(w);
+      const ordered = makeWebhook({ ordering: 'entity', rateLimit: { perSecond: 10, burst: 5 } });
+      const plain = makeWebhook({ concurrency: 2 });
+      await storage.insertWebhook(ordered);
+      await storage.insertWebhook(plain);
       await storage.enqueueDeliveries([
-        makeDelivery(w.id, { priority: 2 }),
-        makeDelivery(w.id, { priority: 1, endpoint: 'https://b.example' }),
-        makeDelivery(w.id, { priority: 1, runAt: T0 + 10_000 }),
+        ...Array.from({ length: 3 }, () => makeDelivery(ordered.id, { orderingKey: 'order:1' })),
+        ...Array.from({ length: 5 }, () => makeDelivery(plain.id)),
+        makeDelivery(plain.id, { runAt: T0 + 10_000 }),
+        makeDelivery(plain.id, { isTest: true }),
       ]);
-      statements.length = 0;
-      await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
-      await storage.claimDueDeliveries({ now: T0 + 10_000, limit: 10, leaseMs: 1000, excludeEndpoints: ['https://b.example'] });
-      await storage.nextRunAt();
-      // Claims are UPDATEs over a sub-select of the due index; nextRunAt is a SELECT.
-      const selects = statements.filter((sql) => /^(SELECT|UPDATE)/.test(sql) && sql.includes('webhook_deliveries'));
-      expect(selects.some((sql) => sql.includes('ORDER BY run_at, created_at, id') && sql.includes('json_each'))).toBe(true);
-      expect(selects.some((sql) => sql.includes('ORDER BY run_at, created_at, id') && !sql.includes('json_each'))).toBe(true);
-      for (const sql of selects) {
-        const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('\n');
-        expect(plan).toMatch(/USING (COVERING )?INDEX webhook_deliveries_(due|run_at|lease)\b/);
-        expect(plan).not.toMatch(/SCAN webhook_deliveries$/m);
-        expect(plan).not.toMatch(/TEMP B-TREE/);
+      const plans = await plansOf(db, statements, async () => {
+        const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 });
+        await storage.completeAttempts(
+          claimed.map((c) => ({
+            deliveryId: c.id,
+            leaseToken: c.leaseToken,
+            outcome: { status: 'succeeded' as const, lastStatus: 200, lastError: null },
+            execution: makeExecution(c),
+          })),
+        );
+        await storage.claimDueDeliveries({ now: T0 + 5000, limit: 10, leaseMs: 1000, defaultConcurrency: 64 });
+        await storage.nextRunAt();
+        await storage.getQueueStats(plain.id, T0);
+      });
+      expect(plans.some((p) => p.sql.includes('INDEXED BY webhook_deliveries_queue'))).toBe(true);
+      expect(plans.some((p) => p.sql.includes('INDEXED BY webhook_deliveries_held'))).toBe(true);
+      for (const { sql, plan } of plans) {
+        // A walk of an index is fine only to its first entry; a table scan never.
+        if (!/LIMIT 1$/.test(sql)) expect(plan, sql).not.toMatch(/SCAN webhook_(deliveries|queues)\b/);
+        expect(plan, sql).not.toMatch(/SCAN webhook_(deliveries|queues)$/m);
+        expect(plan, sql).not.toMatch(/TEMP B-TREE/);
       }
     });
 
-    it('claims 100 from a 20k backlog in claim order', async () => {
+    it('claims 100 from a 20k backlog in run order, past 5k retries scheduled for later', async () => {
       const storage = await open({ path: fileDb() });
       const w = makeWebhook();
       await storage.insertWebhook(w);
       const backlog = Array.from({ length: 20_000 }, (_, i) =>
-        makeDelivery(w.id, {
-          priority: i % 3,
-          // A third is scheduled for later: never claimed, never in the way.
-          runAt: i % 4 === 0 ? T0 + 3_600_000 : T0 - (i % 1000),
-          endpoint: `https://shop${i % 50}.example`,
-        }),
+        // A quarter is scheduled for later: never claimed, never in the way.
+        makeDelivery(w.id, { runAt: i % 4 === 0 ? T0 + 3_600_000 : T0 - (i % 1000) }),
       );
       await storage.enqueueDeliveries(backlog);
-      const started = performance.now();
-      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 100, leaseMs: 30_000, excludeEndpoints: ['https://shop7.example'] });
-      const elapsed = performance.now() - started;
-      expect(claimed).toHaveLength(100);
+      const claimed = await storage.claimDueDeliveries({ now: T0, limit: 100, leaseMs: 30_000, defaultConcurrency: 1000 });
       const expected = backlog
-        .filter((d) => d.runAt <= T0 && d.endpoint !== 'https://shop7.example')
-        .sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+        .filter((d) => d.runAt <= T0)
+        .sort((a, b) => a.runAt - b.runAt || (a.id < b.id ? -1 : 1))
         .slice(0, 100);
       expect(claimed.map((d) => d.id)).toEqual(expected.map((d) => d.id));
-      console.log(`claimed 100 of a 20k backlog in ${elapsed.toFixed(1)} ms`);
+      expect(await storage.getQueueStats(w.id, T0)).toMatchObject({ due: 14_900, scheduled: 5000, inFlight: 100 });
     });
   });
 
@@ -364,7 +377,7 @@ describe('SqliteStorage', () => {
       const loop = async (storage: SqliteStorage) => {
         const ids: string[] = [];
         for (;;) {
-          const batch = await storage.claimDueDeliveries({ now: T0, limit: 7, leaseMs: 600_000 });
+          const batch = await storage.claimDueDeliveries({ now: T0, limit: 7, leaseMs: 600_000, defaultConcurrency: 10_000 });
           if (batch.length === 0) return ids;
           ids.push(...batch.map((d) => d.id));
         }
@@ -397,7 +410,7 @@ process.stdout.write('ready\\n');
 await new Promise((resolve) => process.stdin.once('data', resolve));
 const ids = [];
 for (;;) {
-  const batch = await storage.claimDueDeliveries({ now: ${T0}, limit: 5, leaseMs: 600000 });
+  const batch = await storage.claimDueDeliveries({ now: ${T0}, limit: 5, leaseMs: 600000, defaultConcurrency: 10000 });
   if (batch.length === 0) break;
   ids.push(...batch.map((d) => d.id));
   // Stand-in for sending: yields so the other processes' claims land in between.

@@ -84,8 +84,24 @@ describe('SqliteStorage database thread', () => {
   it('lets spies wrap the methods it forwards', async () => {
     const { storage } = await open();
     const spy = vi.spyOn(storage, 'claimDueDeliveries');
-    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000 })).toEqual([]);
+    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000, defaultConcurrency: 64 })).toEqual([]);
     expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs every storage method on the database thread, the queue methods included', async () => {
+    const { storage } = await open();
+    // Run here on purpose: an outbox enqueue needs the host's connection, the rest touch no
+    // database; the private helpers run on whichever thread calls them.
+    const here = new Set(['constructor', 'enqueueDeliveries', 'checkTransaction', 'close', 'configure', 'insertTriggers', 'run', 'connection']);
+    const methods = Object.getOwnPropertyNames(SqliteStorage.prototype).filter((name) => !here.has(name));
+    expect(methods).toEqual(expect.arrayContaining(['pauseQueue', 'getQueueStats', 'completeAttempts', 'claimDueDeliveries']));
+    expect(methods.filter((name) => !Object.prototype.hasOwnProperty.call(storage, name))).toEqual([]);
+    const webhook = makeWebhook({ concurrency: 1 });
+    await storage.insertWebhook(webhook);
+    await storage.enqueueDeliveries([makeDelivery(webhook.id), makeDelivery(webhook.id)]);
+    await storage.pauseQueue(webhook.id, T0 + 1_000);
+    expect(await storage.claimDueDeliveries({ now: T0, limit: 5, leaseMs: 1000, defaultConcurrency: 4 })).toEqual([]);
+    expect(await storage.getQueueStats(webhook.id, T0)).toMatchObject({ due: 2, pausedUntil: T0 + 1_000 });
   });
 
   it('sees what a host transaction on another connection committed, and nothing it rolled back', async () => {
@@ -101,7 +117,7 @@ describe('SqliteStorage database thread', () => {
     host.exec('BEGIN IMMEDIATE');
     await storage.enqueueDeliveries([kept], { transaction: host });
     host.exec('COMMIT');
-    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000 });
+    const claimed = await storage.claimDueDeliveries({ now: T0, limit: 10, leaseMs: 1000, defaultConcurrency: 64 });
     expect(claimed.map((d) => d.id)).toEqual([kept.id]);
   });
 

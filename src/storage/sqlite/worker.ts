@@ -1,5 +1,5 @@
 /**
- * Entry of the database thread behind `SqliteStorage({ path })` (see sqlite-thread.ts): opens
+ * Entry of the database thread behind `SqliteStorage({ path })` (see thread.ts): opens
  * the database on this thread with an ordinary in-thread SqliteStorage and runs each call it is
  * sent, in arrival order, replying with the value or the error.
  *
@@ -9,8 +9,8 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError, type SqliteThreadCall, type SqliteThreadInit, type SqliteThreadReply } from './sqlite-thread.js';
-import type { SqliteStorage } from './sqlite.js';
+import { serializeError, type SqliteThreadCall, type SqliteThreadInit, type SqliteThreadReply } from './thread.js';
+import type { SqliteStorage } from './storage.js';
 
 const init = workerData as SqliteThreadInit;
 const port = parentPort!;

@@ -10,11 +10,11 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import { StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../errors.js';
+import { SchemaMismatchError, StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../../errors.js';
 
 /** What the worker is started with. */
 export interface SqliteThreadInit {
-  /** URL of the module that exports `SqliteStorage` (the caller's own build); `sqlite-worker` sits next to it. */
+  /** URL of the module that exports `SqliteStorage` (the caller's own build); the worker module sits next to it. */
   moduleUrl: string;
   path: string;
   tablePrefix: string | undefined;
@@ -39,6 +39,8 @@ export interface SerializedError {
   cause?: SerializedError;
   /** A validation error's issues. */
   issues?: ValidationIssue[];
+  /** A schema mismatch's versions. */
+  versions?: { database: number; expected: number };
 }
 
 /** Flattens an error (and its causes, a few deep) into plain data. */
@@ -49,14 +51,21 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   if (code !== undefined) serialized.code = code;
   if (error.cause !== undefined && depth < 4) serialized.cause = serializeError(error.cause, depth + 1);
   if (error instanceof WebhookValidationError) serialized.issues = error.issues.map((i) => ({ path: i.path, message: i.message }));
+  if (error instanceof SchemaMismatchError) serialized.versions = { database: error.databaseVersion, expected: error.expectedVersion };
   return serialized;
 }
 
-/** Rebuilds an error on this side: the library's StorageError, WebhookValidationError and TypeError keep their class. */
+/**
+ * Rebuilds an error on this side: the library's StorageError, SchemaMismatchError,
+ * WebhookValidationError and TypeError keep their class (callers branch on them).
+ */
 export function rebuildError(serialized: SerializedError): Error {
   const cause = serialized.cause ? rebuildError(serialized.cause) : undefined;
   const options = cause ? { cause } : undefined;
   if (serialized.name === 'StorageError') return new StorageError(serialized.message, options);
+  if (serialized.name === 'SchemaMismatchError' && serialized.versions) {
+    return new SchemaMismatchError(serialized.message, serialized.versions.database, serialized.versions.expected);
+  }
   if (serialized.name === 'WebhookValidationError' && serialized.issues) {
     const error = new WebhookValidationError(serialized.issues, options);
     // The message carries the context the issues alone do not (`SqliteStorage: …`).
@@ -76,14 +85,16 @@ interface PendingCall {
 }
 
 /**
- * How to start `sqlite-worker` next to the adapter module: the `.js` file when built; from source
- * (this repository's tests and benchmarks) the `.ts` file, through a bootstrap that registers
- * tsx's loader on the new thread first (tsx is a dev dependency; the published build never does
- * this). Located from the adapter's URL, not this module's, which a bundler may move to a chunk.
+ * How to start the worker module next to the adapter module. Built, the adapter is bundled into
+ * `storage/sqlite.js` and the worker is `storage/sqlite-worker.js` beside it (tsup.config.ts). From
+ * source (this repository's tests and benchmarks) the adapter is `sqlite/storage.ts` and the worker
+ * `sqlite/worker.ts`, started through a bootstrap that registers tsx's loader on the new thread
+ * first (tsx is a dev dependency; the published build never does this). Located from the adapter's
+ * URL, not this module's, which a bundler may move to a chunk.
  */
 function workerEntry(moduleUrl: string): { script: string | URL; eval: boolean } {
   if (!moduleUrl.endsWith('.ts')) return { script: new URL('./sqlite-worker.js', moduleUrl), eval: false };
-  const entry = new URL('./sqlite-worker.ts', moduleUrl).href;
+  const entry = new URL('./worker.ts', moduleUrl).href;
   // A failed import rejects unhandled, which ends the thread with an 'error' event.
   const script = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
   return { script, eval: true };
