@@ -1,8 +1,9 @@
 /**
  * The dispatcher's hot-path storage calls (an emit's webhook lookup and enqueue, each attempt's
- * completion), gathered per event-loop turn: with SQLite and Postgres each call is a commit or a
- * round trip, so 64 concurrent completions cost one commit instead of 64; in memory, gathering
- * costs about what it saves.
+ * completion), gathered: with SQLite and Postgres each call is a commit or a round trip, so 64
+ * concurrent completions cost one commit instead of 64. An emit's enqueue goes at once when the
+ * store is idle (a sequence of awaited emits waits for nothing); completions, which nobody waits
+ * for, are gathered per event-loop turn.
  *
  * @module
  */
@@ -57,7 +58,7 @@ export class BatchedStorage {
         }
         return Promise.all(matches.map((match) => answers.get(matchKey(match))!));
       },
-      { maxBatch: MAX_LOOKUPS_PER_BATCH, maxInFlight: 1 },
+      { maxBatch: MAX_LOOKUPS_PER_BATCH, maxInFlight: 1, gather: 'microtask' },
     );
     this.enqueues = new GroupCommit(
       async (emits) => {
@@ -70,9 +71,15 @@ export class BatchedStorage {
         }
         return perEmit;
       },
-      { maxBatch: MAX_EMITS_PER_WRITE, maxInFlight: 1 },
+      { maxBatch: MAX_EMITS_PER_WRITE, maxInFlight: 1, gather: 'microtask' },
     );
-    this.completions = new GroupCommit((inputs) => storage.completeAttempts(inputs), { maxBatch: MAX_COMPLETIONS_PER_WRITE, maxInFlight: 1 });
+    // Results arrive in separate I/O callbacks (one per response) of one turn: gathered per turn.
+    // Nobody waits on them (the attempt's slot is already free), so the turn's delay costs nothing.
+    this.completions = new GroupCommit((inputs) => storage.completeAttempts(inputs), {
+      maxBatch: MAX_COMPLETIONS_PER_WRITE,
+      maxInFlight: 1,
+      gather: 'turn',
+    });
   }
 
   /**
@@ -105,10 +112,6 @@ export class BatchedStorage {
 
   /** Records one attempt's result (see {@link WebhookStorage.completeAttempt}). */
   complete(input: CompleteAttempt): Promise<boolean> {
-    return this.completions.submitOrWrite(
-      input,
-      () => this.storage.completeAttempt(input),
-      (recorded) => recorded,
-    );
+    return this.completions.submit(input);
   }
 }

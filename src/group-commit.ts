@@ -1,8 +1,8 @@
 /**
  * Group commit: write requests are gathered and written by one storage call (one transaction, one
  * round trip) instead of one call each. While a write is in flight, new requests wait and go
- * together in the next one, so batches grow with load and the store's latency, and a lone request
- * does not wait at all.
+ * together in the next one, so batches grow with load and the store's latency. An idle writer
+ * writes at once, or at the end of the turn (see {@link GroupCommitOptions.gather}).
  *
  * @module
  */
@@ -19,6 +19,12 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Writes in flight at once; more requests wait for the next one. */
   maxInFlight: number;
+  /**
+   * When an idle writer writes what was submitted: `'microtask'`, at once (requests of one
+   * synchronous run go together); `'turn'`, at the end of the event-loop turn, so requests that
+   * arrive in separate I/O callbacks of one turn (responses parsed together) go together too.
+   */
+  gather: 'microtask' | 'turn';
 }
 
 /** Gathers items submitted together, or while a write is in flight, into one call of `write`. */
@@ -65,14 +71,14 @@ export class GroupCommit<I, O> {
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.options.maxInFlight) return;
     this.scheduled = true;
-    // No wait for the end of the turn: an idle store writes at once (a microtask later, so the
-    // requests of one synchronous run go together), and while a write is in flight the requests
-    // gather for the next one. Batches grow with the store's latency, not with a fixed delay, so
-    // a store whose calls cost nothing (memory) pays nothing for the batching.
-    queueMicrotask(() => {
+    const flush = (): void => {
       this.scheduled = false;
       this.flush();
-    });
+    };
+    // While a write is in flight, requests gather for the next one either way: batches grow with
+    // the store's latency.
+    if (this.options.gather === 'turn') setImmediate(flush);
+    else queueMicrotask(flush);
   }
 
   private flush(): void {

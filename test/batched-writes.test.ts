@@ -68,6 +68,7 @@ describe('batched writes (group commit)', () => {
       circuitBreaker: false,
       concurrency: 64,
       perWebhookConcurrency: 64,
+      perOriginConcurrency: 64,
     });
     cleanups.push(() => dispatcher.close());
     const hook = await dispatcher.createWebhook({ url: receiver.url('/h'), triggers: [{ entity: 'order', event: 'Create' }] });

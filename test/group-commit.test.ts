@@ -16,7 +16,7 @@ function recorder(options: { delayMs?: number } = {}) {
 describe('GroupCommit', () => {
   it('writes the items submitted in one turn with one call, answering each in order', async () => {
     const { batches, write } = recorder();
-    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1 });
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, gather: 'turn' });
     const results = await Promise.all(['a', 'b', 'c'].map((i) => group.submit(i)));
     expect(results).toEqual(['A', 'B', 'C']);
     expect(batches).toEqual([['a', 'b', 'c']]);
@@ -24,7 +24,7 @@ describe('GroupCommit', () => {
 
   it('gathers what arrives while a write is in flight into the next write', async () => {
     const { batches, write } = recorder({ delayMs: 20 });
-    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1 });
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, gather: 'turn' });
     const first = group.submit('a');
     await new Promise((r) => setTimeout(r, 5)); // 'a' is being written now
     const later = ['b', 'c', 'd'].map((i) => group.submit(i));
@@ -45,7 +45,7 @@ describe('GroupCommit', () => {
         inFlight--;
         return items.map((i) => i * 2);
       },
-      { maxBatch: 4, maxInFlight: 2 },
+      { maxBatch: 4, maxInFlight: 2, gather: 'turn' },
     );
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => group.submit(i)));
     expect(results).toEqual(Array.from({ length: 10 }, (_, i) => i * 2));
@@ -55,7 +55,7 @@ describe('GroupCommit', () => {
 
   it('a failing batch is retried item by item: only the bad item fails', async () => {
     const { batches, write } = recorder();
-    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1 });
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, gather: 'turn' });
     const settled = await Promise.allSettled(['a', 'bad', 'c'].map((i) => group.submit(i)));
     expect(settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message))).toEqual(['A', 'bad item', 'C']);
     expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
@@ -68,10 +68,47 @@ describe('GroupCommit', () => {
         calls++;
         return items.slice(1);
       },
-      { maxBatch: 100, maxInFlight: 1 },
+      { maxBatch: 100, maxInFlight: 1, gather: 'turn' },
     );
     const settled = await Promise.allSettled(['a', 'b'].map((i) => group.submit(i)));
     expect(settled.every((s) => s.status === 'rejected')).toBe(true);
     expect(calls).toBe(1);
+  });
+
+  it('gathers requests made in separate callbacks of one turn with gather: turn, not with microtask', async () => {
+    for (const gather of ['turn', 'microtask'] as const) {
+      const { batches, write } = recorder();
+      const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, gather });
+      // Two I/O-like callbacks of one turn: each runs its own microtasks before the next.
+      const results = await new Promise<string[]>((resolve) => {
+        const out: Array<Promise<string>> = [];
+        setImmediate(() => out.push(group.submit('a')));
+        setImmediate(() => {
+          out.push(group.submit('b'));
+          void Promise.all(out).then(resolve);
+        });
+      });
+      expect(results).toEqual(['A', 'B']);
+      expect(batches).toEqual(gather === 'turn' ? [['a', 'b']] : [['a'], ['b']]);
+    }
+  });
+
+  it('submitOrWrite writes alone at once when idle, and joins the next batch while a write is in flight', async () => {
+    const { batches, write } = recorder({ delayMs: 20 });
+    const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, gather: 'microtask' });
+    const singles: string[] = [];
+    const single = (item: string) => async () => {
+      singles.push(item);
+      await new Promise((r) => setTimeout(r, 20));
+      return `single:${item}`;
+    };
+    const first = group.submitOrWrite('a', single('a'), (r) => `batch:${r}`);
+    const second = group.submitOrWrite('b', single('b'), (r) => `batch:${r}`);
+    const third = group.submitOrWrite('c', single('c'), (r) => `batch:${r}`);
+    expect(await Promise.all([first, second, third])).toEqual(['single:a', 'batch:B', 'batch:C']);
+    expect(singles).toEqual(['a']);
+    expect(batches).toEqual([['b', 'c']]);
+    // Idle again: the next one is written alone, at once.
+    expect(await group.submitOrWrite('d', single('d'), (r) => `batch:${r}`)).toBe('single:d');
   });
 });

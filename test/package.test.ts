@@ -146,7 +146,7 @@ describe('the published package', () => {
       const dispatcher = new WebhookDispatcher({ storage, autoStart: false, allowPrivateNetworks: true });
       const webhook = await dispatcher.createWebhook({ url: 'http://127.0.0.1:9/hooks', triggers: [{ entity: 'order', event: 'Create' }] });
       await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 1 } });
-      const claimed = await storage.claimDueDeliveries({ now: Date.now() + 60_000, limit: 5, leaseMs: 1000 });
+      const claimed = await storage.claimDueDeliveries({ now: Date.now() + 60_000, limit: 5, leaseMs: 1000, defaultConcurrency: 16 });
       const duplicate = await storage.insertWebhook(await storage.getWebhook(webhook.id)).catch((error) => error.name);
       await dispatcher.close();
       await storage.close();
