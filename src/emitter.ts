@@ -156,9 +156,8 @@ export class Emitter {
         execution: null,
       });
     }
-    return {
-      deliveries: result.deliveries.map((d) => ({ id: d.id, webhookId: d.webhookId, coalesced: d.coalesced, sequence: d.sequence })),
-    };
+    // The storage's result entries are fresh objects of exactly this shape: handed on as they are.
+    return { deliveries: result.deliveries };
   }
 
   /** @throws {PayloadTooLargeError} when `text` is over `maxPayloadBytes` in UTF-8. */

@@ -215,6 +215,12 @@ export class DeliveryPump {
   /** Sleeps until the next scheduled delivery or the poll interval, whichever is sooner. */
   private async armTimer(): Promise<void> {
     let delay = this.options.pollIntervalMs;
+    // With deliveries in flight, each completion claims again: the poll is only a safety net, and
+    // asking storage for the next run time after every claim would double the round trips.
+    if (this.claimedCount > 0) {
+      this.setTimer(delay);
+      return;
+    }
     try {
       const next = await this.options.storage.nextRunAt();
       // Work already due but not claimed waits for a place under its webhook's cap: a completion
@@ -224,6 +230,10 @@ export class DeliveryPump {
     } catch (error) {
       this.options.onError(error, 'nextRunAt');
     }
+    this.setTimer(delay);
+  }
+
+  private setTimer(delay: number): void {
     if (!this.running) return;
     if (this.timer) clearTimeout(this.timer);
     // Never spin: a due-but-capped delivery is picked up when a place frees, not by polling.

@@ -187,6 +187,15 @@ export class MemoryStorage implements WebhookStorage {
     const placeholder = options?.sequencePlaceholder;
     const result: EnqueueResult = { deliveries: [] };
     for (const d of deliveries) {
+      if (d.coalesceKey === null && d.orderingKey === null && d.status === 'pending') {
+        // The usual delivery: nothing to merge into, no key to wait for.
+        const stored = storedDelivery(d);
+        this.deliveries.set(d.id, stored);
+        stored.version = 1;
+        this.scheduled.push(stored);
+        result.deliveries.push({ id: d.id, webhookId: d.webhookId, coalesced: false, sequence: null });
+        continue;
+      }
       const key = d.coalesceKey === null ? null : `${d.webhookId}\0${d.coalesceKey}`;
       const existing = key === null ? undefined : this.deliveries.get(this.coalescing.get(key) ?? '');
       if (existing && isMergeable(existing.status)) {

@@ -191,6 +191,39 @@ export function claimSql(n: Names): string {
 }
 
 /**
+ * The claim as one server-side function (one round trip, one transaction): locks the queues it
+ * may serve ({@link lockQueuesSql}), then claims ({@link claimSql}) from a snapshot taken with them
+ * held, exactly as the two statements in a transaction of their own would. A claim lost in a crash
+ * before the WAL reaches the disk only makes its deliveries claimable again, so it does not wait
+ * for the flush (`synchronous_commit` off for this transaction only). Rows come back as JSON.
+ */
+export function claimFunctionSql(n: Names): string {
+  // lockQueuesSql takes ($1 limit, $2 default cap); the function's parameters are
+  // ($1 now, $2 limit, $3 lease ms, $4 default cap), and the locked ids stand for claimSql's $5.
+  const lock = lockQueuesSql(n).replace(/\$2\b/g, '$4').replace(/\$1\b/g, '$2');
+  const claim = claimSql(n)
+    .replace(/\$5::text\[\]/g, 'locked_ids')
+    .replace(/SELECT \* FROM leased$/, 'SELECT row_to_json(l) FROM leased l');
+  return `CREATE OR REPLACE FUNCTION ${claimFunctionName(n)}(bigint, integer, bigint, integer) RETURNS SETOF json
+    LANGUAGE plpgsql VOLATILE
+    -- Planning the claim costs more than running it: plan it once, reuse the plan for every call.
+    SET plan_cache_mode = force_generic_plan
+    AS $claim$
+    DECLARE locked_ids text[];
+    BEGIN
+      PERFORM set_config('synchronous_commit', 'off', true);
+      SELECT COALESCE(array_agg(x.webhook_id), '{}') INTO locked_ids FROM (${lock}) x;
+      RETURN QUERY ${claim};
+    END
+    $claim$`;
+}
+
+/** The schema-qualified name of the claim function. */
+export function claimFunctionName(n: Names): string {
+  return `${n.schema}."${n.raw('claim')}"`;
+}
+
+/**
  * The end of every statement that finishes a delivery or gives it back, after a CTE `done`
  * returning (id, webhook_id, is_test, status, run_at, ordering_key, sequence, freed, advance):
  * frees the places of `freed` rows (a queue that was full is ready again), signals the rows that

@@ -7,6 +7,7 @@
  */
 import { SchemaMismatchError } from '../../errors.js';
 import { num, type PostgresQueryable, type Row } from './driver.js';
+import { claimFunctionSql } from './queue-sql.js';
 
 /** The schema version this code reads and writes. */
 export const SCHEMA_VERSION = 3;
@@ -232,6 +233,8 @@ const MIGRATIONS: readonly Migration[] = [
          COALESCE((record->'rateLimit'->>'burst')::numeric, (record->'rateLimit'->>'perSecond')::numeric),
          COALESCE((record->'rateLimit'->>'burst')::numeric, (record->'rateLimit'->>'perSecond')::numeric, 0)
        FROM ${n.webhooks}`,
+      // The claim in one round trip (see queue-sql.ts).
+      claimFunctionSql(n),
       // Queued work of a webhook that is gone is still claimed (and then cancelled by the dispatcher).
       `INSERT INTO ${n.queues} (webhook_id)
        SELECT DISTINCT webhook_id FROM ${n.deliveries} WHERE status IN ('pending', 'scheduled', 'delivering') AND NOT is_test

@@ -54,7 +54,7 @@ import { Listening } from './listen.js';
 import type { PostgresStorageOptions } from './driver.js';
 import { pruneIn, requeueIn } from './maintenance.js';
 import { findWebhooks, listDeliveries, listExecutions, listWebhooks, readHealth, recordResult } from './reads.js';
-import { claimSql, handoverSignalsSql, lockQueuesSql, nextRunAtSql, promoteSql, queueStatsSql } from './queue-sql.js';
+import { claimFunctionName, handoverSignalsSql, nextRunAtSql, promoteSql, queueStatsSql } from './queue-sql.js';
 import { SCHEMA_VERSION, databaseVersion, mismatch, names, runMigrations, type Names } from './schema.js';
 import { checkClaim, checkCompletion, checkTime, queueSettings } from './validate.js';
 
@@ -303,8 +303,8 @@ export class PostgresStorage implements WebhookStorage {
 
   /**
    * Promotes due signals, expired leases and wake-ups into ready queues (handing on deferred keys
-   * when there are any), then claims in a transaction that first locks the queues it serves (see
-   * `lockQueuesSql` and `claimSql`).
+   * when there are any), then claims through the claim function, which first locks the queues it
+   * serves (see `claimFunctionSql`): two round trips.
    */
   async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     checkClaim(request);
@@ -315,20 +315,14 @@ export class PostgresStorage implements WebhookStorage {
         await this.pool.query(handoverSignalsSql(this.n));
         await this.hotQuery(this.pool, this.statementText('promote', () => promoteSql(this.n)), [request.now]);
       }
-      const result = await this.transaction(async (client) => {
-        const locked = await this.hotQuery(client, this.statementText('lock', () => lockQueuesSql(this.n)), [
-          request.limit,
-          request.defaultConcurrency,
-        ]);
-        return this.hotQuery(client, this.statementText('claim', () => claimSql(this.n)), [
-          request.now,
-          request.limit,
-          request.leaseMs,
-          request.defaultConcurrency,
-          (locked.rows as Row[]).map((r) => r.webhook_id),
-        ]);
-      });
-      const rows = result.rows as Row[];
+      // Lock and claim in one server-side function: one round trip, one transaction.
+      const result = await this.hotQuery(this.pool, this.statementText('claim', () => `SELECT c FROM ${claimFunctionName(this.n)}($1, $2, $3, $4) c`), [
+        request.now,
+        request.limit,
+        request.leaseMs,
+        request.defaultConcurrency,
+      ]);
+      const rows = (result.rows as Array<{ c: Row }>).map((r) => r.c);
       // RETURNING has no order: tests first, then queue by queue, each in runAt then id order.
       rows.sort((a, b) => num(a.rank) - num(b.rank) || num(a.run_at) - num(b.run_at) || (str(a.id) < str(b.id) ? -1 : str(a.id) > str(b.id) ? 1 : 0));
       return rows.map((row): ClaimedDelivery => {
