@@ -2,8 +2,8 @@
  * The dispatcher's hot-path storage calls (an emit's webhook lookup and enqueue, each attempt's
  * completion), gathered: with SQLite and Postgres each call is a commit or a round trip, so 64
  * concurrent completions cost one commit instead of 64. An emit's enqueue goes at once when the
- * store is idle (a sequence of awaited emits waits for nothing); completions, which nobody waits
- * for, are gathered per event-loop turn.
+ * store is idle (a sequence of awaited emits waits for nothing); completions are gathered per
+ * event-loop turn when writes take long enough for that to pay.
  *
  * @module
  */
@@ -73,12 +73,13 @@ export class BatchedStorage {
       },
       { maxBatch: MAX_EMITS_PER_WRITE, maxInFlight: 1, gather: 'microtask' },
     );
-    // Results arrive in separate I/O callbacks (one per response) of one turn: gathered per turn.
-    // Nobody waits on them (the attempt's slot is already free), so the turn's delay costs nothing.
+    // Results arrive in separate I/O callbacks (one per response) of one turn: gathered per turn
+    // when a write costs a commit or a round trip. The webhook's place under its cap frees only
+    // when its result is written, so a store whose writes cost nothing writes at once.
     this.completions = new GroupCommit((inputs) => storage.completeAttempts(inputs), {
       maxBatch: MAX_COMPLETIONS_PER_WRITE,
       maxInFlight: 1,
-      gather: 'turn',
+      gather: 'auto',
     });
   }
 

@@ -7,6 +7,9 @@
  * @module
  */
 
+/** Writes faster than this (ms, on average) are not worth waiting for the end of the turn. */
+const CHEAP_WRITE_MS = 0.05;
+
 interface Waiting<I, O> {
   item: I;
   resolve: (value: O) => void;
@@ -22,15 +25,19 @@ export interface GroupCommitOptions {
   /**
    * When an idle writer writes what was submitted: `'microtask'`, at once (requests of one
    * synchronous run go together); `'turn'`, at the end of the event-loop turn, so requests that
-   * arrive in separate I/O callbacks of one turn (responses parsed together) go together too.
+   * arrive in separate I/O callbacks of one turn (responses parsed together) go together too;
+   * `'auto'`, at the end of the turn while writes take long enough for gathering to pay (a commit,
+   * a round trip), at once while they cost next to nothing (an in-memory store).
    */
-  gather: 'microtask' | 'turn';
+  gather: 'microtask' | 'turn' | 'auto';
 }
 
 /** Gathers items submitted together, or while a write is in flight, into one call of `write`. */
 export class GroupCommit<I, O> {
   private waiting: Array<Waiting<I, O>> = [];
   private scheduled = false;
+  /** Recent write durations in ms (moving average), for `gather: 'auto'`. */
+  private writeMs = 0;
   private inFlight = 0;
 
   /**
@@ -77,7 +84,8 @@ export class GroupCommit<I, O> {
     };
     // While a write is in flight, requests gather for the next one either way: batches grow with
     // the store's latency.
-    if (this.options.gather === 'turn') setImmediate(flush);
+    const gather = this.options.gather;
+    if (gather === 'turn' || (gather === 'auto' && this.writeMs >= CHEAP_WRITE_MS)) setImmediate(flush);
     else queueMicrotask(flush);
   }
 
@@ -95,7 +103,9 @@ export class GroupCommit<I, O> {
   private async writeBatch(batch: Array<Waiting<I, O>>): Promise<void> {
     let results: O[];
     try {
+      const started = performance.now();
       results = await this.write(batch.map((w) => w.item));
+      this.writeMs += (performance.now() - started - this.writeMs) / 8;
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error);

@@ -111,4 +111,25 @@ describe('GroupCommit', () => {
     // Idle again: the next one is written alone, at once.
     expect(await group.submitOrWrite('d', single('d'), (r) => `batch:${r}`)).toBe('single:d');
   });
+
+  it("gather: auto writes at once while writes cost nothing, and per turn once they take a while", async () => {
+    const run = async (delayMs: number) => {
+      const { batches, write } = recorder({ delayMs });
+      const group = new GroupCommit(write, { maxBatch: 100, maxInFlight: 1, gather: 'auto' });
+      // Teach it how long a write takes, then submit from two callbacks of one turn.
+      for (let i = 0; i < 20; i++) await group.submit(`warm${i}`);
+      batches.length = 0;
+      await new Promise<void>((resolve) => {
+        const out: Array<Promise<string>> = [];
+        setImmediate(() => out.push(group.submit('a')));
+        setImmediate(() => {
+          out.push(group.submit('b'));
+          void Promise.all(out).then(() => resolve());
+        });
+      });
+      return batches;
+    };
+    expect(await run(0)).toEqual([['a'], ['b']]);
+    expect(await run(2)).toEqual([['a', 'b']]);
+  });
 });

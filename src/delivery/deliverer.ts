@@ -20,6 +20,9 @@ import { announceAttempt, observe, outcomeOf } from './outcome.js';
 import { decideRetry, resolveRetryPolicy } from './retry.js';
 import type { WebhookCache } from './webhook-cache.js';
 
+/** A storage failure worth retrying: the database may be back in a moment (a schema mismatch will not). */
+const isTransient = (error: unknown): boolean => error instanceof StorageError && !(error instanceof SchemaMismatchError);
+
 /** How much longer than the request timeout a probe's pause lasts: its result is written meanwhile. */
 const PROBE_MARGIN_MS = 5_000;
 
@@ -161,16 +164,22 @@ export class Deliverer {
    * Writes the result, retrying through a storage outage (a database restart) for up to
    * `completionRetryMs`: the attempt was made, so its result must not be lost to a transient error.
    */
-  private write(input: CompleteAttempt): Promise<boolean> {
-    return pRetry(() => this.o.complete(input), {
-      retries: 10,
-      minTimeout: 100,
-      maxTimeout: 5_000,
-      randomize: true,
-      maxRetryTime: this.o.completionRetryMs,
-      unref: true,
-      shouldRetry: ({ error }) => error instanceof StorageError && !(error instanceof SchemaMismatchError),
-    });
+  private async write(input: CompleteAttempt): Promise<boolean> {
+    try {
+      return await this.o.complete(input);
+    } catch (error) {
+      // The usual write succeeds first time: p-retry's bookkeeping only once one has failed.
+      if (!isTransient(error)) throw error;
+      return pRetry(() => this.o.complete(input), {
+        retries: 10,
+        minTimeout: 100,
+        maxTimeout: 5_000,
+        randomize: true,
+        maxRetryTime: this.o.completionRetryMs,
+        unref: true,
+        shouldRetry: ({ error: next }) => isTransient(next),
+      });
+    }
   }
 
   private recordBreaker(webhook: WebhookRecord, sent: SentAttempt): void {
