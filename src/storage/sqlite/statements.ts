@@ -117,6 +117,7 @@ export function statements(p: string) {
       `UPDATE ${d} SET ${lease} WHERE id IN (` +
       `SELECT id FROM ${d} INDEXED BY ${p}deliveries_tests WHERE ${QUEUED_TESTS} AND run_at <= @now ORDER BY run_at, id LIMIT @limit` +
       `) RETURNING ${DELIVERY_COLUMNS}, lease_token`,
+    testDue: `SELECT 1 AS due FROM ${d} INDEXED BY ${p}deliveries_tests WHERE ${QUEUED_TESTS} AND run_at <= @now LIMIT 1`,
     claimFromQueue:
       `UPDATE ${d} SET ${lease} WHERE id IN (` +
       `SELECT id FROM ${d} INDEXED BY ${p}deliveries_queue WHERE webhook_id = @id AND ${QUEUED} AND run_at <= @now ` +
