@@ -57,10 +57,12 @@ interface Options {
 }
 
 /**
- * The whole run should end within 5 minutes (the issue's acceptance) even when the VM is slow:
- * this leaves a margin for the estimate's error and for writing the report.
+ * The whole run should end within 8 minutes even when the VM is slow, with a margin for the
+ * estimate's error and for writing the report. Issue 7 asked for 5; issue 17's scenarios (a
+ * 100,000 backlog drained on three adapters, fairness behind another 100,000) alone take about
+ * 4 minutes on the 2-core development VM, and the rows need their 5 rounds of 5,000 beside them.
  */
-const BUDGET_SECONDS = 285;
+const BUDGET_SECONDS = 465;
 /** The issue asks for at least five interleaved repetitions. */
 const MIN_ROUNDS = 5;
 /** Fewer deliveries per row than this and start-up costs (new connections, cold code) show in the figures. */
@@ -368,7 +370,7 @@ function scenarioSeconds(options: Options, rates: AdapterRates): number {
 
 /**
  * After the warm-up: estimates the run's length and, unless given on the command line, lowers the
- * rounds (to no fewer than five), then the deliveries per row, until it fits the 5-minute budget.
+ * rounds (to no fewer than five), then the deliveries per row, until it fits the 8-minute budget.
  */
 function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>, rates: AdapterRates): void {
   const elapsed = (performance.now() - started) / 1000;
@@ -393,13 +395,13 @@ function planRounds(options: Options, warmN: number, warm: Map<string, WarmCost>
   if (changed) {
     budgetNotes.push(
       `The warm-up projected ${fmt(total(planned.rounds, planned.deliveries))} s for ${planned.rounds} rounds of ` +
-        `${fmt(planned.deliveries)} deliveries per row: the run used ${options.rounds} rounds of ${fmt(options.deliveries)} to end within 5 minutes.`,
+        `${fmt(planned.deliveries)} deliveries per row: the run used ${options.rounds} rounds of ${fmt(options.deliveries)} to end within 8 minutes.`,
     );
   }
   log(
     `projected: measured rounds ~${fmt(options.rounds * roundSeconds(warm, options.deliveries, warmN))} s` +
       `${scenarios ? `, scenarios ~${fmt(scenarios)} s` : ''}, whole run ~${fmt(estimate)} s${changed}` +
-      (estimate > 300 ? ' (over 5 min even so: the machine is slow or busy)' : ''),
+      (estimate > 480 ? ' (over 8 min even so: the machine is slow or busy)' : ''),
   );
 }
 
