@@ -15,8 +15,8 @@ import type { EventBus } from './event-bus.js';
 import { newId } from './ids.js';
 import { hasSubscribers, publish } from './observability/channels.js';
 import type { MetricsRecorder } from './observability/metrics.js';
-import type { EmitInput } from './options.js';
-import { parseEmitInput } from './options.js';
+import type { EmitInput } from './input/emit.js';
+import { parseEmitInput } from './input/emit.js';
 import { isoTimestamp, renderPayload, type PayloadEvent, type RenderedDefaults } from './payload.js';
 import type { DeliveryRecord, WebhookRecord, WebhookStorage } from './storage/types.js';
 
@@ -50,7 +50,7 @@ export class Emitter {
       /** Whether lookups are cached (then each cached array's origins are worked out once). */
       lookupsCached: boolean;
       /** New deliveries are waiting: claim them. */
-      kick: () => void;
+      wake: () => void;
       /** See {@link newSequencePlaceholder}. */
       sequencePlaceholder: string;
     },
@@ -103,7 +103,7 @@ export class Emitter {
         tenantId,
         entity: parsed.entity,
         event: parsed.event,
-        endpoint: origins[i]!,
+        origin: origins[i]!,
         priority: webhook.priority,
         body,
         contentType,
@@ -132,7 +132,7 @@ export class Emitter {
     );
     // Inside a host transaction the rows are invisible until commit: the storage's subscription,
     // the poll, or the host's wake() picks them up then.
-    if (parsed.transaction === undefined) o.kick();
+    if (parsed.transaction === undefined) o.wake();
     let coalesced = 0;
     for (const d of result.deliveries) if (d.coalesced) coalesced++;
     o.metrics.recordEmit(result.deliveries.length - coalesced, coalesced);

@@ -39,8 +39,8 @@ export interface WebhookDisabledEvent extends WebhookChangeEvent {
 
 /** Payload of the circuit breaker events. */
 export interface WebhookPauseEvent extends WebhookChangeEvent {
-  /** The endpoint's origin, e.g. `https://merchant.example`. */
-  endpoint: string;
+  /** The webhook URL's origin, e.g. `https://merchant.example`. */
+  origin: string;
   /** When sending resumes (for `webhook.paused`). */
   until?: number;
 }

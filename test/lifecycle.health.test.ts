@@ -142,7 +142,7 @@ describe('circuit breaker', () => {
       await ctx.dispatcher.drain();
     }
     expect(ctx.sick.requests).toHaveLength(4);
-    expect(ctx.events.of('webhook.paused')).toEqual([{ webhookId: ctx.sickHook.id, tenantId: null, endpoint: ctx.sick.origin, until: T0 + 10_000 }]);
+    expect(ctx.events.of('webhook.paused')).toEqual([{ webhookId: ctx.sickHook.id, tenantId: null, origin: ctx.sick.origin, until: T0 + 10_000 }]);
   }
 
   it('opens after 4 failures; nothing is sent there during the cool-down while other endpoints flow', async () => {
@@ -198,7 +198,7 @@ describe('circuit breaker', () => {
 
     sick.respondWith({ status: 200 });
     sick.releaseAll();
-    await vi.waitFor(() => expect(events.of('webhook.resumed')).toEqual([{ webhookId: ctx.sickHook.id, tenantId: null, endpoint: sick.origin }]));
+    await vi.waitFor(() => expect(events.of('webhook.resumed')).toEqual([{ webhookId: ctx.sickHook.id, tenantId: null, origin: sick.origin }]));
     await dispatcher.drain();
 
     // The rest follow the probe without another cool-down (no further clock movement). Today they

@@ -65,7 +65,7 @@ describe.runIf(available)('PostgresStorage upgrades', () => {
          lease_token, lease_expires_at, accepts_merges)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
       [
-        d.id, d.webhookId, d.tenantId, d.entity, d.event, d.endpoint, d.priority, d.body, d.contentType, d.status, d.attempts,
+        d.id, d.webhookId, d.tenantId, d.entity, d.event, d.origin, d.priority, d.body, d.contentType, d.status, d.attempts,
         d.runAt, d.createdAt, d.updatedAt, d.lastStatus, d.lastError, d.isTest, d.coalesceKey, d.coalescedCount,
         lease?.token ?? null, lease?.expiresAt ?? null, acceptsMerges,
       ],

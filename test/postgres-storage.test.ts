@@ -359,7 +359,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const total = 1000;
       for (let i = 0; i < total; i += 250) {
         await a.enqueueDeliveries(
-          Array.from({ length: 250 }, (_, j) => makeDelivery(w.id, { priority: (i + j) % 3, endpoint: `https://e${j % 4}.example` })),
+          Array.from({ length: 250 }, (_, j) => makeDelivery(w.id, { priority: (i + j) % 3, origin: `https://e${j % 4}.example` })),
         );
       }
       const seen: string[] = [];

@@ -137,7 +137,7 @@ describe('SqliteStorage execution request bodies', () => {
       `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status, attempts, ` +
         `run_at, created_at, updated_at, last_status, last_error, is_test, coalesced_count) VALUES (?, ?, NULL, 'order', 'Create', ?, 0, ?, ` +
         `'application/json', 'failed', 1, ?, ?, ?, 500, 'HTTP 500', 0, 0)`,
-    ).run(d.id, webhook.id, d.endpoint, d.body, T0, T0, T0);
+    ).run(d.id, webhook.id, d.origin, d.body, T0, T0, T0);
     const old = makeExecution(d, { id: 'exec_old', success: false, status: 500 });
     db.prepare(
       `INSERT INTO webhook_executions (id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at, duration_ms, ` +

@@ -34,7 +34,7 @@ function seedV2(db: Database.Database, webhooks: Array<Record<string, unknown>>,
   const insertDelivery = db.prepare(
     `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status, attempts,
        run_at, created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count, coalesce_slot, lease_token, lease_expires_at)
-     VALUES (@id, @webhookId, @tenantId, @entity, @event, @endpoint, @priority, @body, @contentType, @status, @attempts,
+     VALUES (@id, @webhookId, @tenantId, @entity, @event, @origin, @priority, @body, @contentType, @status, @attempts,
        @runAt, @createdAt, @updatedAt, @lastStatus, @lastError, @isTest, @coalesceKey, @coalescedCount, @slot, @token, @expiresAt)`,
   );
   for (const { delivery: d, lease, slot } of deliveries) {
@@ -173,7 +173,7 @@ describe('SqliteStorage schema upgrades', () => {
     disposers.push(() => storage.close());
     await storage.migrate();
     const legacy = (d: DeliveryRecord) => [
-      d.id, d.webhookId, d.tenantId, d.entity, d.event, d.endpoint, d.priority, d.body, d.contentType, d.status, d.attempts, d.runAt,
+      d.id, d.webhookId, d.tenantId, d.entity, d.event, d.origin, d.priority, d.body, d.contentType, d.status, d.attempts, d.runAt,
       d.createdAt, d.updatedAt, d.lastStatus, d.lastError, d.isTest ? 1 : 0, d.coalesceKey, d.coalescedCount, null,
     ];
 

@@ -43,7 +43,7 @@ export interface DelivererOptions {
   /** Writes one result: gathered with the others of the same turn into one storage call. */
   complete: (input: CompleteAttempt) => Promise<boolean>;
   /** A paused queue resumed: claim again. */
-  kick: () => void;
+  wake: () => void;
   /** How long a completion write is retried through a storage outage (the lease's time, roughly). */
   completionRetryMs: number;
 }
@@ -194,17 +194,17 @@ export class Deliverer {
       return;
     }
     const transition = breaker.record(webhook.id, endpointHealthy);
-    const endpoint = new URL(webhook.url).origin;
+    const origin = new URL(webhook.url).origin;
     if (transition === 'opened') {
       const until = breaker.pausedUntil(webhook.id) ?? clock.now();
       // Stored, so every process sharing the storage stops sending too.
       this.pause(webhook.id, until);
-      publish('circuit', () => ({ endpoint, webhookId: webhook.id, state: 'paused', until }));
-      bus.notify('webhook.paused', { webhookId: webhook.id, tenantId: webhook.tenantId, endpoint, until });
+      publish('circuit', () => ({ origin, webhookId: webhook.id, state: 'paused', until }));
+      bus.notify('webhook.paused', { webhookId: webhook.id, tenantId: webhook.tenantId, origin, until });
     } else if (transition === 'closed') {
       this.pause(webhook.id, null);
-      publish('circuit', () => ({ endpoint, webhookId: webhook.id, state: 'resumed' }));
-      bus.notify('webhook.resumed', { webhookId: webhook.id, tenantId: webhook.tenantId, endpoint });
+      publish('circuit', () => ({ origin, webhookId: webhook.id, state: 'resumed' }));
+      bus.notify('webhook.resumed', { webhookId: webhook.id, tenantId: webhook.tenantId, origin });
     }
   }
 
@@ -221,7 +221,7 @@ export class Deliverer {
     const { storage, bus } = this.o;
     storage.pauseQueue(webhookId, until).then(
       () => {
-        if (until === null) this.o.kick();
+        if (until === null) this.o.wake();
       },
       (error: unknown) => bus.error(error, `${until === null ? 'resume' : 'pause'} ${webhookId}`),
     );

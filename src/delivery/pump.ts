@@ -93,11 +93,11 @@ export class DeliveryPump {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.kick();
+    this.wake();
   }
 
   /** Looks for due work now (after an emit, a completion, or a timer). */
-  kick(): void {
+  wake(): void {
     if (!this.running || this.claimedCount >= this.window) return;
     if (this.fillPromise) {
       this.refillRequested = true;
@@ -105,10 +105,10 @@ export class DeliveryPump {
     }
     this.fillPromise = this.fill().finally(() => {
       this.fillPromise = null;
-      // A kick that arrived while this fill was finishing must not wait for the next poll.
+      // A wake that arrived while this fill was finishing must not wait for the next poll.
       if (this.refillRequested && this.running) {
         this.refillRequested = false;
-        this.kick();
+        this.wake();
       }
     });
   }
@@ -116,8 +116,8 @@ export class DeliveryPump {
   /** Resolves when nothing due is left for this process and nothing it claimed is unfinished. */
   async drain(): Promise<void> {
     for (;;) {
-      this.kick();
-      // Every fill started so far, including one re-kicked as the previous one ended.
+      this.wake();
+      // Every fill started so far, including one woken again as the previous one ended.
       while (this.fillPromise) await this.fillPromise;
       await this.idle();
       if (!this.running) return;
@@ -224,7 +224,7 @@ export class DeliveryPump {
     try {
       const next = await this.options.storage.nextRunAt();
       // Work already due but not claimed waits for a place under its webhook's cap: a completion
-      // kicks the pump, so only future work may shorten the sleep.
+      // wakes the pump, so only future work may shorten the sleep.
       const now = this.options.clock.now();
       if (next !== null && next > now) delay = Math.min(delay, next - now);
     } catch (error) {
@@ -239,7 +239,7 @@ export class DeliveryPump {
     // Never spin: a due-but-capped delivery is picked up when a place frees, not by polling.
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.kick();
+      this.wake();
     }, Math.max(delay, 10));
     // A pending poll must not keep the host process alive on its own.
     this.timer.unref();
@@ -247,7 +247,7 @@ export class DeliveryPump {
 
   private admit(delivery: ClaimedDelivery): void {
     this.claimedCount++;
-    const origin = delivery.endpoint;
+    const origin = delivery.origin;
     let line = this.lines.get(origin);
     if (!line) this.lines.set(origin, (line = { active: 0, waiting: [] }));
     if (line.active < this.options.perOriginConcurrency) this.enqueue(delivery, line, origin);
@@ -302,6 +302,6 @@ export class DeliveryPump {
     releaseSlot();
     this.finished();
     // A finished delivery freed a place under its webhook's cap in storage: claim again.
-    this.kick();
+    this.wake();
   }
 }

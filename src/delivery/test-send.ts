@@ -9,7 +9,7 @@ import type { EntityFieldRegistry } from '../entity-fields.js';
 import type { EventBus } from '../event-bus.js';
 import type { AttemptEvent } from '../events.js';
 import { newId } from '../ids.js';
-import { DEFAULTS } from '../options.js';
+import { DEFAULTS } from '../input/defaults.js';
 import { renderPayload, type PayloadEvent } from '../payload.js';
 import type { DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from '../storage/types.js';
 
@@ -23,7 +23,7 @@ export interface TestSendContext {
   requestTimeoutMs: number;
   originOf: (url: string) => string;
   /** New work is waiting: claim it. */
-  kick: () => void;
+  wake: () => void;
 }
 
 /**
@@ -49,7 +49,7 @@ export async function sendTestDelivery(
     tenantId: webhook.tenantId,
     entity,
     event: eventName,
-    endpoint: ctx.originOf(webhook.url),
+    origin: ctx.originOf(webhook.url),
     priority: DEFAULTS.testPriority,
     body,
     contentType,
@@ -81,7 +81,7 @@ export async function sendTestDelivery(
     ctx.bus.emitter.on('delivery.attempted', onAttempt);
   });
   await ctx.storage.enqueueDeliveries([delivery]);
-  ctx.kick();
+  ctx.wake();
   const execution = await attempted;
   const stored = await ctx.storage.getDelivery(delivery.id);
   return { delivery: stored ?? delivery, execution };

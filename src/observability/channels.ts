@@ -21,7 +21,7 @@ export const CHANNELS = {
   attemptEnd: 'webhook-dispatcher:attempt:end',
   /** `{ webhookId, reason }` when the dispatcher disables a webhook. */
   webhookDisabled: 'webhook-dispatcher:webhook:disabled',
-  /** `{ webhookId, endpoint, state: 'paused' | 'resumed', until? }` on circuit breaker transitions. */
+  /** `{ webhookId, origin, state: 'paused' | 'resumed', until? }` on circuit breaker transitions. */
   circuit: 'webhook-dispatcher:circuit',
 } as const;
 

@@ -132,10 +132,10 @@ export interface DeliveryRecord {
   entity: string;
   event: string;
   /**
-   * Groups deliveries that share a connection budget: the URL origin. The dispatcher caps
-   * in-flight attempts per endpoint so one slow endpoint cannot take every slot.
+   * The webhook URL's origin (`https://merchant.example`): deliveries to one origin share the
+   * dispatcher's politeness ceiling (`perOriginConcurrency`). Stored in the `endpoint` column.
    */
-  endpoint: string;
+  origin: string;
   priority: number;
   /** The rendered request body, stored once so every attempt sends identical bytes. */
   body: string;

@@ -50,7 +50,7 @@ export function makeDelivery(webhookId: string, overrides: Partial<DeliveryRecor
     tenantId: null,
     entity: 'order',
     event: 'Create',
-    endpoint: 'https://merchant.example',
+    origin: 'https://merchant.example',
     priority: 0,
     body: `{"id":"${id}"}`,
     contentType: 'application/json',

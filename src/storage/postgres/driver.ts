@@ -156,7 +156,7 @@ export function toDelivery(row: Row): DeliveryRecord {
     tenantId: strOrNull(row.tenant_id),
     entity: str(row.entity),
     event: str(row.event),
-    endpoint: str(row.endpoint),
+    origin: str(row.endpoint),
     priority: num(row.priority),
     body: str(row.body),
     contentType: str(row.content_type),

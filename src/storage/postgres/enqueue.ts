@@ -151,7 +151,7 @@ async function enqueueRound(
     // it known whether it is its key's turn.
     const status = ordered && isWaiting(d.status) ? 'held' : d.status === 'held' ? 'pending' : d.status;
     params.push(
-      d.id, d.webhookId, d.tenantId, d.entity, d.event, d.endpoint, d.priority, d.body, d.contentType, status,
+      d.id, d.webhookId, d.tenantId, d.entity, d.event, d.origin, d.priority, d.body, d.contentType, status,
       d.attempts, d.runAt, d.createdAt, d.updatedAt, d.lastStatus, d.lastError, d.isTest, d.coalesceKey,
       d.coalescedCount, ordered ? d.orderingKey : null, null, acceptsMerges,
     );

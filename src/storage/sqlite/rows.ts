@@ -130,7 +130,7 @@ export function toDelivery(r: DeliveryRow): DeliveryRecord {
     tenantId: r.tenant_id,
     entity: r.entity,
     event: r.event,
-    endpoint: r.endpoint,
+    origin: r.endpoint,
     priority: r.priority,
     body: r.body,
     contentType: r.content_type,
@@ -156,7 +156,7 @@ export function toClaimed(r: ClaimedRow, leaseExpiresAt: number): ClaimedDeliver
     tenantId: r[2],
     entity: r[3],
     event: r[4],
-    endpoint: r[5],
+    origin: r[5],
     priority: r[6],
     body: r[7],
     contentType: r[8],
@@ -253,7 +253,7 @@ export function deliveryValues(
   out[at + 2] = d.tenantId;
   out[at + 3] = d.entity;
   out[at + 4] = d.event;
-  out[at + 5] = d.endpoint;
+  out[at + 5] = d.origin;
   out[at + 6] = d.priority;
   out[at + 7] = stored.body;
   out[at + 8] = d.contentType;
