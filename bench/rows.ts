@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { WebhookDispatcher } from '../src/dispatcher.js';
-import { DEFAULTS } from '../src/options.js';
+import { DEFAULTS } from '../src/input/defaults.js';
 import { generateSecret, sign } from '../src/signature.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 import { UndiciTransport } from '../src/transport/undici.js';

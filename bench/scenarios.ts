@@ -7,7 +7,8 @@
  * @module
  */
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../src/dispatcher.js';
-import { DEFAULTS, type EmitInput } from '../src/options.js';
+import { DEFAULTS } from '../src/input/defaults.js';
+import type { EmitInput } from '../src/input/emit.js';
 import { MemoryStorage } from '../src/storage/memory.js';
 import { UndiciTransport } from '../src/transport/undici.js';
 import { collectGarbage, eventData, fmt, fmtMedianRange, median, withTimeout, type Cleanup, type Receiver } from './common.js';

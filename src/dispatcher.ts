@@ -9,7 +9,7 @@
 import { setMaxListeners } from 'node:events';
 import { BatchedStorage } from './batched-storage.js';
 import { systemClock, type Clock } from './clock.js';
-import type { AttemptSettings, PayloadTransform } from './delivery/attempt.js';
+import type { AttemptSettings } from './delivery/attempt.js';
 import { CircuitBreaker } from './delivery/breaker.js';
 import { Deliverer } from './delivery/deliverer.js';
 import { HealthRecorder } from './delivery/health.js';
@@ -17,38 +17,21 @@ import { DeliveryPump } from './delivery/pump.js';
 import { DEFAULT_RETRY_POLICY, resolveRetryPolicy } from './delivery/retry.js';
 import { sendTestDelivery } from './delivery/test-send.js';
 import { WebhookCache } from './delivery/webhook-cache.js';
-import type { WebhookDispatcherOptions } from './dispatcher-options.js';
+import type { WebhookDispatcherOptions } from './input/dispatcher-options.js';
 import { Emitter, newSequencePlaceholder, type EmitResult } from './emitter.js';
 import { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS } from './entity-fields.js';
 import { DeliveryNotFoundError, DispatcherClosedError, WebhookError, WebhookNotFoundError, WebhookValidationError } from './errors.js';
 import { EventBus } from './event-bus.js';
 import type { DispatcherEvents } from './events.js';
 import { builtInHeaderNames } from './headers.js';
-import type { MergeFieldInfo } from './mergefields.js';
+import type { MergeFieldInfo } from './mergefields/fields.js';
 import { MetricsRecorder, type DeliveryMetrics } from './observability/metrics.js';
-import type { TracerLike } from './observability/tracing.js';
-import {
-  DEFAULTS,
-  dispatcherOptionsSchema,
-  listDeliveriesSchema,
-  listExecutionsSchema,
-  parseInput,
-  pruneSchema,
-  retryFailedSchema,
-  testEventSchema,
-  type CreateWebhookInput,
-  type DispatcherOptionsInput,
-  type EmitInput,
-  type ListDeliveriesInput,
-  type ListExecutionsInput,
-  type ListMergeFieldsInput,
-  type ListWebhooksInput,
-  type PruneInput,
-  type RetryFailedInput,
-  type RotateSecretInput,
-  type TestEventInput,
-  type UpdateWebhookInput,
-} from './options.js';
+import { DEFAULTS } from './input/defaults.js';
+import { dispatcherOptionsSchema } from './input/dispatcher-options.js';
+import { listDeliveriesSchema, listExecutionsSchema, pruneSchema, retryFailedSchema, testEventSchema, type ListDeliveriesInput, type ListExecutionsInput, type ListMergeFieldsInput, type ListWebhooksInput, type PruneInput, type RetryFailedInput, type TestEventInput } from './input/queries.js';
+import { parseInput } from './input/parse.js';
+import { type CreateWebhookInput, type RotateSecretInput, type UpdateWebhookInput } from './input/webhook.js';
+import { type EmitInput } from './input/emit.js';
 import type { PayloadTemplate } from './payload.js';
 import { Previewer, type PayloadPreview } from './preview.js';
 import { MemoryStorage } from './storage/memory.js';
@@ -68,7 +51,7 @@ import type { Transport } from './transport/types.js';
 import { VERSION } from './version.js';
 import { WebhookManager, type SavedWebhook, type Webhook } from './webhooks.js';
 
-export type { WebhookDispatcherOptions } from './dispatcher-options.js';
+export type { WebhookDispatcherOptions } from './input/dispatcher-options.js';
 export type { EmitResult } from './emitter.js';
 export type { PayloadPreview } from './preview.js';
 export type { SavedWebhook, Webhook } from './webhooks.js';
@@ -127,7 +110,7 @@ export class WebhookDispatcher {
   private retentionTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WebhookDispatcherOptions = {}) {
-    const parsed = parseInput(dispatcherOptionsSchema, options as DispatcherOptionsInput, 'WebhookDispatcher options') ?? {};
+    const parsed = parseInput(dispatcherOptionsSchema, options, 'WebhookDispatcher options');
     this.storage = parsed.storage ?? new MemoryStorage();
     const addressGuard: AddressGuardOptions = {
       ...(parsed.allowPrivateNetworks ? { allowPrivateNetworks: true } : {}),
@@ -161,11 +144,11 @@ export class WebhookDispatcher {
     }
     // One signal is shared by every attempt in flight (up to `concurrency` listeners).
     setMaxListeners(0, this.abortController.signal);
-    this.bus = new EventBus(parsed.onAlert as WebhookDispatcherOptions['onAlert']);
+    this.bus = new EventBus(parsed.onAlert);
     this.retention = parsed.retention;
     this.entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
     const webhookCacheMs = parsed.webhookCacheMs ?? DEFAULTS.webhookCacheMs;
-    const transform = parsed.transform as PayloadTransform | undefined;
+    const transform = parsed.transform;
     this.cache = new WebhookCache(this.storage, webhookCacheMs, resolveRetryPolicy(parsed.retry, DEFAULT_RETRY_POLICY));
     const forget = (id: string): void => {
       this.cache.forget(id);
@@ -208,7 +191,7 @@ export class WebhookDispatcher {
       run: (delivery, releaseSlot) => deliverer.deliver(delivery, releaseSlot),
       onError: (error, context) => this.bus.error(error, context),
     });
-    const kick = () => this.pump.kick();
+    const wake = () => this.pump.wake();
     const sequencePlaceholder = newSequencePlaceholder();
     const batched = new BatchedStorage(this.storage, { matchCacheMs: webhookCacheMs, sequencePlaceholder });
     this.batched = batched;
@@ -221,7 +204,7 @@ export class WebhookDispatcher {
       entityFields: this.entityFields,
       maxPayloadBytes: parsed.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
       lookupsCached: webhookCacheMs > 0,
-      kick,
+      wake,
       sequencePlaceholder,
     });
     const attempt: AttemptSettings = {
@@ -245,10 +228,10 @@ export class WebhookDispatcher {
       cache: this.cache,
       health: this.health,
       breaker: parsed.circuitBreaker === false ? null : new CircuitBreaker(this.clock, parsed.circuitBreaker ?? {}),
-      tracer: parsed.tracer as TracerLike | undefined,
+      tracer: parsed.tracer,
       attempt,
       complete: (input) => batched.complete(input),
-      kick,
+      wake,
       completionRetryMs: leaseMs / 2,
     });
     this.previewer = new Previewer({
@@ -291,7 +274,7 @@ export class WebhookDispatcher {
     this.pump.start();
     this.startRetention();
     if (this.storage.subscribe && !this.unsubscribe) {
-      this.unsubscribe = this.storage.subscribe(() => this.pump.kick()).catch((error: unknown) => {
+      this.unsubscribe = this.storage.subscribe(() => this.pump.wake()).catch((error: unknown) => {
         this.bus.error(error, 'subscribe');
         return async () => {};
       });
@@ -303,7 +286,7 @@ export class WebhookDispatcher {
    * transaction it emitted in. Without it, the work is found by the next poll.
    */
   wake(): void {
-    this.pump.kick();
+    this.pump.wake();
   }
 
   /**
@@ -459,7 +442,7 @@ export class WebhookDispatcher {
         { path: 'deliveryId', message: `is ${delivery.status}; only finished deliveries of existing webhooks can be redelivered` },
       ]);
     }
-    this.pump.kick();
+    this.pump.wake();
     return this.getDelivery(deliveryId);
   }
 
@@ -479,7 +462,7 @@ export class WebhookDispatcher {
       runAt: now,
       now,
     });
-    if (ids.length > 0) this.pump.kick();
+    if (ids.length > 0) this.pump.wake();
     return ids;
   }
 
@@ -586,7 +569,7 @@ export class WebhookDispatcher {
         entityFields: this.entityFields,
         requestTimeoutMs: this.requestTimeoutMs,
         originOf: (url) => this.emitter.originOf(url),
-        kick: () => this.pump.kick(),
+        wake: () => this.pump.wake(),
       },
       webhook,
       parsed,
@@ -599,9 +582,9 @@ export class WebhookDispatcher {
     const r = this.retention;
     if (!r || this.retentionTimer) return;
     const input: PruneInput = {
-      ...(r.stripSuccessfulBodiesAfterMs != null ? { stripSuccessfulBodiesOlderThanMs: r.stripSuccessfulBodiesAfterMs } : {}),
-      ...(r.deleteSucceededAfterMs != null ? { deleteSucceededOlderThanMs: r.deleteSucceededAfterMs } : {}),
-      ...(r.deleteFailedAfterMs != null ? { deleteFailedOlderThanMs: r.deleteFailedAfterMs } : {}),
+      ...(r.stripSuccessfulBodiesOlderThanMs != null ? { stripSuccessfulBodiesOlderThanMs: r.stripSuccessfulBodiesOlderThanMs } : {}),
+      ...(r.deleteSucceededOlderThanMs != null ? { deleteSucceededOlderThanMs: r.deleteSucceededOlderThanMs } : {}),
+      ...(r.deleteFailedOlderThanMs != null ? { deleteFailedOlderThanMs: r.deleteFailedOlderThanMs } : {}),
     };
     if (Object.keys(input).length === 0) return;
     this.retentionTimer = setInterval(() => {

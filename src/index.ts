@@ -5,12 +5,10 @@
  */
 export { WebhookDispatcher } from './dispatcher.js';
 export type { Webhook, SavedWebhook, WebhookDispatcherOptions, EmitResult, CloseOptions } from './dispatcher.js';
-export type { SaveWarning } from './merge-field-check.js';
+export type { SaveWarning } from './mergefields/unknown-fields.js';
+export type { CreateWebhookInput, UpdateWebhookInput, RotateSecretInput } from './input/webhook.js';
+export type { EmitInput } from './input/emit.js';
 export type {
-  CreateWebhookInput,
-  UpdateWebhookInput,
-  EmitInput,
-  RotateSecretInput,
   ListWebhooksInput,
   ListExecutionsInput,
   ListDeliveriesInput,
@@ -18,8 +16,8 @@ export type {
   TestEventInput,
   RetryFailedInput,
   PruneInput,
-} from './options.js';
-export { DEFAULTS } from './options.js';
+} from './input/queries.js';
+export { DEFAULTS } from './input/defaults.js';
 export type { DispatcherEvents, AttemptEvent, WebhookChangeEvent, DispatcherErrorEvent } from './events.js';
 export { MemoryStorage } from './storage/memory.js';
 export type * from './storage/types.js';
@@ -35,8 +33,12 @@ export * from './errors.js';
 export type { PayloadPreview } from './dispatcher.js';
 export type { PayloadTemplate, PayloadMode } from './payload.js';
 export type { OutgoingPayload, TransformResult, PayloadTransform } from './delivery/attempt.js';
-export { compileTemplate, validateTemplate, listMergeFieldsOf, FORMATTERS } from './mergefields.js';
-export type { CompiledTemplate, MergeFieldInfo, MergeFieldType, PayloadMimeType, TemplateLimits } from './mergefields.js';
+export { compileTemplate } from './mergefields/compile.js';
+export { validateTemplate } from './mergefields/validate.js';
+export { listMergeFieldsOf } from './mergefields/fields.js';
+export { FORMATTERS } from './mergefields/format.js';
+export type { CompiledTemplate, PayloadMimeType, TemplateLimits } from './mergefields/compile.js';
+export type { MergeFieldInfo, MergeFieldType } from './mergefields/fields.js';
 export { EntityFieldRegistry, SHOPCTRL_ENTITY_FIELDS, DEFAULT_ENTITY_FIELDS } from './entity-fields.js';
 export { SHOPCTRL_EVENTS, shopCtrlEvent, type ShopCtrlEvent } from './shopctrl-events.js';
 export { SVIX_SCHEDULE, DEFAULT_RETRY_POLICY, resolveRetryPolicy, decideRetry, parseRetryAfter } from './delivery/retry.js';

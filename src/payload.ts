@@ -11,7 +11,7 @@
  * @module
  */
 import type { EntityFieldRegistry } from './entity-fields.js';
-import { compileTemplate, type CompiledTemplate, type PayloadMimeType } from './mergefields.js';
+import { compileTemplate, type CompiledTemplate, type PayloadMimeType } from './mergefields/compile.js';
 import type { WebhookRecord } from './storage/types.js';
 
 /** A webhook's payload template. */

@@ -9,16 +9,13 @@ import { applyTransform, buildSignedRequest, type PayloadTransform } from './del
 import { serialiseData } from './emitter.js';
 import type { EntityFieldRegistry } from './entity-fields.js';
 import { newId } from './ids.js';
-import { listMergeFieldsOf, type MergeFieldInfo } from './mergefields.js';
-import {
-  DEFAULTS,
-  listMergeFieldsSchema,
-  parseInput,
-  payloadTemplateSchema,
-  previewEventSchema,
-  previewWebhookSchema,
-  type ListMergeFieldsInput,
-} from './options.js';
+import { listMergeFieldsOf, type MergeFieldInfo } from './mergefields/fields.js';
+import { DEFAULTS } from './input/defaults.js';
+import { listMergeFieldsSchema, type ListMergeFieldsInput } from './input/queries.js';
+import { parseInput } from './input/parse.js';
+import { payloadTemplateSchema } from './input/fields.js';
+import { previewEventSchema } from './input/emit.js';
+import { previewWebhookSchema } from './input/webhook.js';
 import { renderPayload, renderTemplate, templateContext, type PayloadEvent, type PayloadTemplate } from './payload.js';
 import type { WebhookRecord } from './storage/types.js';
 

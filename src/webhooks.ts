@@ -10,20 +10,13 @@ import type { EntityFieldRegistry } from './entity-fields.js';
 import { TemplateRenderError, TemplateSyntaxError, WebhookNotFoundError, WebhookValidationError } from './errors.js';
 import type { EventBus } from './event-bus.js';
 import { newId } from './ids.js';
-import { unknownMergeFields, type SaveWarning } from './merge-field-check.js';
-import { compileTemplate, validateTemplate } from './mergefields.js';
-import {
-  DEFAULTS,
-  createWebhookInputSchema,
-  listWebhooksSchema,
-  parseInput,
-  rotateSecretSchema,
-  updateWebhookSchema,
-  type CreateWebhookInput,
-  type ListWebhooksInput,
-  type RotateSecretInput,
-  type UpdateWebhookInput,
-} from './options.js';
+import { unknownMergeFields, type SaveWarning } from './mergefields/unknown-fields.js';
+import { compileTemplate } from './mergefields/compile.js';
+import { validateTemplate } from './mergefields/validate.js';
+import { DEFAULTS } from './input/defaults.js';
+import { createWebhookInputSchema, rotateSecretSchema, updateWebhookSchema, type CreateWebhookInput, type RotateSecretInput, type UpdateWebhookInput } from './input/webhook.js';
+import { listWebhooksSchema, type ListWebhooksInput } from './input/queries.js';
+import { parseInput } from './input/parse.js';
 import { templateContext, type PayloadEvent, type PayloadTemplate } from './payload.js';
 import { generateSecret } from './signature.js';
 import type { Page, WebhookRecord, WebhookStorage } from './storage/types.js';

@@ -3,7 +3,7 @@
  * 127.0.0.1: unique queue items (coalescing), redelivery, bulk retry, cancellation, shutdown with
  * work in flight, `await using`, retention and the listings.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStorage, WebhookDispatcher, WebhookValidationError, type DeliveryStatus } from 'webhook-dispatcher';
 import {
   LOOPBACK_ONLY,
@@ -360,6 +360,38 @@ describe('retention', () => {
     expect(await executionsOf(dispatcher, okId)).toEqual([]);
     expect(await statusOf(dispatcher, badId)).toBe('failed');
     expect(await executionsOf(dispatcher, badId)).toHaveLength(1);
+  });
+});
+
+describe('retention option', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('prunes on its interval with the names prune() takes', async () => {
+    // Only the interval is faked: HTTP, the pump and the injected clock run as usual.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = new ManualClock();
+    const ok = await harness.receiver();
+    const dispatcher = harness.dispatcher({ clock, retention: { deleteSucceededOlderThanMs: 60_000, intervalMs: 5_000 } });
+    await dispatcher.createWebhook({ url: ok.url('/ok'), triggers: ORDER_CREATE });
+    const id = firstId(await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 1 } }));
+    await dispatcher.drain();
+    expect(await statusOf(dispatcher, id)).toBe('succeeded');
+
+    // An interval passes while the delivery is younger than a minute: kept.
+    clock.advance(30_000);
+    vi.advanceTimersByTime(5_000);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await statusOf(dispatcher, id)).toBe('succeeded');
+
+    clock.advance(31_000);
+    vi.advanceTimersByTime(5_000);
+    await vi.waitFor(() => expect(dispatcher.getDelivery(id)).rejects.toMatchObject({ code: 'delivery_not_found' }));
+  });
+
+  it('refuses the old names, naming them', () => {
+    expect(() => new WebhookDispatcher({ retention: { deleteSucceededAfterMs: 1 } as never })).toThrow(
+      expect.objectContaining({ field: 'retention.deleteSucceededAfterMs' }),
+    );
   });
 });
 

@@ -13,7 +13,8 @@ import fc from 'fast-check';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { TemplateSyntaxError } from '../src/errors.js';
-import { compileTemplate, validateTemplate } from '../src/mergefields.js';
+import { compileTemplate } from '../src/mergefields/compile.js';
+import { validateTemplate } from '../src/mergefields/validate.js';
 import { xmlProblem } from '../src/mergefields/xml.js';
 
 const RUNS = 10_000;

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { TemplateRenderError, TemplateSyntaxError } from '../src/errors.js';
-import { compileTemplate, validateTemplate, type PayloadMimeType } from '../src/mergefields.js';
+import { compileTemplate, type PayloadMimeType } from '../src/mergefields/compile.js';
+import { validateTemplate } from '../src/mergefields/validate.js';
 
 const RUNS = { numRuns: 300 };
 

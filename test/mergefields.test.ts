@@ -1,14 +1,10 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { TemplateRenderError, TemplateSyntaxError, WebhookValidationError } from '../src/errors.js';
-import {
-  FORMATTERS,
-  compileTemplate,
-  listMergeFieldsOf,
-  validateTemplate,
-  type PayloadMimeType,
-  type TemplateLimits,
-} from '../src/mergefields.js';
+import { FORMATTERS } from '../src/mergefields/format.js';
+import { compileTemplate, type PayloadMimeType, type TemplateLimits } from '../src/mergefields/compile.js';
+import { listMergeFieldsOf } from '../src/mergefields/fields.js';
+import { validateTemplate } from '../src/mergefields/validate.js';
 
 const order = () => ({
   order: {

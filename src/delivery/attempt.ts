@@ -7,7 +7,7 @@
 import type { Clock } from '../clock.js';
 import { WebhookError } from '../errors.js';
 import { buildDeliveryHeaders, builtInHeaderNames } from '../headers.js';
-import { RESERVED_HEADERS } from '../options.js';
+import { RESERVED_HEADERS } from '../input/defaults.js';
 import { newId } from '../ids.js';
 import { redactHeaders } from '../redact.js';
 import { signAll } from '../signature.js';

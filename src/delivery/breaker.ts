@@ -11,24 +11,21 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 
-/** Breaker settings. */
-export interface CircuitBreakerOptions {
+const circuitBreakerShape = {
   /** Failure share (0–1] at or above which the circuit opens. Default 0.7. */
-  failureRateThreshold?: number;
-  /** Attempts needed in the window before the rate counts. Default 10. */
-  minimumAttempts?: number;
-  /** Sliding window length. Default 5 minutes. */
-  windowMs?: number;
-  /** How long the circuit stays open before a probe. Default 30 s. */
-  cooldownMs?: number;
-}
-
-export const circuitBreakerSchema = z.strictObject({
   failureRateThreshold: z.number().gt(0).max(1).optional(),
+  /** Attempts needed in the window before the rate counts. Default 10. */
   minimumAttempts: z.number().int().min(1).optional(),
+  /** Sliding window length. Default 5 minutes. */
   windowMs: z.number().int().min(1_000).optional(),
+  /** How long the circuit stays open before a probe. Default 30 s. */
   cooldownMs: z.number().int().min(100).optional(),
-});
+};
+
+/** Validates the breaker settings. */
+export const circuitBreakerSchema: z.ZodObject<typeof circuitBreakerShape, z.core.$strict> = z.strictObject(circuitBreakerShape);
+/** Breaker settings (the dispatcher's `circuitBreaker` option). */
+export type CircuitBreakerOptions = z.input<typeof circuitBreakerSchema>;
 
 const BUCKETS = 10;
 

@@ -35,41 +35,6 @@ const DAY = 24 * HOUR;
 /** Upper bound accepted for any delay setting (30 days). */
 const MAX_DELAY_SETTING_MS = 30 * DAY;
 
-/**
- * User-facing retry policy. Every field is optional; {@link resolveRetryPolicy} fills the rest
- * from a base policy (by default {@link DEFAULT_RETRY_POLICY}).
- */
-export interface RetryPolicyInput {
-  /**
-   * Total attempts including the first. Integer 1..100; default 11: the first attempt and 10
-   * retries (ShopCtrl: "it would retry up to 10 times", then an alert).
-   */
-  maxAttempts?: number;
-  /**
-   * Explicit delays in ms: index 0 is the delay before the 2nd attempt, index 1 before the 3rd,
-   * and so on. When shorter than `maxAttempts - 1`, the last entry repeats. Takes the place of
-   * `backoff`; the two cannot be given together.
-   */
-  schedule?: readonly number[];
-  /**
-   * Exponential backoff, used when there is no `schedule`. Defaults: `initialDelayMs` 5 000,
-   * `factor` 2, `maxDelayMs` 6 h, `jitter` true (p-retry's `randomize`: multiply by 1..2).
-   * Giving `backoff` in an override switches a base policy that had a schedule to backoff.
-   */
-  backoff?: { initialDelayMs?: number; factor?: number; maxDelayMs?: number; jitter?: boolean };
-  /** Cap for any computed delay, Retry-After included. Default 24 h. */
-  maxDelayMs?: number;
-  /** Jitter fraction applied to an explicit schedule: 0.2 means ±20% (the default); 0 disables. */
-  jitter?: number;
-  /**
-   * How many retries a 3xx or a 4xx other than 408/410/425/429 gets. Default 0 (not retried).
-   * Counted from the first attempt: such a failure after attempt N is retried only if N ≤ this.
-   */
-  retryOn4xx?: number;
-  /** Honour `Retry-After` on 429 and 503 responses. Default true. */
-  honorRetryAfter?: boolean;
-}
-
 /** Exponential backoff settings of a resolved {@link RetryPolicy}. */
 export interface RetryBackoff {
   /** Delay before the 2nd attempt, before randomisation (p-retry's `minTimeout`). */
@@ -126,32 +91,61 @@ const strict = <T extends z.core.$ZodLooseShape>(what: string, shape: T) =>
         : `${what} must be an object`,
   });
 
-const backoffSchema = strict('backoff', {
+const backoffShape = {
+  /** Delay before the 2nd attempt, before randomisation. Default 5,000. */
   initialDelayMs: int('backoff.initialDelayMs', 0, MAX_DELAY_SETTING_MS).optional(),
+  /** Growth factor per attempt. Default 2. */
   factor: num('backoff.factor', 1, 10).optional(),
+  /** Cap of a backoff delay. Default 6 h. */
   maxDelayMs: int('backoff.maxDelayMs', 0, MAX_DELAY_SETTING_MS).optional(),
+  /** Multiply each delay by a random factor in [1, 2) (p-retry's `randomize`). Default true. */
   jitter: bool('backoff.jitter').optional(),
-});
+};
+const backoffSchema = strict('backoff', backoffShape);
+
+const retryPolicyShape = {
+  /**
+   * Total attempts including the first. Integer 1..100; default 11: the first attempt and 10
+   * retries (ShopCtrl: "it would retry up to 10 times", then an alert).
+   */
+  maxAttempts: int('maxAttempts', 1, 100).optional(),
+  /**
+   * Explicit delays in ms: index 0 is the delay before the 2nd attempt, index 1 before the 3rd,
+   * and so on. When shorter than `maxAttempts - 1`, the last entry repeats. Takes the place of
+   * `backoff`; the two cannot be given together.
+   */
+  schedule: z
+    .array(int('schedule entry', 0, MAX_DELAY_SETTING_MS), { error: 'schedule must be an array of delays in ms' })
+    .min(1, 'schedule must not be empty')
+    .max(100, 'schedule must have at most 100 entries')
+    .readonly()
+    .optional(),
+  /**
+   * Exponential backoff, used when there is no `schedule`. Defaults: `initialDelayMs` 5 000,
+   * `factor` 2, `maxDelayMs` 6 h, `jitter` true (p-retry's `randomize`: multiply by 1..2).
+   * Giving `backoff` in an override switches a base policy that had a schedule to backoff.
+   */
+  backoff: backoffSchema.optional(),
+  /** Cap for any computed delay, Retry-After included. Default 24 h. */
+  maxDelayMs: int('maxDelayMs', 0, MAX_DELAY_SETTING_MS).optional(),
+  /** Jitter fraction applied to an explicit schedule: 0.2 means ±20% (the default); 0 disables. */
+  jitter: num('jitter', 0, 1).optional(),
+  /**
+   * How many retries a 3xx or a 4xx other than 408/410/425/429 gets. Default 0 (not retried).
+   * Counted from the first attempt: such a failure after attempt N is retried only if N ≤ this.
+   */
+  retryOn4xx: int('retryOn4xx', 0, 100).optional(),
+  /** Honour `Retry-After` on 429 and 503 responses. Default true. */
+  honorRetryAfter: bool('honorRetryAfter').optional(),
+};
 
 /**
  * zod schema of the user-facing {@link RetryPolicyInput}: a strict object (unknown keys are
  * errors), every field optional, defaults applied by {@link resolveRetryPolicy}. Every error
  * message names its field, e.g. `maxAttempts must be at least 1`, `schedule entry must be at least 0` (path `schedule.1`).
  */
-export const retryPolicySchema: z.ZodType<RetryPolicyInput> = strict('retry policy', {
-  maxAttempts: int('maxAttempts', 1, 100).optional(),
-  schedule: z
-    .array(int('schedule entry', 0, MAX_DELAY_SETTING_MS), { error: 'schedule must be an array of delays in ms' })
-    .min(1, 'schedule must not be empty')
-    .max(100, 'schedule must have at most 100 entries')
-    .optional(),
-  backoff: backoffSchema.optional(),
-  maxDelayMs: int('maxDelayMs', 0, MAX_DELAY_SETTING_MS).optional(),
-  jitter: num('jitter', 0, 1).optional(),
-  retryOn4xx: int('retryOn4xx', 0, 100).optional(),
-  honorRetryAfter: bool('honorRetryAfter').optional(),
-})
-  .superRefine((value, ctx) => {
+export const retryPolicySchema: z.ZodObject<typeof retryPolicyShape, z.core.$strict> = strict('retry policy', retryPolicyShape).superRefine(
+  (value, ctx) => {
     if (value.schedule !== undefined && value.backoff !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -159,7 +153,14 @@ export const retryPolicySchema: z.ZodType<RetryPolicyInput> = strict('retry poli
         message: 'backoff cannot be combined with schedule; give one or the other',
       });
     }
-  });
+  },
+);
+
+/**
+ * User-facing retry policy. Every field is optional; {@link resolveRetryPolicy} fills the rest
+ * from a base policy (by default {@link DEFAULT_RETRY_POLICY}).
+ */
+export type RetryPolicyInput = z.input<typeof retryPolicySchema>;
 
 /**
  * Delays of the Svix retry schedule after the immediate first attempt: 5 s, 5 min, 30 min, 2 h,

@@ -13,16 +13,10 @@
  */
 import { z } from 'zod';
 import { WebhookNotFoundError, WebhookValidationError } from '../errors.js';
-import {
-  parseInput,
-  triggerSchema,
-  type CreateWebhookInput,
-  type ListExecutionsInput,
-  type ListWebhooksInput,
-  type RotateSecretInput,
-  type TestEventInput,
-  type UpdateWebhookInput,
-} from '../options.js';
+import { parseInput } from '../input/parse.js';
+import { triggerSchema } from '../input/fields.js';
+import { type CreateWebhookInput, type RotateSecretInput, type UpdateWebhookInput } from '../input/webhook.js';
+import { type ListExecutionsInput, type ListWebhooksInput, type TestEventInput } from '../input/queries.js';
 import type { PayloadTemplate } from '../payload.js';
 import type { DeliveryRecord, ExecutionRecord, Page, Trigger, WebhookRecord } from '../storage/types.js';
 import { EventCodes } from './event-codes.js';
@@ -38,7 +32,7 @@ import {
   type EventCodeMap,
 } from './schemas.js';
 import { restoreRedactedHeaders, serializeExecution, serializeQueuedDelivery, serializeSavedWebhook, serializeWebhook } from './serialize.js';
-import type { SaveWarning } from '../merge-field-check.js';
+import type { SaveWarning } from '../mergefields/unknown-fields.js';
 
 /**
  * The slice of `WebhookDispatcher` the API calls. A `WebhookDispatcher` satisfies it; tests and

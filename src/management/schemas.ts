@@ -9,7 +9,8 @@
  * @module
  */
 import { z } from 'zod';
-import { DEFAULTS, headersSchema, mimeTypeSchema, payloadTemplateSchema, secretEncodingSchema, urlSchema } from '../options.js';
+import { DEFAULTS } from '../input/defaults.js';
+import { headersSchema, mimeTypeSchema, payloadTemplateSchema, secretEncodingSchema, urlSchema } from '../input/fields.js';
 import { secretProblem } from '../signature.js';
 import type { Trigger } from '../storage/types.js';
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { REDACTED, redactHeaders } from '../redact.js';
-import type { SaveWarning } from '../merge-field-check.js';
+import type { SaveWarning } from '../mergefields/unknown-fields.js';
 import type { DeliveryRecord, ExecutionRecord, WebhookRecord } from '../storage/types.js';
 import type { EventCodes } from './event-codes.js';
 import type { ExecutionResponse, WebhookResponse } from './schemas.js';

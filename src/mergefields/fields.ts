@@ -1,10 +1,8 @@
 /**
  * Discovery of the merge fields available in a data record, for template editors.
  *
- * @internal
  * @module
  */
-import type { MergeFieldInfo, MergeFieldType } from '../mergefields.js';
 import { FORBIDDEN_KEYS, getOwn } from './encode.js';
 import { parseIsoDate } from './format.js';
 
@@ -142,4 +140,30 @@ export function listFields(data: unknown, prefix = ''): MergeFieldInfo[] {
     else children(data, prefix, 0);
   }
   return out;
+}
+
+/** Types reported by {@link listMergeFieldsOf}. */
+export type MergeFieldType = 'string' | 'number' | 'boolean' | 'null' | 'object' | 'array' | 'date';
+
+/** One merge field available in a data record. */
+export interface MergeFieldInfo {
+  /** Template path, e.g. `order.OrderCode`, `order.Lines[]`, `order.Lines[].Sku`. */
+  path: string;
+  type: MergeFieldType;
+  /** The value from the sampled record (strings cut to 100 characters); absent for containers. */
+  example?: string | number | boolean | null;
+}
+
+/**
+ * Lists the merge fields available in one data record: every leaf and container path (arrays as
+ * `Lines[]` with their elements' fields as `Lines[].Sku`, sampled from the first 20 elements),
+ * with types (ISO-8601 date strings are 'date'), in depth-first order. Bounded (depth 8, 2,000
+ * entries), cycle-safe, reads own data properties only, skips `__proto__`/`constructor`/
+ * `prototype` and keys a template path cannot address.
+ *
+ * @param data - a sample event record
+ * @param prefix - path prefix, e.g. `'order'` when passing the order itself
+ */
+export function listMergeFieldsOf(data: unknown, prefix?: string): MergeFieldInfo[] {
+  return listFields(data, prefix ?? '');
 }

@@ -263,7 +263,7 @@ export function compileFormatter(name: string, args: readonly string[], serializ
 }
 
 /** Names of all formatters, in documentation order. */
-export const FORMATTER_NAMES = Object.freeze([
+export const FORMATTERS = Object.freeze([
   'upper',
   'lower',
   'trim',

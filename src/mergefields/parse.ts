@@ -8,10 +8,11 @@
  * @module
  */
 import { TemplateSyntaxError } from '../errors.js';
-import type { PayloadMimeType } from '../mergefields.js';
+import type { PayloadMimeType } from './compile.js';
 import { FORBIDDEN_KEYS, toJsonText } from './encode.js';
 import { type Formatter, FormatterError, compileFormatter } from './format.js';
-import { lineColumn, type SectionKind, type XmlContext, XmlLexer, XmlProblem } from './xml.js';
+import { lineColumn, type SectionKind, type XmlContext, XmlProblem } from './xml-syntax.js';
+import { XmlLexer } from './xml.js';
 
 /** Where a value path starts. */
 export type PathRef =

@@ -9,10 +9,10 @@
  *
  * @module
  */
-import type { EntityFieldRegistry } from './entity-fields.js';
-import { listMergeFieldsOf } from './mergefields.js';
-import { templateContext } from './payload.js';
-import type { Trigger } from './storage/types.js';
+import type { EntityFieldRegistry } from '../entity-fields.js';
+import { listMergeFieldsOf } from './fields.js';
+import { templateContext } from '../payload.js';
+import type { Trigger } from '../storage/types.js';
 
 /** Something worth the merchant's attention in a saved webhook, not serious enough to refuse it. */
 export interface SaveWarning {

@@ -13,7 +13,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { AddressBlockedError, TransportError } from '../errors.js';
-import { parseInput } from '../options.js';
+import { parseInput } from '../input/parse.js';
 import { checkUrlHost, createGuardedLookup, type AddressGuardOptions } from './address-guard.js';
 import type { Transport, TransportRequest, TransportResponse } from './types.js';
 
