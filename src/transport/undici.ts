@@ -27,7 +27,7 @@ export interface UndiciTransportOptions {
   keepAliveTimeoutMs?: number;
   /**
    * Most connections per origin; requests beyond wait in the pool for a free one. Default:
-   * unlimited, as undici. The dispatcher sets its `perEndpointConcurrency`: without a cap undici
+   * unlimited, as undici. The dispatcher sets its `perOriginConcurrency`: without a cap undici
    * opens about two sockets per concurrent request under load (a socket is busy until the tick
    * after its response), and every extra socket costs CPU on both sides.
    */
@@ -70,10 +70,11 @@ type StopReason = { kind: 'deadline' } | { kind: 'shutdown'; reason: unknown } |
 
 /**
  * One request on undici's low-level `dispatch` API, which is the handler and the promise's
- * settlement at once: no response stream, no body mixin and no AbortSignal per attempt (`request()`
- * costs several µs more per delivery). It reads at most the cap, and settles exactly once: at the
- * end of the response, on an error, or at once when the deadline or shutdown stops it (even while
- * the request still waits in the pool for a connection).
+ * settlement at once: no response stream, no body mixin and no AbortSignal per attempt (cheaper
+ * than `request()`, measured in an earlier session: bench/README.md, "Earlier sessions"). It
+ * reads at most the cap, and settles exactly once: at the end of the response, on an error, or
+ * at once when the deadline or shutdown stops it (even while the request still waits in the pool
+ * for a connection).
  */
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
