@@ -240,7 +240,7 @@ export class WebhookDispatcher {
       headerPrefix,
       userAgent,
       transform,
-      getWebhook: (id) => this.webhooks.get(id),
+      getWebhook: (id) => this.webhooks.record(id),
     });
     if (parsed.autoStart !== false) this.start();
   }
@@ -334,19 +334,34 @@ export class WebhookDispatcher {
     return this.webhooks.create(input);
   }
 
-  /** The webhook with this id. @throws {WebhookNotFoundError} */
+  /**
+   * The webhook with this id, its credentials masked (see {@link Webhook}).
+   * @throws {WebhookNotFoundError}
+   */
   async getWebhook(id: string): Promise<Webhook> {
     return this.webhooks.get(id);
   }
 
-  /** Webhooks, newest first, optionally of one tenant. */
+  /**
+   * The webhook's current signing secret, in clear: the one call that reveals it after
+   * `createWebhook` and `rotateSecret` answered it once (as Svix's "reveal secret"). Put it behind
+   * your own authorization, like any credential. @throws {WebhookNotFoundError}
+   */
+  async getWebhookSecret(id: string): Promise<string> {
+    return this.webhooks.secret(id);
+  }
+
+  /** Webhooks, newest first, optionally of one tenant; credentials masked (see {@link Webhook}). */
   async listWebhooks(query?: ListWebhooksInput): Promise<Page<Webhook>> {
     return this.webhooks.list(query);
   }
 
   /**
    * Changes a webhook. Fields left out keep their value; `enabled: true` also clears a
-   * `disabledReason`. @throws {WebhookNotFoundError} {@link WebhookValidationError}
+   * `disabledReason`. A credential sent back as the mask a read showed keeps its stored value (so
+   * a form can load, edit and save a webhook without holding its secrets); `null` removes it; any
+   * other masked-looking value is refused. The answer is masked.
+   * @throws {WebhookNotFoundError} {@link WebhookValidationError}
    */
   async updateWebhook(id: string, patch: UpdateWebhookInput): Promise<SavedWebhook> {
     this.assertOpen();
@@ -560,7 +575,7 @@ export class WebhookDispatcher {
     this.assertOpen();
     if (!this.pump.isRunning) throw new WebhookError('dispatcher_closed', 'start() the dispatcher before sending a test event');
     const parsed = parseInput(testEventSchema, input, 'sendTestEvent') ?? {};
-    const webhook = await this.getWebhook(webhookId);
+    const webhook = await this.webhooks.record(webhookId);
     return sendTestDelivery(
       {
         storage: this.storage,

@@ -18,6 +18,8 @@ import { previewEventSchema } from './input/emit.js';
 import { previewWebhookSchema } from './input/webhook.js';
 import { renderPayload, renderTemplate, templateContext, type PayloadEvent, type PayloadTemplate } from './payload.js';
 import type { WebhookRecord } from './storage/types.js';
+import { maskHeaders } from './credentials/mask.js';
+import { restoreMaskedCredentials } from './credentials/webhook-view.js';
 
 /** What {@link Previewer.preview} returns. */
 export interface PayloadPreview {
@@ -57,7 +59,7 @@ export class Previewer {
       typeof webhookOrTemplate === 'object' && webhookOrTemplate !== null && 'template' in webhookOrTemplate && !('id' in webhookOrTemplate);
     let webhook: WebhookRecord | null = null;
     if (typeof webhookOrTemplate === 'string') webhook = await o.getWebhook(webhookOrTemplate);
-    else if (!isTemplate) webhook = previewedWebhook(webhookOrTemplate);
+    else if (!isTemplate) webhook = previewedWebhook(await this.unmasked(webhookOrTemplate));
     const event: PayloadEvent = {
       id: newId('evt', now),
       entity: parsed.entity,
@@ -89,7 +91,31 @@ export class Previewer {
       target = { ...webhook, headers: { ...webhook.headers, ...transformed.headers } };
     }
     const request = buildSignedRequest(target, delivery, o, now);
-    return { ...request, contentType: rendered.contentType };
+    // A preview is a read: credential headers show masked, the signature (no credential) in full.
+    return { ...request, headers: maskHeaders(request.headers, this.signatureHeaders), contentType: rendered.contentType };
+  }
+
+  /** The built-in signature headers (lower-cased), shown in full in a preview. */
+  private get signatureHeaders(): ReadonlySet<string> {
+    return new Set(['webhook-signature', `${this.o.headerPrefix}-webhook-signature`.toLowerCase()]);
+  }
+
+  /**
+   * A webhook being edited, as a form holds it after a read: its masked credentials replaced by
+   * the stored ones (matched by id), so the preview signs and authenticates as a delivery would.
+   */
+  private async unmasked(given: unknown): Promise<unknown> {
+    if (typeof given !== 'object' || given === null) return given;
+    const id = (given as { id?: unknown }).id;
+    let stored: WebhookRecord | null = null;
+    if (typeof id === 'string') {
+      try {
+        stored = await this.o.getWebhook(id);
+      } catch {
+        stored = null; // not saved yet: a mask is then refused, as on create
+      }
+    }
+    return restoreMaskedCredentials(given, stored, 'previewPayload');
   }
 
   /**

@@ -1,9 +1,9 @@
 /**
  * Redaction of credentials in recorded request headers. Execution records are shown to merchants
- * and operators, so they must never reveal a secret.
+ * and operators, so they must never reveal a secret. Which names carry one is decided once, in
+ * credentials/mask.ts, for every read path.
  */
-
-const SENSITIVE_NAME = /(authorization|cookie|token|secret|password|passwd|api[-_]?key|session)/i;
+import { isCredentialHeader } from './credentials/mask.js';
 
 /** Placeholder written instead of a credential. */
 export const REDACTED = '[REDACTED]';
@@ -19,7 +19,13 @@ function verdictOf(name: string): Verdict {
   let verdict = verdicts.get(name);
   if (verdict === undefined) {
     const lower = name.toLowerCase();
-    verdict = lower === 'authorization' || lower === 'proxy-authorization' ? 'authorization' : SENSITIVE_NAME.test(lower) ? 'redact' : 'keep';
+    verdict =
+      lower === 'authorization' || lower === 'proxy-authorization'
+        ? 'authorization'
+        : // The built-in signature proves one message and grants nothing: kept, so a merchant can debug verification.
+          lower === 'webhook-signature' || lower.endsWith('-webhook-signature') || !isCredentialHeader(lower)
+          ? 'keep'
+          : 'redact';
     if (verdicts.size >= 1_000) verdicts.clear();
     verdicts.set(name, verdict);
   }

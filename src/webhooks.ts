@@ -21,8 +21,16 @@ import { templateContext, type PayloadEvent, type PayloadTemplate } from './payl
 import { generateSecret } from './signature.js';
 import type { Page, WebhookRecord, WebhookStorage } from './storage/types.js';
 import { checkUrlHost, type AddressGuardOptions } from './transport/address-guard.js';
+import { maskWebhook, restoreMaskedCredentials } from './credentials/webhook-view.js';
 
-/** A webhook as the dispatcher returns it. Includes the signing secret: show it to its owner only. */
+/**
+ * A webhook as the dispatcher returns it. Credentials are write-only: the signing secret(s), the
+ * basic-auth password, the TLS client key and credential header values (`Authorization`,
+ * `Cookie`, names with token, secret, key, password, signature) come back masked (`••••••••`,
+ * or `••••••••` and the last 4 characters of a value of 24 or more). Sending a mask back in
+ * `updateWebhook` keeps the stored value. The secret itself is in clear only in the answers of
+ * `createWebhook`, `duplicateWebhook` and `rotateSecret`, and from `getWebhookSecret`.
+ */
 export type Webhook = WebhookRecord;
 
 /**
@@ -55,7 +63,8 @@ export class WebhookManager {
   constructor(private readonly o: WebhookManagerOptions) {}
 
   async create(input: CreateWebhookInput): Promise<SavedWebhook> {
-    const parsed = parseInput(createWebhookInputSchema, input, 'createWebhook');
+    // A mask is no credential: refused with its own message before the schema sees it.
+    const parsed = parseInput(createWebhookInputSchema, restoreMaskedCredentials(input, null, 'createWebhook'), 'createWebhook');
     const headers = parsed.headers ?? {};
     this.checkHeaders(headers, parsed.basicAuth ?? null, 'createWebhook');
     this.checkUrl(parsed.url, 'createWebhook');
@@ -90,14 +99,25 @@ export class WebhookManager {
     await this.o.storage.insertWebhook(webhook);
     this.o.forgetMatches();
     this.o.bus.notify('webhook.created', { webhookId: webhook.id, tenantId: webhook.tenantId });
-    return { ...structuredClone(webhook), warnings };
+    // The new secret is shown once, here; every other credential stays masked.
+    return { ...maskWebhook(webhook, true), warnings };
   }
 
-  /** The webhook with this id. @throws {WebhookNotFoundError} */
+  /** The webhook with this id, credentials masked. @throws {WebhookNotFoundError} */
   async get(id: string): Promise<Webhook> {
+    return maskWebhook(await this.record(id));
+  }
+
+  /** The stored webhook, credentials in clear: for sending, never for answers. @throws {WebhookNotFoundError} */
+  async record(id: string): Promise<WebhookRecord> {
     const webhook = await this.o.storage.getWebhook(this.requireId(id, 'id'));
     if (!webhook) throw new WebhookNotFoundError(id);
-    return structuredClone(webhook);
+    return webhook;
+  }
+
+  /** The webhook's current signing secret, in clear. @throws {WebhookNotFoundError} */
+  async secret(id: string): Promise<string> {
+    return (await this.record(id)).secret;
   }
 
   /** Webhooks, newest first, optionally of one tenant. */
@@ -109,7 +129,7 @@ export class WebhookManager {
       limit: parsed.limit ?? DEFAULTS.listLimit,
       cursor: parsed.cursor ?? null,
     });
-    return { items: page.items.map((w) => structuredClone(w)), nextCursor: page.nextCursor };
+    return { items: page.items.map((w) => maskWebhook(w)), nextCursor: page.nextCursor };
   }
 
   /**
@@ -117,9 +137,10 @@ export class WebhookManager {
    * `disabledReason`. @throws {WebhookNotFoundError} {@link WebhookValidationError}
    */
   async update(id: string, patch: UpdateWebhookInput): Promise<SavedWebhook> {
-    const current = await this.get(id);
-    const parsed = parseInput(updateWebhookSchema, patch, 'updateWebhook');
-    const next: WebhookRecord = { ...current, updatedAt: this.o.clock.now() };
+    const current = await this.record(id);
+    // Masks a reader saw come back as the stored values (before the schema: a mask is no valid header value).
+    const parsed = parseInput(updateWebhookSchema, restoreMaskedCredentials(patch, current, 'updateWebhook'), 'updateWebhook');
+    const next: WebhookRecord = { ...structuredClone(current), updatedAt: this.o.clock.now() };
     if (parsed.url !== undefined) {
       this.checkUrl(parsed.url, 'updateWebhook');
       next.url = parsed.url;
@@ -157,12 +178,12 @@ export class WebhookManager {
       await this.o.resetHealth(id);
     }
     this.o.bus.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
-    return { ...structuredClone(next), warnings };
+    return { ...maskWebhook(next), warnings };
   }
 
   /** Deletes a webhook; its pending deliveries are cancelled. @throws {WebhookNotFoundError} */
   async delete(id: string): Promise<void> {
-    const current = await this.get(id);
+    const current = await this.record(id);
     this.o.forget(id);
     if (!(await this.o.storage.deleteWebhook(id))) throw new WebhookNotFoundError(id);
     this.o.forget(id);
@@ -172,10 +193,10 @@ export class WebhookManager {
   /**
    * Copies a webhook under a new id with a new secret: the documented way to revoke a leaked
    * `X-Pakk-WebhookID` or secret (disable the old one, hand out the copy). The copy starts
-   * enabled unless `enabled: false` is passed.
+   * enabled unless `enabled: false` is passed. Credentials are copied here, never through a reader.
    */
   async duplicate(id: string, overrides: { enabled?: boolean } = {}): Promise<SavedWebhook> {
-    const source = await this.get(id);
+    const source = await this.record(id);
     return this.create({
       url: source.url,
       method: source.method as 'POST',
@@ -207,8 +228,9 @@ export class WebhookManager {
    * `gracePeriodMs` (default 24 h) so receivers can switch without dropping deliveries.
    */
   async rotateSecret(id: string, input?: RotateSecretInput): Promise<Webhook> {
-    const parsed = parseInput(rotateSecretSchema, input, 'rotateSecret') ?? {};
-    const current = await this.get(id);
+    // A mask read back is no new secret: refused, naming the field.
+    const parsed = parseInput(rotateSecretSchema, restoreMaskedCredentials(input, null, 'rotateSecret'), 'rotateSecret') ?? {};
+    const current = await this.record(id);
     const now = this.o.clock.now();
     const grace = parsed.gracePeriodMs ?? this.o.secretRotationGraceMs;
     const next: WebhookRecord = {
@@ -223,7 +245,8 @@ export class WebhookManager {
     if (!(await this.o.storage.updateWebhook(next))) throw new WebhookNotFoundError(id);
     this.o.forget(id);
     this.o.bus.notify('webhook.updated', { webhookId: id, tenantId: next.tenantId });
-    return structuredClone(next);
+    // The new secret is shown once, here.
+    return maskWebhook(next, true);
   }
 
   private checkHeaders(headers: Record<string, string>, basicAuth: WebhookRecord['basicAuth'], context: string): void {

@@ -295,7 +295,7 @@ describe('signatures', () => {
     expect(rotated.id).toBe(original.id);
     expect(rotated.secret).not.toBe(original.secret);
     expect(rotated.secret).toMatch(/^whsec_/);
-    expect(rotated.previousSecrets.map((p) => p.secret)).toEqual([original.secret]);
+    expect(rotated.previousSecrets.map((p) => p.secret)).toEqual([`••••••••${original.secret.slice(-4)}`]);
 
     await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 2 } });
     await dispatcher.drain();

@@ -298,7 +298,8 @@ describe('enabling, disabling, deleting and duplicating webhooks', () => {
       enabled: true,
       previousSecrets: [],
     });
-    expect((await dispatcher.getWebhook(copy.id)).secret).toBe(copy.secret);
+    expect(await dispatcher.getWebhookSecret(copy.id)).toBe(copy.secret);
+    expect((await dispatcher.getWebhook(copy.id)).secret).toBe(`••••••••${copy.secret.slice(-4)}`);
 
     // The documented revocation: disable the original, hand out the copy.
     await dispatcher.updateWebhook(source.id, { enabled: false });

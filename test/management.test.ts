@@ -194,13 +194,14 @@ describe.each([
     // The dispatcher holds it under the organization's tenant, with the mapped trigger.
     const stored = await dispatcher.getWebhook(id);
     expect(stored).toMatchObject({ tenantId: ORG_A, url: 'https://merchant.example/hooks/orders', triggers: [{ entity: 'order', event: 'Create' }] });
-    expect(stored.secret).toBe(created.body.secret);
+    expect(await dispatcher.getWebhookSecret(id)).toBe(created.body.secret);
 
     const read = await call('GET', `${hooks(ORG_A)}/${id}`);
     expect(read.status).toBe(200);
     expect(created.body.warnings).toEqual([]);
-    expect(read.body).toEqual({ ...created.body, secret: undefined, previous_secret_expires_at: undefined, warnings: undefined });
-    expect('secret' in read.body).toBe(false);
+    // Reads mask the secret (its last 4 characters show: a generated one is long).
+    const masked = `••••••••${(created.body.secret as string).slice(-4)}`;
+    expect(read.body).toEqual({ ...created.body, secret: masked, warnings: undefined });
     expect('warnings' in read.body).toBe(false);
 
     const second = await call('POST', hooks(ORG_A), {
@@ -213,7 +214,7 @@ describe.each([
     expect(list.status).toBe(200);
     expect(list.body.next_cursor).toBeNull();
     expect(list.body.data.map((w: Json) => w.id)).toEqual([second.body.id, id]); // newest first
-    for (const w of list.body.data) expect('secret' in w).toBe(false);
+    for (const w of list.body.data) expect(w.secret).toMatch(/^••••••••.{4}$/);
 
     // Pagination: limit + cursor.
     const page1 = await call('GET', `${hooks(ORG_A)}?limit=1`);
@@ -233,7 +234,7 @@ describe.each([
       event_codes: ['order.created', 'order.updated'],
       description: 'ERP',
     });
-    expect('secret' in patched.body).toBe(false);
+    expect(patched.body.secret).toBe(masked);
     expect((await dispatcher.getWebhook(id)).triggers).toEqual([
       { entity: 'order', event: 'Create' },
       { entity: 'order', event: 'Edit' },
@@ -442,6 +443,7 @@ describe('authorization', () => {
       ['POST', `${one}/deliveries/msg_x/redeliver`],
       ['POST', `${one}/test`],
       ['POST', `${one}/rotate-secret`],
+      ['GET', `${one}/secret`],
     ];
     for (const as of [null, ORG_B]) {
       for (const [method, path, body] of attempts) {
@@ -456,7 +458,7 @@ describe('authorization', () => {
       }
     }
     expect(await dispatcher.listWebhooks()).toEqual(before);
-    expect((await dispatcher.getWebhook(webhook.id)).secret).toBe(webhook.secret);
+    expect(await dispatcher.getWebhookSecret(webhook.id)).toBe(webhook.secret);
   });
 
   it('grants only on a literal true, and answers a throwing authorize with a 500 that leaks nothing', async () => {
@@ -523,6 +525,7 @@ describe('tenant isolation', () => {
       ['PATCH', foreign, { endpoint: 'https://evil.example/' }],
       ['DELETE', foreign],
       ['POST', `${foreign}/rotate-secret`, {}],
+      ['GET', `${foreign}/secret`],
       ['GET', `${foreign}/executions`],
       ['POST', `${foreign}/deliveries/${deliveryId}/redeliver`],
       ['POST', `${foreign}/test`],
@@ -554,7 +557,7 @@ describe('tenant isolation', () => {
 });
 
 describe('secrets and headers', () => {
-  it('returns the secret only on create and rotate', async () => {
+  it('answers the secret in clear only on create, rotate and GET …/secret; every other read masks it', async () => {
     const dispatcher = newDispatcher();
     const call = client(await serveExpress(handlerFor(dispatcher)));
     const created = await call('POST', hooks(ORG_A), { body: { event_code: 'order.created', endpoint: 'https://m.example/' } });
@@ -568,21 +571,28 @@ describe('secrets and headers', () => {
     ];
     for (const answer of reads) {
       expect(answer.status).toBe(200);
-      expect('secret' in answer.body).toBe(false);
+      expect(answer.body.secret).toBe(`••••••••${secret.slice(-4)}`);
       expect(answer.text).not.toContain(secret);
     }
     const list = await call('GET', hooks(ORG_A));
     expect(list.text).not.toContain(secret);
-    expect('secret' in list.body.data[0]).toBe(false);
+    expect(list.body.data[0].secret).toBe(`••••••••${secret.slice(-4)}`);
+    const revealed = await call('GET', `${hooks(ORG_A)}/${id}/secret`);
+    expect(revealed.status).toBe(200);
+    expect(revealed.body).toEqual({ secret });
+    expect(revealed.headers.get('cache-control')).toBe('no-store');
+    // The masked secret sent back by a form keeps it; any other value is no way to change it.
+    expect((await call('PATCH', `${hooks(ORG_A)}/${id}`, { body: { secret: reads[0]!.body.secret, description: 'again' } })).status).toBe(200);
+    const forged = await call('PATCH', `${hooks(ORG_A)}/${id}`, { body: { secret: '••••••••abcd' } });
+    expectError(forged, 422, 'invalid_input', 'secret');
 
     const rotated = await call('POST', `${hooks(ORG_A)}/${id}/rotate-secret`, { body: { grace_period_ms: 60_000 } });
     expect(rotated.status).toBe(200);
     expect(rotated.body.secret).toMatch(SECRET);
     expect(rotated.body.secret).not.toBe(secret);
     expect(rotated.body.previous_secret_expires_at).toMatch(ISO);
-    const stored = await dispatcher.getWebhook(id);
-    expect(stored.secret).toBe(rotated.body.secret);
-    expect(stored.previousSecrets.map((p) => p.secret)).toEqual([secret]);
+    expect(await dispatcher.getWebhookSecret(id)).toBe(rotated.body.secret);
+    expect((await call('GET', `${hooks(ORG_A)}/${id}/secret`)).body.secret).toBe(rotated.body.secret);
 
     // No body at all is fine for rotation; grace 0 revokes the old secret at once.
     const again = await call('POST', `${hooks(ORG_A)}/${id}/rotate-secret`, { body: { grace_period_ms: 0 } });
@@ -593,20 +603,26 @@ describe('secrets and headers', () => {
     expect((await call('GET', `${hooks(ORG_A)}/${id}`)).text).not.toContain(bare.body.secret);
   });
 
-  it('shows credential headers redacted, and a PATCH round-trip of the redacted form keeps them', async () => {
+  it('shows credential headers masked, and a PATCH round-trip of the masked form keeps them; a forged mask is refused', async () => {
     const dispatcher = newDispatcher();
     const call = client(await serveFetch(handlerFor(dispatcher)));
     const created = await call('POST', hooks(ORG_A), {
       body: { event_code: 'order.created', endpoint: 'https://m.example/', headers: { Authorization: 'Bearer s3cr3t', 'X-Shop': 'one' } },
     });
-    expect(created.body.headers).toEqual({ Authorization: 'Bearer [REDACTED]', 'X-Shop': 'one' });
+    expect(created.body.headers).toEqual({ Authorization: 'Bearer ••••••••', 'X-Shop': 'one' });
     const id = created.body.id as string;
     const read = await call('GET', `${hooks(ORG_A)}/${id}`);
     expect(read.text).not.toContain('s3cr3t');
 
     const patched = await call('PATCH', `${hooks(ORG_A)}/${id}`, { body: { headers: { ...read.body.headers, 'X-Shop': 'two' } } });
     expect(patched.status).toBe(200);
-    expect((await dispatcher.getWebhook(id)).headers).toEqual({ Authorization: 'Bearer s3cr3t', 'X-Shop': 'two' });
+    expect(patched.body.headers).toEqual({ Authorization: 'Bearer ••••••••', 'X-Shop': 'two' });
+    expect(patched.text).not.toContain('s3cr3t');
+    // A mask that is not the stored value's is refused; previews (a read) show the mask.
+    const forged = await call('PATCH', `${hooks(ORG_A)}/${id}`, { body: { headers: { Authorization: 'Token ••••••••' } } });
+    expectError(forged, 422, 'invalid_input', 'headers.Authorization');
+    const preview = await dispatcher.previewPayload(id, { entity: 'order', event: 'Create', data: { OrderId: 1 } });
+    expect(preview.headers.Authorization).toBe('Bearer ••••••••');
   });
 });
 
@@ -817,6 +833,7 @@ describe('OpenAPI document', () => {
       [`${webhook}/deliveries/{deliveryId}/redeliver`]: ['post'],
       [`${webhook}/test`]: ['post'],
       [`${webhook}/rotate-secret`]: ['post'],
+      [`${webhook}/secret`]: ['get'],
     };
     expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(expected).sort());
     for (const [path, methods] of Object.entries(expected)) expect(Object.keys(doc.paths[path]).sort()).toEqual([...methods].sort());
@@ -834,7 +851,8 @@ describe('OpenAPI document', () => {
     expect(Object.keys(doc.components.schemas.Webhook.properties)).toEqual(
       expect.arrayContaining(['id', 'event_code', 'endpoint', 'secret', 'enabled', 'created_at', 'updated_at']),
     );
-    expect(doc.components.schemas.Webhook.required).not.toContain('secret');
+    expect(doc.components.schemas.Webhook.required).toContain('secret');
+    expect(doc.components.schemas.Webhook.properties.secret.description).toMatch(/masked/);
     expect(Object.keys(doc.components.schemas.Execution.properties)).toEqual(
       expect.arrayContaining(['result', 'hard_error', 'error_message', 'request_headers', 'request_body', 'response_body', 'started_at', 'duration_ms', 'attempt', 'delivery_id']),
     );

@@ -364,11 +364,12 @@ describe('template errors are reported when the webhook is saved', () => {
         payload: { mimeType: 'text/plain', template: 'Order {{order.OrderCode}}' },
       });
       expect(warnings).toEqual([]);
+      const before = await dispatcher.getWebhook(original.id);
       const error = await rejection(dispatcher.updateWebhook(original.id, { payload: { mimeType, template } }));
       expect(error).toBeInstanceOf(WebhookValidationError);
       expect((error as WebhookValidationError).field).toBe('payload.template');
       expect(error.message).toContain(`line 3, column ${columnOf(template, 3, at)}`);
-      expect(await dispatcher.getWebhook(original.id)).toEqual(original);
+      expect(await dispatcher.getWebhook(original.id)).toEqual(before);
     });
   }
 
@@ -381,7 +382,8 @@ describe('template errors are reported when the webhook is saved', () => {
     expect(created.message).toMatch(/JSON/);
     expect((await dispatcher.listWebhooks()).items).toEqual([]);
 
-    const { warnings: _warnings, ...original } = await dispatcher.createWebhook({ url: 'https://example.com/hook', triggers: ORDER_CREATE });
+    const { warnings: _warnings, ...created2 } = await dispatcher.createWebhook({ url: 'https://example.com/hook', triggers: ORDER_CREATE });
+    const original = await dispatcher.getWebhook(created2.id);
     const updated = await rejection(dispatcher.updateWebhook(original.id, { payload }));
     expect((updated as WebhookValidationError).field).toBe('payload.template');
     expect(await dispatcher.getWebhook(original.id)).toEqual(original);

@@ -197,7 +197,7 @@ describe('createWebhook and rotateSecret take every form', () => {
     expect(whsec.secret).toBe(WHSEC_SECRET);
     const base64 = await dispatcher.createWebhook({ url, triggers: ORDER_CREATE, secret: BASE64_SECRET, secretEncoding: 'base64' });
     expect(base64.secret).toBe(WHSEC_SECRET);
-    expect((await dispatcher.getWebhook(base64.id)).secret).toBe(WHSEC_SECRET);
+    expect(await dispatcher.getWebhookSecret(base64.id)).toBe(WHSEC_SECRET);
     // Generated secrets keep the Standard Webhooks form: whsec_ + base64 of 32 random bytes.
     const generated = await dispatcher.createWebhook({ url, triggers: ORDER_CREATE });
     expect(generated.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
@@ -205,7 +205,8 @@ describe('createWebhook and rotateSecret take every form', () => {
 
     const rotated = await dispatcher.rotateSecret(raw.id, { secret: BASE64_SECRET, secretEncoding: 'base64' });
     expect(rotated.secret).toBe(WHSEC_SECRET);
-    expect(rotated.previousSecrets.map((p) => p.secret)).toEqual([PACKCLOUD_SECRET]);
+    // The old secret still signs, but only the new one is answered in clear.
+    expect(rotated.previousSecrets.map((p) => p.secret)).toEqual(['••••••••']);
     const back = await dispatcher.rotateSecret(raw.id, { secret: 'another raw secret' });
     expect(back.secret).toBe('another raw secret');
   });
@@ -229,7 +230,7 @@ describe('createWebhook and rotateSecret take every form', () => {
     const rotate = await dispatcher.rotateSecret(webhook.id, { secret: 'short' }).catch((e: unknown) => e);
     expect(rotate).toBeInstanceOf(WebhookValidationError);
     expect(rotate).toMatchObject({ field: 'secret' });
-    expect((await dispatcher.getWebhook(webhook.id)).secret).toBe(webhook.secret);
+    expect(await dispatcher.getWebhookSecret(webhook.id)).toBe(webhook.secret);
     expect((await dispatcher.listWebhooks()).items).toHaveLength(1);
   });
 });
@@ -382,8 +383,9 @@ describe("Pack.cloud's create call, literally", () => {
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
+    expect(await dispatcher.getWebhookSecret(answer.id as string)).toBe('q9NhjkjV9o');
     const stored = await dispatcher.getWebhook(answer.id as string);
-    expect(stored).toMatchObject({ secret: 'q9NhjkjV9o', tenantId: ORG, triggers: [{ entity: 'order', event: 'Create' }], enabled: true });
+    expect(stored).toMatchObject({ secret: '••••••••', tenantId: ORG, triggers: [{ entity: 'order', event: 'Create' }], enabled: true });
   });
 
   it('answers 201 through a real Express app on 127.0.0.1 too', async () => {

@@ -4,12 +4,14 @@
  * either accepts something safe or fails with its own typed error — never anything else, and never
  * an injection.
  */
+import { isCredentialHeader } from '../src/credentials/mask.js';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   TemplateRenderError,
   TemplateSyntaxError,
+  MemoryStorage,
   WebhookDispatcher,
   WebhookValidationError,
   WebhookVerificationError,
@@ -26,7 +28,11 @@ const ORDER_CREATE = [{ entity: 'order', event: 'Create' }];
 const URL_OK = 'https://merchant.example/hooks';
 
 // A dispatcher that never sends: validation only (no opt-out of the address guard).
-const dispatcher = new WebhookDispatcher({ autoStart: false });
+// The storage is read directly: the dispatcher's answers mask credential header values.
+const storage = new MemoryStorage();
+const dispatcher = new WebhookDispatcher({ storage, autoStart: false });
+/** The headers as stored (what deliveries send), not as a read shows them. */
+const storedHeaders = async (id: string): Promise<Record<string, string>> => (await storage.getWebhook(id))?.headers ?? {};
 afterAll(() => dispatcher.close());
 
 /** RFC 9110 token. */
@@ -113,7 +119,7 @@ describe('header validation (createWebhook)', () => {
           expect(isValidation(error), String(error)).toBe(true);
           return;
         }
-        for (const [name, value] of Object.entries(hook.headers)) {
+        for (const [name, value] of Object.entries(await storedHeaders(hook.id))) {
           expect(name).toMatch(TOKEN);
           expect(RESERVED.has(name.toLowerCase()), name).toBe(false);
           expect(value).not.toMatch(/[\r\n\0]/);
@@ -136,10 +142,12 @@ describe('header validation (createWebhook)', () => {
       fc.asyncProperty(headersArb, async (headers) => {
         try {
           const updated = await dispatcher.updateWebhook(hook.id, { headers });
-          for (const [name, value] of Object.entries(updated.headers)) {
+          for (const [name, value] of Object.entries(await storedHeaders(updated.id))) {
             expect(name).toMatch(TOKEN);
             expect(value).toMatch(/^[\t\x20-\x7e\x80-\xff]*$/);
           }
+          // The answer masks credential values, and only those.
+          for (const [name, value] of Object.entries(updated.headers)) expect(value.includes('••••••••')).toBe(isCredentialHeader(name));
         } catch (error) {
           expect(isValidation(error), String(error)).toBe(true);
         }

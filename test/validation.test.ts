@@ -168,13 +168,16 @@ describe('updateWebhook', () => {
   it.each(cases)('rejects %s and leaves the webhook unchanged', async (_name, patch, field, message) => {
     const { warnings, ...webhook } = await dispatcher.createWebhook({ url: URL_OK, triggers: TRIGGERS, headers: { Authorization: 'Bearer t' } });
     expect(warnings).toEqual([]);
+    const before = await dispatcher.getWebhook(webhook.id);
     const error = await expectInvalid(() => dispatcher.updateWebhook(webhook.id, patch), field, message);
     expect(error.message.startsWith('updateWebhook: ')).toBe(true);
-    expect(await dispatcher.getWebhook(webhook.id)).toEqual(webhook);
+    expect(await dispatcher.getWebhook(webhook.id)).toEqual(before);
+    expect(await dispatcher.getWebhookSecret(webhook.id)).toBe(webhook.secret);
   });
 
   it('rejects fields that cannot be changed (tenantId, secret) as unknown options', async () => {
-    const { warnings: _warnings, ...webhook } = await dispatcher.createWebhook({ url: URL_OK, triggers: TRIGGERS });
+    const { warnings: _warnings, ...created } = await dispatcher.createWebhook({ url: URL_OK, triggers: TRIGGERS });
+    const webhook = await dispatcher.getWebhook(created.id);
     for (const patch of [{ tenantId: 'shop-2' }, { secret: SECRET }]) {
       const error = await validationError(() => dispatcher.updateWebhook(webhook.id, patch as UpdateWebhookInput));
       expect(error.message).toContain(Object.keys(patch)[0]);

@@ -50,9 +50,17 @@ export function looksMasked(value: unknown): value is string {
   return typeof value === 'string' && value.includes(MASK);
 }
 
-/** Headers with credential values masked (a copy). */
-export function maskHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * Headers with credential values masked (a copy). `exempt`: lower-cased names kept in full
+ * although they match, such as the built-in signature headers of a signed request (a signature
+ * proves one message; it grants nothing).
+ */
+export function maskHeaders(headers: Readonly<Record<string, string>>, exempt: ReadonlySet<string> = NONE): Record<string, string> {
   const masked: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) masked[name] = isCredentialHeader(name) ? maskHeaderValue(name, value) : value;
+  for (const [name, value] of Object.entries(headers)) {
+    masked[name] = isCredentialHeader(name) && !exempt.has(name.toLowerCase()) ? maskHeaderValue(name, value) : value;
+  }
   return masked;
 }
+
+const NONE: ReadonlySet<string> = new Set();

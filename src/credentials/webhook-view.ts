@@ -46,7 +46,7 @@ export function restoreMaskedCredentials(
   patch: unknown,
   current: WebhookRecord | null,
   context: string,
-  names: { headers: string; basicAuth: string; password: string; tls: string; clientKey: string } = DEFAULT_NAMES,
+  names: CredentialFieldNames = DEFAULT_NAMES,
 ): unknown {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
   const input = patch as Record<string, unknown>;
@@ -76,6 +76,22 @@ export function restoreMaskedCredentials(
     else issues.push({ path: `${names.basicAuth}.${names.password}`, message: MASK_MISMATCH });
   }
 
+  // The signing secrets: a preview of a webhook being edited carries what a read showed.
+  if (looksMasked(input.secret)) {
+    if (current !== null && maskCredential(current.secret) === input.secret) out.secret = current.secret;
+    else issues.push({ path: 'secret', message: MASK_MISMATCH });
+  }
+  const previous = input[names.previousSecrets];
+  if (Array.isArray(previous) && previous.some((p) => isPlainObject(p) && looksMasked(p.secret))) {
+    out[names.previousSecrets] = previous.map((p, index) => {
+      if (!isPlainObject(p) || !looksMasked(p.secret)) return p;
+      const stored = current?.previousSecrets.find((s) => maskCredential(s.secret) === p.secret);
+      if (stored) return { ...p, secret: stored.secret };
+      issues.push({ path: `${names.previousSecrets}.${index}.secret`, message: MASK_MISMATCH });
+      return p;
+    });
+  }
+
   const tls = input[names.tls];
   if (isPlainObject(tls) && looksMasked(tls[names.clientKey])) {
     const stored = current?.tls?.clientKey ?? null;
@@ -87,7 +103,24 @@ export function restoreMaskedCredentials(
   return out;
 }
 
-const DEFAULT_NAMES = { headers: 'headers', basicAuth: 'basicAuth', password: 'password', tls: 'tls', clientKey: 'clientKey' };
+/** How an input names the fields that carry credentials (the library's camelCase, REST's snake_case). */
+export interface CredentialFieldNames {
+  headers: string;
+  basicAuth: string;
+  password: string;
+  tls: string;
+  clientKey: string;
+  previousSecrets: string;
+}
+
+const DEFAULT_NAMES: CredentialFieldNames = {
+  headers: 'headers',
+  basicAuth: 'basicAuth',
+  password: 'password',
+  tls: 'tls',
+  clientKey: 'clientKey',
+  previousSecrets: 'previousSecrets',
+};
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -10,6 +10,7 @@ import { buildDeliveryHeaders, builtInHeaderNames } from '../headers.js';
 import { RESERVED_HEADERS } from '../input/defaults.js';
 import { newId } from '../ids.js';
 import { redactHeaders } from '../redact.js';
+import { credentialValues, scrubHeaders, scrubText } from '../credentials/scrub.js';
 import { signAll } from '../signature.js';
 import type { ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from '../storage/types.js';
 import type { Transport, TransportRequest, TransportResponse } from '../transport/types.js';
@@ -237,6 +238,30 @@ function transportTls(tls: NonNullable<WebhookRecord['tls']>): NonNullable<Trans
     ...(tls.ca ? { ca: tls.ca } : {}),
     rejectUnauthorized: tls.rejectUnauthorized,
   };
+}
+
+/**
+ * The attempt with the webhook's known credential values scrubbed from what came back (response
+ * body and header values, the error message): an echoing receiver must not put them into the
+ * execution log, events or REST answers. The same object when nothing matched (the usual case).
+ */
+export function scrubCredentials(sent: SentAttempt, webhook: WebhookRecord): SentAttempt {
+  const values = credentialValues(webhook);
+  const { response, error } = sent;
+  let scrubbedResponse = response;
+  if (response) {
+    const body = scrubText(response.body, values);
+    const headers = scrubHeaders(response.headers, values);
+    if (body !== response.body || headers !== response.headers) scrubbedResponse = { ...response, body, headers };
+  }
+  let scrubbedError = error;
+  if (error) {
+    const message = scrubText(error.message, values);
+    // The cause may carry the same text: the scrubbed error stands alone.
+    if (message !== error.message) scrubbedError = new WebhookError(error.code, message);
+  }
+  if (scrubbedResponse === response && scrubbedError === error) return sent;
+  return { ...sent, response: scrubbedResponse, error: scrubbedError };
 }
 
 /** The execution record of a sent attempt, with credentials redacted. */

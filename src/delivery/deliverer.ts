@@ -13,7 +13,7 @@ import { hasSubscribers, publish } from '../observability/channels.js';
 import type { MetricsRecorder } from '../observability/metrics.js';
 import { endAttemptSpan, startAttemptSpan, type TracerLike } from '../observability/tracing.js';
 import type { ClaimedDelivery, CompleteAttempt, WebhookRecord, WebhookStorage } from '../storage/types.js';
-import { buildExecution, sendAttempt, type AttemptSettings, type SentAttempt } from './attempt.js';
+import { buildExecution, scrubCredentials, sendAttempt, type AttemptSettings, type SentAttempt } from './attempt.js';
 import type { CircuitBreaker } from './breaker.js';
 import type { HealthRecorder } from './health.js';
 import { announceAttempt, observe, outcomeOf } from './outcome.js';
@@ -109,8 +109,10 @@ export class Deliverer {
     await this.record(webhook, delivery, sent, span);
   }
 
-  private async record(webhook: WebhookRecord, delivery: ClaimedDelivery, sent: SentAttempt, span: ReturnType<typeof startAttemptSpan> | null): Promise<void> {
+  private async record(webhook: WebhookRecord, delivery: ClaimedDelivery, attempted: SentAttempt, span: ReturnType<typeof startAttemptSpan> | null): Promise<void> {
     const { o } = this;
+    // Before anything is decided, stored or emitted from what the receiver said.
+    const sent = scrubCredentials(attempted, webhook);
     const attempt = delivery.attempts + 1;
     const policy = delivery.isTest ? TEST_SEND_POLICY : o.cache.policyFor(webhook);
     const decision = decideRetry(policy, attempt, observe(sent), sent.endedAt);

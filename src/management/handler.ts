@@ -19,6 +19,7 @@ import { type CreateWebhookInput, type RotateSecretInput, type UpdateWebhookInpu
 import { type ListExecutionsInput, type ListWebhooksInput, type TestEventInput } from '../input/queries.js';
 import type { PayloadTemplate } from '../payload.js';
 import type { DeliveryRecord, ExecutionRecord, Page, Trigger, WebhookRecord } from '../storage/types.js';
+import { looksMasked } from '../credentials/mask.js';
 import { EventCodes } from './event-codes.js';
 import { HttpError, errorResponse, fromZodError, internalError, jsonResponse as json, toHttpError } from './http-errors.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
@@ -31,7 +32,7 @@ import {
   rotateSecretBodySchema,
   type EventCodeMap,
 } from './schemas.js';
-import { restoreRedactedHeaders, serializeExecution, serializeQueuedDelivery, serializeSavedWebhook, serializeWebhook } from './serialize.js';
+import { serializeExecution, serializeQueuedDelivery, serializeSavedWebhook, serializeWebhook } from './serialize.js';
 import type { SaveWarning } from '../mergefields/unknown-fields.js';
 
 /**
@@ -45,6 +46,8 @@ export interface ManagementDispatcher {
   updateWebhook(id: string, patch: UpdateWebhookInput): Promise<WebhookRecord & { warnings?: readonly SaveWarning[] }>;
   deleteWebhook(id: string): Promise<void>;
   rotateSecret(id: string, input?: RotateSecretInput): Promise<WebhookRecord>;
+  /** The signing secret in clear (`GET …/secret`). Optional: without it that route answers 501. */
+  getWebhookSecret?(id: string): Promise<string>;
   listExecutions(query?: ListExecutionsInput): Promise<Page<ExecutionRecord>>;
   getDelivery(id: string): Promise<DeliveryRecord>;
   redeliver(deliveryId: string): Promise<DeliveryRecord>;
@@ -270,7 +273,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
     const location = `${basePath}/v1/organizations/${encodeURIComponent(organizationId)}/webhooks/${encodeURIComponent(webhook.id)}`;
-    return json(201, serializeSavedWebhook(webhook, codes, true), { location });
+    return json(201, serializeSavedWebhook(webhook, codes), { location });
   }
 
   async function getWebhook({ params, organizationId }: RouteContext): Promise<Response> {
@@ -278,16 +281,25 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
   }
 
   async function updateWebhook({ request, params, organizationId }: RouteContext): Promise<Response> {
-    const body = parse(schemas.updateWebhookBody, codes.canonicalBody(await readBody(request, true)), {
+    // Masks a GET showed are set aside before the schema (a mask is no valid header value) and
+    // handed to the dispatcher, which keeps the stored value for its own mask and refuses others.
+    const { rest, masked, secret } = setMasksAside(codes.canonicalBody(await readBody(request, true)));
+    const body = parse(schemas.updateWebhookBody, rest, {
       secret: 'cannot be changed with PATCH; use POST …/rotate-secret',
     });
+    if (body.headers !== undefined) Object.assign(body.headers, masked);
     const current = await ownedWebhook(organizationId, params.webhookId ?? '');
+    // The masked secret of a GET sent back unchanged keeps it; a changed one is no way to set it.
+    if (secret !== undefined && secret !== current.secret) {
+      const message = 'cannot be changed with PATCH; use POST …/rotate-secret';
+      throw new HttpError(422, 'invalid_input', `secret: ${message}`, 'secret', {}, [{ field: 'secret', message }]);
+    }
     const triggers = triggersOf(body);
     const updated = await dispatcher.updateWebhook(current.id, {
       ...(body.endpoint !== undefined ? { url: body.endpoint } : {}),
       ...(triggers !== undefined ? { triggers } : {}),
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
-      ...(body.headers !== undefined ? { headers: restoreRedactedHeaders(body.headers, current.headers) } : {}),
+      ...(body.headers !== undefined ? { headers: body.headers } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
       ...(body.payload !== undefined ? { payload: payloadOf(body.payload) } : {}),
     });
@@ -359,6 +371,12 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
     throw new Error('sendTestEvent returned neither an execution nor a delivery');
   }
 
+  async function revealSecret({ params, organizationId }: RouteContext): Promise<Response> {
+    const current = await ownedWebhook(organizationId, params.webhookId ?? '');
+    if (!dispatcher.getWebhookSecret) throw new HttpError(501, 'not_implemented', 'this server\'s webhook dispatcher cannot reveal secrets (no getWebhookSecret)');
+    return json(200, { secret: await dispatcher.getWebhookSecret(current.id) });
+  }
+
   async function rotateSecret({ request, params, organizationId }: RouteContext): Promise<Response> {
     const body = parse(rotateSecretBodySchema, (await readBody(request, false)) ?? {});
     const current = await ownedWebhook(organizationId, params.webhookId ?? '');
@@ -366,7 +384,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       current.id,
       body.grace_period_ms !== undefined ? { gracePeriodMs: body.grace_period_ms } : undefined,
     );
-    return json(200, serializeWebhook(rotated, codes, true));
+    return json(200, serializeWebhook(rotated, codes));
   }
 
   let openApiJson: string | null = null;
@@ -392,7 +410,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       path: WEBHOOKS,
       operationId: 'listWebhooks',
       summary: 'List webhooks',
-      description: 'Newest first, without secrets.',
+      description: 'Newest first, credentials masked.',
       auth: true,
       query: listWebhooksQuerySchema,
       success: { status: 200, description: 'A page of webhooks.', schema: 'WebhookList' },
@@ -404,7 +422,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       path: WEBHOOKS,
       operationId: 'createWebhook',
       summary: 'Create webhook',
-      description: 'The answer is the only time the secret is shown, apart from rotation.',
+      description: 'The answer shows the secret in clear, as rotation does; every read masks it (see `GET …/secret`).',
       auth: true,
       body: { schema: 'CreateWebhookRequest', required: true },
       success: { status: 201, description: 'Created (with the secret).', schema: 'Webhook' },
@@ -417,7 +435,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       operationId: 'getWebhook',
       summary: 'Get a webhook',
       auth: true,
-      success: { status: 200, description: 'The webhook (without its secret).', schema: 'Webhook' },
+      success: { status: 200, description: 'The webhook, credentials masked.', schema: 'Webhook' },
       errors: [],
       run: getWebhook,
     },
@@ -428,7 +446,7 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       summary: 'Update a webhook',
       auth: true,
       body: { schema: 'UpdateWebhookRequest', required: true },
-      success: { status: 200, description: 'The updated webhook (without its secret).', schema: 'Webhook' },
+      success: { status: 200, description: 'The updated webhook, credentials masked.', schema: 'Webhook' },
       errors: [400, 413, 415, 422],
       run: updateWebhook,
     },
@@ -477,6 +495,17 @@ export function createManagementHandler(options: ManagementHandlerOptions): (req
       success: { status: 200, description: 'The execution of the test send (202 with the delivery when only queued).', schema: 'Execution' },
       errors: [400, 413, 415, 422, 501],
       run: sendTest,
+    },
+    {
+      method: 'GET',
+      path: `${WEBHOOK}/secret`,
+      operationId: 'getWebhookSecret',
+      summary: 'Reveal the signing secret',
+      description: 'The one read that answers the secret in clear (as Svix\'s "reveal"). Every other read masks it.',
+      auth: true,
+      success: { status: 200, description: 'The current signing secret.', schema: 'WebhookSecret' },
+      errors: [501],
+      run: revealSecret,
     },
     {
       method: 'POST',
@@ -663,4 +692,28 @@ function deliveryOf(result: unknown): DeliveryRecord | null {
   if (looksLikeDelivery(result)) return result;
   if (isRecord(result) && looksLikeDelivery(result.delivery)) return result.delivery;
   return null;
+}
+
+/**
+ * A PATCH body with the header values that look masked taken out, and those values apart: the
+ * schema checks the rest, the dispatcher decides on the masks.
+ */
+function setMasksAside(body: unknown): { rest: unknown; masked: Record<string, string>; secret?: string } {
+  const masked: Record<string, string> = {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { rest: body, masked };
+  const { headers, ...rest } = body as { headers?: unknown; secret?: unknown };
+  let secret: string | undefined;
+  if (looksMasked(rest.secret)) {
+    secret = rest.secret;
+    delete rest.secret;
+  }
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    return { rest: headers === undefined ? rest : { ...rest, headers }, masked, ...(secret !== undefined ? { secret } : {}) };
+  }
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (looksMasked(value)) masked[name] = value;
+    else kept[name] = value;
+  }
+  return { rest: { ...rest, headers: kept }, masked, ...(secret !== undefined ? { secret } : {}) };
 }

@@ -15,6 +15,7 @@ import {
   openApiDocumentSchema,
   rotateSecretBodySchema,
   webhookListResponseSchema,
+  webhookSecretResponseSchema,
   webhookResponseSchema,
   type ApiSchemas,
 } from './schemas.js';
@@ -30,6 +31,7 @@ export type SchemaId =
   | 'CreateWebhookRequest'
   | 'UpdateWebhookRequest'
   | 'RotateSecretRequest'
+  | 'WebhookSecret'
   | 'TestEventRequest'
   | 'OpenApiDocument';
 
@@ -65,7 +67,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'The body is not `application/json`.',
   422: 'Validation failed; `issues` lists every problem as `{ field, message }`; `field` names the first, `message` sums them all up.',
   500: 'Internal error (details are logged, never returned).',
-  501: 'The dispatcher cannot send test events.',
+  501: 'The dispatcher lacks the method this route needs (`sendTestEvent`, `getWebhookSecret`).',
   503: 'The dispatcher is shutting down.',
 };
 
@@ -82,6 +84,7 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], schemas: ApiSc
   register(schemas.createWebhookBody, 'CreateWebhookRequest');
   register(schemas.updateWebhookBody, 'UpdateWebhookRequest');
   register(rotateSecretBodySchema, 'RotateSecretRequest');
+  register(webhookSecretResponseSchema, 'WebhookSecret');
   register(schemas.testEventBody, 'TestEventRequest');
   register(openApiDocumentSchema, 'OpenApiDocument');
 

@@ -110,22 +110,34 @@ export const rotateSecretBodySchema = z.strictObject({
     .meta({ description: 'How long the old secret keeps signing alongside the new one (default: the dispatcher\'s, 24 h). 0 revokes it at once.' }),
 });
 
-/** A webhook as the API returns it. `secret` is present only in create and rotate answers. */
+/** Answer of `GET …/webhooks/{webhookId}/secret`: the one read that shows the signing secret. */
+export const webhookSecretResponseSchema = z.strictObject({
+  secret: z.string().meta({ description: 'The current signing secret, in clear. Keep it out of logs.', examples: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] }),
+});
+
+/** A webhook as the API returns it: credentials masked, but for the secret in create and rotate answers. */
 export const webhookResponseSchema = z
   .strictObject({
     id: z.string().meta({ description: 'ID of the webhook subscription.', examples: ['wh_01JD3Q4S5T6V7W8X9Y0Z1A2B3C'] }),
     event_code: z.string().meta({ description: 'The subscribed event (the first one when there are several).', examples: ['order.created'] }),
     event_codes: z.array(z.string()).meta({ description: 'Every subscribed event.' }),
     endpoint: z.string().meta({ description: 'The endpoint the event data is sent to.', examples: ['https://myapp.example/order-created'] }),
-    secret: z
-      .string()
-      .optional()
-      .meta({ description: 'The signing secret. Returned only when the webhook is created and when its secret is rotated: store it then.' }),
+    secret: z.string().meta({
+      description:
+        'The signing secret: in clear in the create and rotate answers, masked everywhere else (`••••••••`, and the last 4 characters of a ' +
+        'secret of 24 or more). `GET …/secret` reveals it.',
+      examples: ['••••••••Zw4='],
+    }),
     enabled: z.boolean(),
     disabled_reason: z.string().nullable().meta({ description: 'Why the dispatcher disabled the webhook (410 Gone, persistent failures), or null.' }),
     headers: z
       .record(z.string(), z.string())
-      .meta({ description: 'Custom headers sent with every delivery. Credential values are shown redacted (`Bearer [REDACTED]`).' }),
+      .meta({
+        description:
+          'Custom headers sent with every delivery. Credential values (`Authorization`, `Cookie`, names with token, secret, key, password, ' +
+          'signature, session, auth) are masked: `Bearer ••••••••`, with the last 4 characters of a value of 24 or more. Send a mask back ' +
+          'unchanged to keep the stored value.',
+      }),
     description: z.string().nullable(),
     payload: z
       .strictObject({
@@ -134,7 +146,7 @@ export const webhookResponseSchema = z
       })
       .nullable()
       .meta({ description: 'The merchant\'s payload template, or null for the default JSON payload.' }),
-    previous_secret_expires_at: isoTimestamp('Until when the previous secret keeps signing (rotate answer only).').nullable().optional(),
+    previous_secret_expires_at: isoTimestamp('Until when the previous secret keeps signing after a rotation, or null.').nullable(),
     warnings: z
       .array(
         z.strictObject({
@@ -294,7 +306,7 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
     .meta({
       description:
         'Any subset of the create fields except `secret` (use rotate-secret). `headers` replaces the whole set; ' +
-        'a `[REDACTED]` value copied from a GET keeps the stored value.',
+        'a masked value copied from a GET keeps the stored value; any other masked-looking value is refused.',
     });
 
   const testEventBody = z

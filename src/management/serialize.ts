@@ -1,10 +1,10 @@
 /**
- * Dispatcher records → API JSON (snake_case, ISO timestamps). The webhook's signing secret is
- * included only when the caller asks for it (create and rotate answers).
+ * Dispatcher records → API JSON (snake_case, ISO timestamps). Credentials come masked from the
+ * dispatcher's reads (the secret in clear only in the create and rotate answers): this layer
+ * passes them on as they are and never unmasks anything.
  *
  * @module
  */
-import { REDACTED, redactHeaders } from '../redact.js';
 import type { SaveWarning } from '../mergefields/unknown-fields.js';
 import type { DeliveryRecord, ExecutionRecord, WebhookRecord } from '../storage/types.js';
 import type { EventCodes } from './event-codes.js';
@@ -13,36 +13,33 @@ import type { ExecutionResponse, WebhookResponse } from './schemas.js';
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A saved webhook (create, PATCH) in API form, with the save's warnings. */
-export function serializeSavedWebhook(webhook: WebhookRecord & { warnings?: readonly SaveWarning[] }, codes: EventCodes, withSecret = false): WebhookResponse {
+export function serializeSavedWebhook(webhook: WebhookRecord & { warnings?: readonly SaveWarning[] }, codes: EventCodes): WebhookResponse {
   return {
-    ...serializeWebhook(webhook, codes, withSecret),
+    ...serializeWebhook(webhook, codes),
     warnings: (webhook.warnings ?? []).map((w) => ({ field: w.field, ...(w.mergeField !== undefined ? { merge_field: w.mergeField } : {}), message: w.message })),
   };
 }
 
-/** A webhook in API form. `withSecret` adds the secret (and when the previous one stops signing). */
-export function serializeWebhook(webhook: WebhookRecord, codes: EventCodes, withSecret = false): WebhookResponse {
+/** A webhook in API form, its credentials as the dispatcher gave them (masked but for create and rotate). */
+export function serializeWebhook(webhook: WebhookRecord, codes: EventCodes): WebhookResponse {
   const eventCodes = webhook.triggers.map((trigger) => codes.toCode(trigger));
+  const previous = webhook.previousSecrets.reduce<number | null>((latest, p) => (latest === null || p.expiresAt > latest ? p.expiresAt : latest), null);
   const body: WebhookResponse = {
     id: webhook.id,
     event_code: eventCodes[0] ?? '',
     event_codes: eventCodes,
     endpoint: webhook.url,
+    secret: webhook.secret,
+    previous_secret_expires_at: previous === null ? null : iso(previous),
     enabled: webhook.enabled,
     disabled_reason: webhook.disabledReason,
-    // Custom headers often carry credentials (Authorization: Bearer …): write-only, like the secret.
-    headers: { ...redactHeaders(webhook.headers) },
+    headers: { ...webhook.headers },
     description: webhook.description,
     // The template is the merchant's own text; secrets never go into it (they sign, they are not rendered).
     payload: webhook.payload ? { mime_type: webhook.payload.mimeType, template: webhook.payload.template } : null,
     created_at: iso(webhook.createdAt),
     updated_at: iso(webhook.updatedAt),
   };
-  if (withSecret) {
-    body.secret = webhook.secret;
-    const previous = webhook.previousSecrets.reduce<number | null>((latest, p) => (latest === null || p.expiresAt > latest ? p.expiresAt : latest), null);
-    body.previous_secret_expires_at = previous === null ? null : iso(previous);
-  }
   return body;
 }
 
@@ -80,19 +77,4 @@ export function serializeQueuedDelivery(delivery: DeliveryRecord): {
   attempts: number;
 } {
   return { delivery_id: delivery.id, webhook_id: delivery.webhookId, status: delivery.status, attempts: delivery.attempts };
-}
-
-/**
- * Puts stored values back where a PATCH sends the redacted form a GET showed, so a client that
- * round-trips a GET does not overwrite a credential with the placeholder.
- */
-export function restoreRedactedHeaders(patch: Record<string, string>, current: Record<string, string>): Record<string, string> {
-  const currentByName = new Map(Object.entries(current).map(([name, value]) => [name.toLowerCase(), value]));
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(patch)) {
-    const stored = currentByName.get(name.toLowerCase());
-    const redacted = stored === undefined ? undefined : redactHeaders({ [name]: stored })[name];
-    result[name] = stored !== undefined && value.includes(REDACTED) && value === redacted ? stored : value;
-  }
-  return result;
 }
