@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AutoTransport, NodeHttpTransport, UndiciTransport, WebhookValidationError, type Transport } from 'webhook-dispatcher';
+import { WebhookValidationError, type Transport } from 'webhook-dispatcher';
+import { AutoTransport, NodeHttpTransport, UndiciTransport } from 'webhook-dispatcher/transport';
 import { isHttpIntercepted } from '../src/transport/auto.js';
 import { watchHttpClients } from './helpers/http-clients.js';
 import { Receiver } from './helpers/receiver.js';
