@@ -88,26 +88,26 @@ export interface CloseOptions {
 export class WebhookDispatcher {
   /** The storage adapter in use. */
   readonly storage: WebhookStorage;
-  private readonly transport: Transport;
-  private readonly clock: Clock;
-  private readonly requestTimeoutMs: number;
-  private readonly ownsTransport: boolean;
-  private readonly abortController = new AbortController();
-  private readonly bus: EventBus;
-  private readonly metrics = new MetricsRecorder();
-  private readonly entityFields: EntityFieldRegistry;
-  private readonly batched: BatchedStorage;
-  private readonly cache: WebhookCache;
-  private readonly health: HealthRecorder;
-  private readonly webhooks: WebhookManager;
-  private readonly emitter: Emitter;
-  private readonly previewer: Previewer;
-  private readonly pump: DeliveryPump;
-  private readonly retention: WebhookDispatcherOptions['retention'];
-  private closed = false;
-  private closing: Promise<void> | null = null;
-  private unsubscribe: Promise<() => Promise<void>> | null = null;
-  private retentionTimer: NodeJS.Timeout | null = null;
+  readonly #transport: Transport;
+  readonly #clock: Clock;
+  readonly #requestTimeoutMs: number;
+  readonly #ownsTransport: boolean;
+  readonly #abortController = new AbortController();
+  readonly #bus: EventBus;
+  readonly #metrics = new MetricsRecorder();
+  readonly #entityFields: EntityFieldRegistry;
+  readonly #batched: BatchedStorage;
+  readonly #cache: WebhookCache;
+  readonly #health: HealthRecorder;
+  readonly #webhooks: WebhookManager;
+  readonly #emitter: Emitter;
+  readonly #previewer: Previewer;
+  readonly #pump: DeliveryPump;
+  readonly #retention: WebhookDispatcherOptions['retention'];
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #unsubscribe: Promise<() => Promise<void>> | null = null;
+  #retentionTimer: NodeJS.Timeout | null = null;
 
   constructor(options: WebhookDispatcherOptions = {}) {
     const parsed = parseInput(dispatcherOptionsSchema, options, 'WebhookDispatcher options');
@@ -125,8 +125,8 @@ export class WebhookDispatcher {
       throw cause;
     }
     const perOriginConcurrency = parsed.perOriginConcurrency ?? DEFAULTS.perOriginConcurrency;
-    this.ownsTransport = parsed.transport === undefined;
-    this.transport =
+    this.#ownsTransport = parsed.transport === undefined;
+    this.#transport =
       parsed.transport ??
       new AutoTransport({
         addressGuard,
@@ -134,31 +134,31 @@ export class WebhookDispatcher {
         // The dispatcher never has more requests in flight to one origin than this.
         connectionsPerOrigin: perOriginConcurrency,
       });
-    this.clock = parsed.clock ?? systemClock;
+    this.#clock = parsed.clock ?? systemClock;
     const headerPrefix = parsed.headerPrefix ?? DEFAULTS.headerPrefix;
     const userAgent = parsed.userAgent ?? `webhook-dispatcher/${VERSION}`;
     const leaseMs = parsed.leaseMs ?? DEFAULTS.leaseMs;
-    this.requestTimeoutMs = parsed.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
-    if (leaseMs <= this.requestTimeoutMs) {
-      throw new WebhookValidationError([{ path: 'leaseMs', message: `must be longer than requestTimeoutMs (${this.requestTimeoutMs} ms)` }]);
+    this.#requestTimeoutMs = parsed.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+    if (leaseMs <= this.#requestTimeoutMs) {
+      throw new WebhookValidationError([{ path: 'leaseMs', message: `must be longer than requestTimeoutMs (${this.#requestTimeoutMs} ms)` }]);
     }
     // One signal is shared by every attempt in flight (up to `concurrency` listeners).
-    setMaxListeners(0, this.abortController.signal);
-    this.bus = new EventBus(parsed.onAlert);
-    this.retention = parsed.retention;
-    this.entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
+    setMaxListeners(0, this.#abortController.signal);
+    this.#bus = new EventBus(parsed.onAlert);
+    this.#retention = parsed.retention;
+    this.#entityFields = new EntityFieldRegistry({ ...SHOPCTRL_ENTITY_FIELDS, ...(parsed.entityFields ?? {}) });
     const webhookCacheMs = parsed.webhookCacheMs ?? DEFAULTS.webhookCacheMs;
     const transform = parsed.transform;
-    this.cache = new WebhookCache(this.storage, webhookCacheMs, resolveRetryPolicy(parsed.retry, DEFAULT_RETRY_POLICY));
+    this.#cache = new WebhookCache(this.storage, webhookCacheMs, resolveRetryPolicy(parsed.retry, DEFAULT_RETRY_POLICY));
     const forget = (id: string): void => {
-      this.cache.forget(id);
-      this.batched.forgetMatches();
+      this.#cache.forget(id);
+      this.#batched.forgetMatches();
     };
-    this.health = new HealthRecorder(
+    this.#health = new HealthRecorder(
       this.storage,
-      this.clock,
-      this.bus,
-      this.metrics,
+      this.#clock,
+      this.#bus,
+      this.#metrics,
       parsed.autoDisable === false
         ? null
         : {
@@ -167,41 +167,41 @@ export class WebhookDispatcher {
           },
       forget,
     );
-    this.webhooks = new WebhookManager({
+    this.#webhooks = new WebhookManager({
       storage: this.storage,
-      clock: this.clock,
-      bus: this.bus,
-      entityFields: this.entityFields,
+      clock: this.#clock,
+      bus: this.#bus,
+      entityFields: this.#entityFields,
       addressGuard,
       reservedHeaders: builtInHeaderNames(headerPrefix),
       secretRotationGraceMs: parsed.secretRotationGraceMs ?? DEFAULTS.secretRotationGraceMs,
       strictMergeFields: parsed.strictMergeFields ?? false,
       forget,
-      forgetMatches: () => this.batched.forgetMatches(),
-      resetHealth: (id) => this.health.reset(id),
+      forgetMatches: () => this.#batched.forgetMatches(),
+      resetHealth: (id) => this.#health.reset(id),
     });
-    this.pump = new DeliveryPump({
+    this.#pump = new DeliveryPump({
       storage: this.storage,
-      clock: this.clock,
+      clock: this.#clock,
       concurrency: parsed.concurrency ?? DEFAULTS.concurrency,
       perWebhookConcurrency: parsed.perWebhookConcurrency ?? DEFAULTS.perWebhookConcurrency,
       perOriginConcurrency,
       leaseMs,
       pollIntervalMs: parsed.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
       run: (delivery, releaseSlot) => deliverer.deliver(delivery, releaseSlot),
-      onError: (error, context) => this.bus.error(error, context),
+      onError: (error, context) => this.#bus.error(error, context),
     });
-    const wake = () => this.pump.wake();
+    const wake = () => this.#pump.wake();
     const sequencePlaceholder = newSequencePlaceholder();
     const batched = new BatchedStorage(this.storage, { matchCacheMs: webhookCacheMs, sequencePlaceholder });
-    this.batched = batched;
-    this.emitter = new Emitter({
+    this.#batched = batched;
+    this.#emitter = new Emitter({
       storage: this.storage,
       batched,
-      clock: this.clock,
-      bus: this.bus,
-      metrics: this.metrics,
-      entityFields: this.entityFields,
+      clock: this.#clock,
+      bus: this.#bus,
+      metrics: this.#metrics,
+      entityFields: this.#entityFields,
       maxPayloadBytes: parsed.maxPayloadBytes ?? DEFAULTS.maxPayloadBytes,
       lookupsCached: webhookCacheMs > 0,
       wake,
@@ -209,38 +209,38 @@ export class WebhookDispatcher {
     });
     const attempt: AttemptSettings = {
       storage: this.storage,
-      transport: this.transport,
-      clock: this.clock,
+      transport: this.#transport,
+      clock: this.#clock,
       headerPrefix,
       userAgent,
-      requestTimeoutMs: this.requestTimeoutMs,
+      requestTimeoutMs: this.#requestTimeoutMs,
       maxResponseBodyBytes: parsed.maxResponseBodyBytes ?? DEFAULTS.maxResponseBodyBytes,
       leaseMs,
-      signal: this.abortController.signal,
+      signal: this.#abortController.signal,
       ...(transform ? { transform } : {}),
       ...(parsed.redactHeaders ? { redactHeaders: parsed.redactHeaders } : {}),
     };
     const deliverer = new Deliverer({
       storage: this.storage,
-      clock: this.clock,
-      bus: this.bus,
-      metrics: this.metrics,
-      cache: this.cache,
-      health: this.health,
-      breaker: parsed.circuitBreaker === false ? null : new CircuitBreaker(this.clock, parsed.circuitBreaker ?? {}),
+      clock: this.#clock,
+      bus: this.#bus,
+      metrics: this.#metrics,
+      cache: this.#cache,
+      health: this.#health,
+      breaker: parsed.circuitBreaker === false ? null : new CircuitBreaker(this.#clock, parsed.circuitBreaker ?? {}),
       tracer: parsed.tracer,
       attempt,
       complete: (input) => batched.complete(input),
       wake,
       completionRetryMs: leaseMs / 2,
     });
-    this.previewer = new Previewer({
-      clock: this.clock,
-      entityFields: this.entityFields,
+    this.#previewer = new Previewer({
+      clock: this.#clock,
+      entityFields: this.#entityFields,
       headerPrefix,
       userAgent,
       transform,
-      getWebhook: (id) => this.webhooks.record(id),
+      getWebhook: (id) => this.#webhooks.record(id),
     });
     if (parsed.autoStart !== false) this.start();
   }
@@ -249,19 +249,19 @@ export class WebhookDispatcher {
 
   /** Subscribes to a dispatcher event (typed; see {@link DispatcherEvents}). */
   on<K extends keyof DispatcherEvents>(event: K, listener: DispatcherEvents[K]): this {
-    this.bus.emitter.on(event, listener as never);
+    this.#bus.emitter.on(event, listener as never);
     return this;
   }
 
   /** Subscribes for one occurrence. */
   once<K extends keyof DispatcherEvents>(event: K, listener: DispatcherEvents[K]): this {
-    this.bus.emitter.once(event, listener as never);
+    this.#bus.emitter.once(event, listener as never);
     return this;
   }
 
   /** Unsubscribes a listener (all of the event's listeners when none is given). */
   off<K extends keyof DispatcherEvents>(event: K, listener?: DispatcherEvents[K]): this {
-    this.bus.emitter.off(event, listener as never);
+    this.#bus.emitter.off(event, listener as never);
     return this;
   }
 
@@ -269,13 +269,13 @@ export class WebhookDispatcher {
 
   /** Starts claiming and delivering (only needed with `autoStart: false`). */
   start(): void {
-    this.assertOpen();
-    if (this.pump.isRunning) return;
-    this.pump.start();
-    this.startRetention();
-    if (this.storage.subscribe && !this.unsubscribe) {
-      this.unsubscribe = this.storage.subscribe(() => this.pump.wake()).catch((error: unknown) => {
-        this.bus.error(error, 'subscribe');
+    this.#assertOpen();
+    if (this.#pump.isRunning) return;
+    this.#pump.start();
+    this.#startRetention();
+    if (this.storage.subscribe && !this.#unsubscribe) {
+      this.#unsubscribe = this.storage.subscribe(() => this.#pump.wake()).catch((error: unknown) => {
+        this.#bus.error(error, 'subscribe');
         return async () => {};
       });
     }
@@ -286,7 +286,7 @@ export class WebhookDispatcher {
    * transaction it emitted in. Without it, the work is found by the next poll.
    */
   wake(): void {
-    this.pump.wake();
+    this.#pump.wake();
   }
 
   /**
@@ -296,7 +296,7 @@ export class WebhookDispatcher {
    * or a paused queue holds back.
    */
   async drain(): Promise<void> {
-    await this.pump.drain();
+    await this.#pump.drain();
   }
 
   /**
@@ -305,16 +305,16 @@ export class WebhookDispatcher {
    * The storage adapter is left open: it belongs to the caller. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    if (!this.closing) {
-      this.closed = true;
-      this.closing = (async () => {
-        if (this.retentionTimer) clearInterval(this.retentionTimer);
-        await this.pump.stop(options.timeoutMs ?? this.requestTimeoutMs, () => this.abortController.abort(new DispatcherClosedError()));
-        if (this.unsubscribe) await (await this.unsubscribe)();
-        if (this.ownsTransport) await this.transport.close?.();
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = (async () => {
+        if (this.#retentionTimer) clearInterval(this.#retentionTimer);
+        await this.#pump.stop(options.timeoutMs ?? this.#requestTimeoutMs, () => this.#abortController.abort(new DispatcherClosedError()));
+        if (this.#unsubscribe) await (await this.#unsubscribe)();
+        if (this.#ownsTransport) await this.#transport.close?.();
       })();
     }
-    return this.closing;
+    return this.#closing;
   }
 
   /** `await using dispatcher = new WebhookDispatcher()` closes it at the end of the scope. */
@@ -330,8 +330,8 @@ export class WebhookDispatcher {
    * @throws {WebhookValidationError} naming each invalid field.
    */
   async createWebhook(input: CreateWebhookInput): Promise<SavedWebhook> {
-    this.assertOpen();
-    return this.webhooks.create(input);
+    this.#assertOpen();
+    return this.#webhooks.create(input);
   }
 
   /**
@@ -339,7 +339,7 @@ export class WebhookDispatcher {
    * @throws {WebhookNotFoundError}
    */
   async getWebhook(id: string): Promise<Webhook> {
-    return this.webhooks.get(id);
+    return this.#webhooks.get(id);
   }
 
   /**
@@ -348,12 +348,12 @@ export class WebhookDispatcher {
    * your own authorization, like any credential. @throws {WebhookNotFoundError}
    */
   async getWebhookSecret(id: string): Promise<string> {
-    return this.webhooks.secret(id);
+    return this.#webhooks.secret(id);
   }
 
   /** Webhooks, newest first, optionally of one tenant; credentials masked (see {@link Webhook}). */
   async listWebhooks(query?: ListWebhooksInput): Promise<Page<Webhook>> {
-    return this.webhooks.list(query);
+    return this.#webhooks.list(query);
   }
 
   /**
@@ -364,14 +364,14 @@ export class WebhookDispatcher {
    * @throws {WebhookNotFoundError} {@link WebhookValidationError}
    */
   async updateWebhook(id: string, patch: UpdateWebhookInput): Promise<SavedWebhook> {
-    this.assertOpen();
-    return this.webhooks.update(id, patch);
+    this.#assertOpen();
+    return this.#webhooks.update(id, patch);
   }
 
   /** Deletes a webhook; its waiting deliveries are cancelled. @throws {WebhookNotFoundError} */
   async deleteWebhook(id: string): Promise<void> {
-    this.assertOpen();
-    await this.webhooks.delete(id);
+    this.#assertOpen();
+    await this.#webhooks.delete(id);
   }
 
   /**
@@ -380,8 +380,8 @@ export class WebhookDispatcher {
    * enabled unless `enabled: false` is passed.
    */
   async duplicateWebhook(id: string, overrides: { enabled?: boolean } = {}): Promise<SavedWebhook> {
-    this.assertOpen();
-    return this.webhooks.duplicate(id, overrides);
+    this.#assertOpen();
+    return this.#webhooks.duplicate(id, overrides);
   }
 
   /**
@@ -389,8 +389,8 @@ export class WebhookDispatcher {
    * `gracePeriodMs` (default 24 h) so receivers can switch without dropping deliveries.
    */
   async rotateSecret(id: string, input?: RotateSecretInput): Promise<Webhook> {
-    this.assertOpen();
-    return this.webhooks.rotateSecret(id, input);
+    this.#assertOpen();
+    return this.#webhooks.rotateSecret(id, input);
   }
 
   // ---------------------------------------------------------------- emit
@@ -402,8 +402,8 @@ export class WebhookDispatcher {
    * @throws {WebhookValidationError} when the input or data is invalid (nothing is queued).
    */
   async emit(input: EmitInput): Promise<EmitResult> {
-    this.assertOpen();
-    return this.emitter.emit(input);
+    this.#assertOpen();
+    return this.#emitter.emit(input);
   }
 
   // ---------------------------------------------------------------- log and queue
@@ -437,7 +437,7 @@ export class WebhookDispatcher {
 
   /** One delivery. @throws {DeliveryNotFoundError} */
   async getDelivery(id: string): Promise<DeliveryRecord> {
-    const delivery = await this.storage.getDelivery(this.webhooks.requireId(id, 'id'));
+    const delivery = await this.storage.getDelivery(this.#webhooks.requireId(id, 'id'));
     if (!delivery) throw new DeliveryNotFoundError(id);
     return delivery;
   }
@@ -448,16 +448,16 @@ export class WebhookDispatcher {
    * the delivery is still waiting or in flight.
    */
   async redeliver(deliveryId: string): Promise<DeliveryRecord> {
-    this.assertOpen();
+    this.#assertOpen();
     const delivery = await this.getDelivery(deliveryId);
-    const now = this.clock.now();
+    const now = this.#clock.now();
     const requeued = await this.storage.requeueDeliveries({ deliveryIds: [delivery.id], runAt: now, now });
     if (requeued.length === 0) {
       throw new WebhookValidationError([
         { path: 'deliveryId', message: `is ${delivery.status}; only finished deliveries of existing webhooks can be redelivered` },
       ]);
     }
-    this.pump.wake();
+    this.#pump.wake();
     return this.getDelivery(deliveryId);
   }
 
@@ -466,9 +466,9 @@ export class WebhookDispatcher {
    * webhook and/or tenant, last updated at or after `since`. Returns the ids requeued.
    */
   async retryFailed(input?: RetryFailedInput): Promise<string[]> {
-    this.assertOpen();
+    this.#assertOpen();
     const parsed = parseInput(retryFailedSchema, input, 'retryFailed') ?? {};
-    const now = this.clock.now();
+    const now = this.#clock.now();
     const ids = await this.storage.requeueDeliveries({
       ...(parsed.webhookId !== undefined ? { webhookId: parsed.webhookId } : {}),
       ...(parsed.tenantId !== undefined ? { tenantId: parsed.tenantId } : {}),
@@ -477,19 +477,19 @@ export class WebhookDispatcher {
       runAt: now,
       now,
     });
-    if (ids.length > 0) this.pump.wake();
+    if (ids.length > 0) this.#pump.wake();
     return ids;
   }
 
   /** Cancels a waiting (pending, scheduled or held) delivery. Returns false when it was not waiting. */
   async cancelDelivery(deliveryId: string): Promise<boolean> {
     await this.getDelivery(deliveryId);
-    return this.storage.cancelDelivery(deliveryId, { reason: 'cancelled', now: this.clock.now() });
+    return this.storage.cancelDelivery(deliveryId, { reason: 'cancelled', now: this.#clock.now() });
   }
 
   /** The webhook's consecutive-failure record (what auto-disable looks at). */
   async getWebhookHealth(webhookId: string): Promise<WebhookHealth> {
-    const health = await this.storage.getWebhookHealth(this.webhooks.requireId(webhookId, 'webhookId'));
+    const health = await this.storage.getWebhookHealth(this.#webhooks.requireId(webhookId, 'webhookId'));
     if (!health) throw new WebhookNotFoundError(webhookId);
     return health;
   }
@@ -500,7 +500,7 @@ export class WebhookDispatcher {
    */
   async prune(input: PruneInput): Promise<PruneResult> {
     const parsed = parseInput(pruneSchema, input, 'prune');
-    const now = this.clock.now();
+    const now = this.#clock.now();
     return this.storage.prune({
       ...(parsed.stripSuccessfulBodiesOlderThanMs !== undefined
         ? { stripSuccessfulBodiesBefore: now - parsed.stripSuccessfulBodiesOlderThanMs }
@@ -516,8 +516,8 @@ export class WebhookDispatcher {
    * ordering keys, and a pause (open circuit). @throws {WebhookNotFoundError}
    */
   async getQueueStats(webhookId: string): Promise<WebhookQueueStats> {
-    const now = this.clock.now();
-    const stats = await this.storage.getQueueStats(this.webhooks.requireId(webhookId, 'webhookId'), now);
+    const now = this.#clock.now();
+    const stats = await this.storage.getQueueStats(this.#webhooks.requireId(webhookId, 'webhookId'), now);
     if (!stats) throw new WebhookNotFoundError(webhookId);
     return { ...stats, oldestDueAgeMs: stats.oldestDueAt === null ? null : Math.max(0, now - stats.oldestDueAt) };
   }
@@ -529,8 +529,8 @@ export class WebhookDispatcher {
    */
   async getMetrics(): Promise<DispatcherMetrics> {
     return {
-      ...this.metrics.snapshot(),
-      inFlight: this.pump.inFlight,
+      ...this.#metrics.snapshot(),
+      inFlight: this.#pump.inFlight,
       deliveriesByStatus: this.storage.countDeliveries ? await this.storage.countDeliveries() : null,
     };
   }
@@ -544,7 +544,7 @@ export class WebhookDispatcher {
    *   when the template cannot render this data.
    */
   async previewPayload(webhookOrTemplate: string | Webhook | PayloadTemplate, input: { entity: string; event: string; data: unknown }): Promise<PayloadPreview> {
-    return this.previewer.preview(webhookOrTemplate, input);
+    return this.#previewer.preview(webhookOrTemplate, input);
   }
 
   /**
@@ -553,7 +553,7 @@ export class WebhookDispatcher {
    * (`order.OrderCode`, `order.Lines[].Sku`) and type.
    */
   listMergeFields(input: ListMergeFieldsInput): MergeFieldInfo[] {
-    return this.previewer.mergeFields(input);
+    return this.#previewer.mergeFields(input);
   }
 
   /** Adds or replaces the default payload's `entityData` fields of an entity (or of one of its events). */
@@ -564,7 +564,7 @@ export class WebhookDispatcher {
     if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string' || f.length === 0)) {
       throw new WebhookValidationError([{ path: 'fields', message: 'must be an array of field names' }], { context: 'registerEntityFields' });
     }
-    this.entityFields.register(entity, fields, options?.event);
+    this.#entityFields.register(entity, fields, options?.event);
   }
 
   /**
@@ -572,19 +572,19 @@ export class WebhookDispatcher {
    * with the delivery and its attempt (null when none finished in time).
    */
   async sendTestEvent(webhookId: string, input?: TestEventInput): Promise<{ delivery: DeliveryRecord; execution: ExecutionRecord | null }> {
-    this.assertOpen();
-    if (!this.pump.isRunning) throw new WebhookError('dispatcher_closed', 'start() the dispatcher before sending a test event');
+    this.#assertOpen();
+    if (!this.#pump.isRunning) throw new WebhookError('dispatcher_closed', 'start() the dispatcher before sending a test event');
     const parsed = parseInput(testEventSchema, input, 'sendTestEvent') ?? {};
-    const webhook = await this.webhooks.record(webhookId);
+    const webhook = await this.#webhooks.record(webhookId);
     return sendTestDelivery(
       {
         storage: this.storage,
-        clock: this.clock,
-        bus: this.bus,
-        entityFields: this.entityFields,
-        requestTimeoutMs: this.requestTimeoutMs,
-        originOf: (url) => this.emitter.originOf(url),
-        wake: () => this.pump.wake(),
+        clock: this.#clock,
+        bus: this.#bus,
+        entityFields: this.#entityFields,
+        requestTimeoutMs: this.#requestTimeoutMs,
+        originOf: (url) => this.#emitter.originOf(url),
+        wake: () => this.#pump.wake(),
       },
       webhook,
       parsed,
@@ -593,22 +593,22 @@ export class WebhookDispatcher {
 
   // ---------------------------------------------------------------- internals
 
-  private startRetention(): void {
-    const r = this.retention;
-    if (!r || this.retentionTimer) return;
+  #startRetention(): void {
+    const r = this.#retention;
+    if (!r || this.#retentionTimer) return;
     const input: PruneInput = {
       ...(r.stripSuccessfulBodiesOlderThanMs != null ? { stripSuccessfulBodiesOlderThanMs: r.stripSuccessfulBodiesOlderThanMs } : {}),
       ...(r.deleteSucceededOlderThanMs != null ? { deleteSucceededOlderThanMs: r.deleteSucceededOlderThanMs } : {}),
       ...(r.deleteFailedOlderThanMs != null ? { deleteFailedOlderThanMs: r.deleteFailedOlderThanMs } : {}),
     };
     if (Object.keys(input).length === 0) return;
-    this.retentionTimer = setInterval(() => {
-      this.prune(input).catch((error: unknown) => this.bus.error(error, 'retention'));
+    this.#retentionTimer = setInterval(() => {
+      this.prune(input).catch((error: unknown) => this.#bus.error(error, 'retention'));
     }, r.intervalMs ?? DEFAULTS.retentionIntervalMs);
-    this.retentionTimer.unref();
+    this.#retentionTimer.unref();
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new DispatcherClosedError();
+  #assertOpen(): void {
+    if (this.#closed) throw new DispatcherClosedError();
   }
 }

@@ -9,7 +9,8 @@
  * `sabotage.on`, values in element text are not escaped.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemoryStorage, TemplateRenderError, WebhookDispatcher, compileTemplate, type Alert } from 'webhook-dispatcher';
+import { MemoryStorage, TemplateRenderError, WebhookDispatcher, type Alert } from 'webhook-dispatcher';
+import { compileTemplate } from '../src/mergefields/compile.js';
 import type * as Encode from '../src/mergefields/encode.js';
 import { Receiver } from './helpers/receiver.js';
 

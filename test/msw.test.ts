@@ -7,6 +7,8 @@ import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookDispatcher, verifySignature, type VerifiedWebhook } from 'webhook-dispatcher';
+import { watchHttpClients } from './helpers/http-clients.js';
+import { Receiver } from './helpers/receiver.js';
 
 const HOOK_URL = 'https://merchant.example/hooks/orders';
 
@@ -127,6 +129,44 @@ describe('msw intercepts deliveries (server.listen() after the dispatcher was co
     } finally {
       await dispatcher.close();
       server.close();
+    }
+  });
+});
+
+describe('msw on and off around one dispatcher', () => {
+  it('undici without msw, node:http (intercepted) while msw listens, undici again after server.close()', async () => {
+    const receiver = await Receiver.start();
+    const clients = watchHttpClients();
+    // The local receiver is on 127.0.0.1, which the address guard refuses by default.
+    const dispatcher = new WebhookDispatcher({ allowPrivateNetworks: true });
+    const server = setupServer(http.post(HOOK_URL, () => HttpResponse.json({ mocked: true })));
+    try {
+      const local = await dispatcher.createWebhook({ url: receiver.url('/local'), triggers: [{ entity: 'order', event: 'Create' }] });
+      await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 1 } });
+      await dispatcher.drain();
+      expect(clients).toMatchObject({ undici: ['/local'], nodeHttp: [] });
+
+      server.listen({ onUnhandledRequest: 'bypass' });
+      await dispatcher.updateWebhook(local.id, { enabled: false });
+      const mocked = await dispatcher.createWebhook({ url: HOOK_URL, triggers: [{ entity: 'order', event: 'Create' }] });
+      await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 2 } });
+      await dispatcher.drain();
+      const { items } = await dispatcher.listExecutions({ webhookId: mocked.id });
+      expect(items.map((e) => [e.status, e.responseBody])).toEqual([[200, '{"mocked":true}']]);
+      expect(clients.undici).toEqual(['/local']);
+
+      server.close();
+      await dispatcher.updateWebhook(mocked.id, { enabled: false });
+      await dispatcher.updateWebhook(local.id, { enabled: true });
+      await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: 3 } });
+      await dispatcher.drain();
+      expect(clients.undici).toEqual(['/local', '/local']);
+      expect(receiver.requests).toHaveLength(2);
+    } finally {
+      server.close();
+      clients.stop();
+      await dispatcher.close();
+      await receiver.close();
     }
   });
 });

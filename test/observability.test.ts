@@ -1,7 +1,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHANNELS, WebhookDispatcher, type TracerLike } from 'webhook-dispatcher';
+import { WebhookDispatcher, type TracerLike } from 'webhook-dispatcher';
+import { CHANNELS } from 'webhook-dispatcher/observability';
 import { Receiver } from './helpers/receiver.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];

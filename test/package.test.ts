@@ -8,7 +8,7 @@
  * the tarball's dependencies are installed with --prefer-offline.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 interface RunResult {
@@ -56,15 +57,20 @@ function expectSuccess(result: RunResult, what: string): void {
 /** The ESM script run in the consumer project: every subpath, then one real delivery. */
 const SMOKE_SCRIPT = String.raw`
 import { createServer } from 'node:http';
-import { WebhookDispatcher, expressVerifier, createWebhookVerifier, generateSecret } from 'webhook-dispatcher';
+import { WebhookDispatcher, WebhookVerificationError, generateSecret } from 'webhook-dispatcher';
+import { expressVerifier, createWebhookVerifier, WebhookVerificationError as ReceiverVerificationError } from 'webhook-dispatcher/receiver';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { createManagementHandler, toExpressMiddleware } from 'webhook-dispatcher/management';
+import { AutoTransport } from 'webhook-dispatcher/transport';
+import { CHANNELS } from 'webhook-dispatcher/observability';
 
 const report = {};
 // /testing imports vitest, which this project does not have: only check that it resolves.
 report.testing = import.meta.resolve('webhook-dispatcher/testing').endsWith('/dist/testing/index.js');
-report.exports = [typeof WebhookDispatcher, typeof SqliteStorage, typeof PostgresStorage, typeof createManagementHandler, typeof toExpressMiddleware, typeof createWebhookVerifier].join(',');
+report.exports = [typeof WebhookDispatcher, typeof SqliteStorage, typeof PostgresStorage, typeof createManagementHandler, typeof toExpressMiddleware, typeof createWebhookVerifier, typeof AutoTransport, typeof CHANNELS.attemptEnd].join(',');
+// Entry points share one copy of each class (split chunks): an error from one is instanceof the other's.
+report.sharedErrorClass = WebhookVerificationError === ReceiverVerificationError;
 
 // The optional peers are absent, and the adapters say what to install when used.
 report.peersAbsent = ['better-sqlite3', 'pg'].filter((peer) => {
@@ -126,7 +132,10 @@ describe('the published package', () => {
     expect(check.output).toContain('All good!');
     // attw: every subpath resolves under node16 (from ESM) and bundler; only CJS resolutions are ignored.
     expect(check.output).toContain("(ignoring resolutions: 'node10', 'node16-cjs')");
-    const subpaths = ['', '/storage/sqlite', '/storage/postgres', '/management', '/testing'];
+    const subpaths = Object.keys(pkg.exports)
+      .filter((key) => key !== './package.json')
+      .map((key) => key.slice(1));
+    expect(subpaths).toContain('/receiver');
     for (const subpath of subpaths) expect(check.output).toContain(`"webhook-dispatcher${subpath}"`);
     const esmLines = check.output.split('\n').filter((line) => /^(node16 \(from ESM\)|bundler):/.test(line));
     expect(esmLines.length).toBeGreaterThanOrEqual(subpaths.length * 2);
@@ -205,7 +214,8 @@ describe('the published package', () => {
     };
     expect(line('REPORT')).toEqual({
       testing: true,
-      exports: 'function,function,function,function,function,function',
+      exports: 'function,function,function,function,function,function,function,string',
+      sharedErrorClass: true,
       peersAbsent: 'better-sqlite3,pg',
       sqliteWithoutPeer: 'storage_error: true',
     });

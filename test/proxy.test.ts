@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { UndiciTransport, WebhookDispatcher } from 'webhook-dispatcher';
+import { WebhookDispatcher } from 'webhook-dispatcher';
+import { UndiciTransport } from 'webhook-dispatcher/transport';
 import { Receiver } from './helpers/receiver.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];

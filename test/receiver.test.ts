@@ -10,19 +10,16 @@ import { Hono } from 'hono';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebhookDispatcher, WebhookVerificationError, generateSecret, sign } from 'webhook-dispatcher';
 import {
-  WebhookDispatcher,
-  WebhookVerificationError,
   createWebhookVerifier,
   expressVerifier,
-  generateSecret,
   honoVerifier,
   receiverErrorResponse,
-  sign,
   type ReceivedWebhook,
   type WebhookHonoEnv,
   type WebhookRequest,
-} from 'webhook-dispatcher';
+} from 'webhook-dispatcher/receiver';
 import { Receiver, standardHeaders } from './helpers/receiver.js';
 
 const ORDER_CREATE = [{ entity: 'order', event: 'Create' }];

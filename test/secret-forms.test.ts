@@ -17,16 +17,18 @@ import {
   WebhookDispatcher,
   WebhookValidationError,
   WebhookVerificationError,
+  sign,
+  verifySignature,
+  type WebhookDispatcherOptions,
+} from 'webhook-dispatcher';
+import {
   createWebhookVerifier,
   expressVerifier,
   honoVerifier,
-  sign,
-  verifySignature,
   type ReceivedWebhook,
-  type WebhookDispatcherOptions,
   type WebhookHonoEnv,
   type WebhookRequest,
-} from 'webhook-dispatcher';
+} from 'webhook-dispatcher/receiver';
 import { createManagementHandler, toExpressMiddleware } from 'webhook-dispatcher/management';
 import { Receiver, standardHeaders, type ReceivedRequest } from './helpers/receiver.js';
 

@@ -26,13 +26,13 @@ import {
   WebhookVerificationError,
   generateSecret,
   sign,
-  signAll,
   verifySignature,
   type CreateWebhookInput,
   type DispatcherEvents,
   type ExecutionRecord,
   type WebhookDispatcherOptions,
 } from 'webhook-dispatcher';
+import { signAll } from '../src/signature.js';
 import { Receiver, refusedUrl } from './helpers/receiver.js';
 
 const ORDER_CREATE = [{ entity: 'order', event: 'Create' }];

@@ -15,13 +15,13 @@ import {
   WebhookDispatcher,
   WebhookValidationError,
   WebhookVerificationError,
-  checkUrlHost,
-  compileTemplate,
   generateSecret,
   sign,
   verifySignature,
   type PayloadMimeType,
 } from 'webhook-dispatcher';
+import { checkUrlHost } from 'webhook-dispatcher/transport';
+import { compileTemplate } from '../src/mergefields/compile.js';
 
 const RUNS = { numRuns: 300 };
 const ORDER_CREATE = [{ entity: 'order', event: 'Create' }];

@@ -8,7 +8,6 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
-  compileTemplate,
   MemoryStorage,
   SHOPCTRL_EVENTS,
   shopCtrlEvent,
@@ -16,6 +15,7 @@ import {
   WebhookError,
   WebhookValidationError,
 } from 'webhook-dispatcher';
+import { compileTemplate } from '../src/mergefields/compile.js';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { LifecycleHarness } from './helpers/lifecycle.js';

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LookupFunction } from 'node:net';
-import { NodeHttpTransport, WebhookDispatcher, WebhookValidationError } from 'webhook-dispatcher';
+import { WebhookDispatcher, WebhookValidationError } from 'webhook-dispatcher';
+import { NodeHttpTransport } from 'webhook-dispatcher/transport';
 import { Receiver } from './helpers/receiver.js';
 
 const ORDER_CREATE = [{ entity: 'order', event: 'Create' }];

@@ -1,7 +1,10 @@
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { AutoTransport, NodeHttpTransport, UndiciTransport, WebhookValidationError, isHttpIntercepted, type Transport } from 'webhook-dispatcher';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WebhookValidationError, type Transport } from 'webhook-dispatcher';
+import { AutoTransport, NodeHttpTransport, UndiciTransport } from 'webhook-dispatcher/transport';
+import { isHttpIntercepted } from '../src/transport/auto.js';
+import { watchHttpClients } from './helpers/http-clients.js';
 import { Receiver } from './helpers/receiver.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -139,31 +142,93 @@ describe('UndiciTransport connections', () => {
 });
 
 describe('AutoTransport', () => {
-  it('detects a replaced http.request (nock-style) and routes through node:http while it is active', async () => {
-    expect(isHttpIntercepted()).toBe(false);
+  /** A receiver, an AutoTransport to it and a log of which client sent what, all cleaned up. */
+  async function setup() {
     const receiver = await Receiver.start();
-    cleanups.push(() => receiver.close());
+    const auto = new AutoTransport({ addressGuard: false });
+    const clients = watchHttpClients();
+    cleanups.push(() => receiver.close(), () => auto.close(), () => clients.stop());
+    return { receiver, auto, clients };
+  }
+
+  it('sends through undici when nothing intercepts', async () => {
+    const { receiver, auto, clients } = await setup();
+    expect(isHttpIntercepted()).toBe(false);
+    await auto.send(request(receiver.url('/fast')));
+    expect(clients).toMatchObject({ undici: ['/fast'], nodeHttp: [] });
+    expect(receiver.requests.map((r) => r.path)).toEqual(['/fast']);
+  });
+
+  it('detects a replaced http.request (nock-style) and routes through node:http while it is active', async () => {
+    const { receiver, auto, clients } = await setup();
     const original = http.request;
     let intercepted = 0;
-    // A minimal interceptor in the style of nock: wrap http.request.
+    // A minimal interceptor in the style of nock 13, installed after the transport was built.
     http.request = function wrapped(...args: Parameters<typeof http.request>) {
       intercepted++;
       return (original as (...a: unknown[]) => http.ClientRequest)(...args);
     } as typeof http.request;
     try {
       expect(isHttpIntercepted()).toBe(true);
-      const auto = new AutoTransport({ addressGuard: false });
-      cleanups.push(() => auto.close());
       await auto.send(request(receiver.url('/a')));
       expect(intercepted).toBe(1);
     } finally {
       http.request = original;
     }
     expect(isHttpIntercepted()).toBe(false);
-    const auto = new AutoTransport({ addressGuard: false });
-    cleanups.push(() => auto.close());
     await auto.send(request(receiver.url('/b')));
     expect(intercepted).toBe(1); // undici path: the wrapper was not called
+    expect(clients).toMatchObject({ undici: ['/b'], nodeHttp: ['/a'] });
     expect(receiver.requests.map((r) => r.path)).toEqual(['/a', '/b']);
+  });
+
+  it('does not judge by source text: a wrapper printing as Node\'s own function is still detected', () => {
+    const original = http.request;
+    const disguised = ((...args: Parameters<typeof http.request>) => original(...args)) as typeof http.request;
+    Object.defineProperty(disguised, 'toString', { value: () => Function.prototype.toString.call(original) });
+    http.request = disguised;
+    try {
+      expect(isHttpIntercepted()).toBe(true);
+    } finally {
+      http.request = original;
+    }
+    expect(isHttpIntercepted()).toBe(false);
+  });
+
+  it('detects a replaced http.ClientRequest (nock 14 replaces only that, besides its interceptor)', () => {
+    const original = http.ClientRequest;
+    http.ClientRequest = class Replaced extends original {} as typeof http.ClientRequest;
+    try {
+      expect(isHttpIntercepted()).toBe(true);
+    } finally {
+      http.ClientRequest = original;
+    }
+    expect(isHttpIntercepted()).toBe(false);
+  });
+
+  it("honours @mswjs/interceptors' global marker while it is set", () => {
+    const marker = Symbol.for('client-request-interceptor');
+    const g = globalThis as Record<symbol, unknown>;
+    g[marker] = {};
+    try {
+      expect(isHttpIntercepted()).toBe(true);
+    } finally {
+      delete g[marker];
+    }
+    expect(isHttpIntercepted()).toBe(false);
+  });
+
+  it('detects a ClientRequest replacement installed before the module was loaded (nock imported first)', async () => {
+    const original = http.ClientRequest;
+    http.ClientRequest = class Replaced extends original {} as typeof http.ClientRequest;
+    try {
+      vi.resetModules();
+      const fresh: { isHttpIntercepted(): boolean } = await import('../src/transport/auto.js');
+      expect(fresh.isHttpIntercepted()).toBe(true);
+    } finally {
+      http.ClientRequest = original;
+      vi.resetModules();
+    }
+    expect(isHttpIntercepted()).toBe(false);
   });
 });

@@ -38,24 +38,24 @@ function flattenHeaders(raw: http.IncomingHttpHeaders): Record<string, string> {
 
 /** Sends with Node's built-in HTTP client. Never follows redirects; enforces an overall deadline. */
 export class NodeHttpTransport implements Transport {
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
-  private readonly lookup: LookupFunction | undefined;
-  private readonly guard: AddressGuardOptions | null;
+  readonly #httpAgent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+  readonly #lookup: LookupFunction | undefined;
+  readonly #guard: AddressGuardOptions | null;
 
   constructor(options: NodeHttpTransportOptions = {}) {
-    this.guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
+    this.#guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
     // The guarded lookup validates every resolved address, and the socket connects to exactly
     // the address it returned: no second resolution for a rebinding DNS server to exploit.
-    this.lookup = this.guard ? createGuardedLookup(this.guard, options.lookup) : options.lookup;
+    this.#lookup = this.#guard ? createGuardedLookup(this.#guard, options.lookup) : options.lookup;
     const agentOptions: http.AgentOptions = {
       keepAlive: true,
       maxSockets: options.maxSockets ?? Infinity,
       scheduling: 'lifo',
-      ...(this.lookup ? { lookup: this.lookup } : {}),
+      ...(this.#lookup ? { lookup: this.#lookup } : {}),
     };
-    this.httpAgent = new http.Agent(agentOptions);
-    this.httpsAgent = new https.Agent(agentOptions);
+    this.#httpAgent = new http.Agent(agentOptions);
+    this.#httpsAgent = new https.Agent(agentOptions);
   }
 
   send(request: TransportRequest): Promise<TransportResponse> {
@@ -67,9 +67,9 @@ export class NodeHttpTransport implements Transport {
         reject(new TransportError(`invalid URL ${request.url}`, { cause }));
         return;
       }
-      if (this.guard) {
+      if (this.#guard) {
         // Node skips `lookup` for IP-literal hosts, so those are checked here.
-        const verdict = checkUrlHost(url, this.guard);
+        const verdict = checkUrlHost(url, this.#guard);
         if (verdict && !verdict.allowed) {
           const cause = new AddressBlockedError(verdict.address, verdict.range, { hostname: url.hostname });
           reject(new TransportError(cause.message, { cause, code: 'address_blocked' }));
@@ -97,9 +97,9 @@ export class NodeHttpTransport implements Transport {
       const options: http.RequestOptions = {
         method: request.method,
         headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
-        agent: isHttps ? this.httpsAgent : this.httpAgent,
+        agent: isHttps ? this.#httpsAgent : this.#httpAgent,
       };
-      if (this.lookup) options.lookup = this.lookup;
+      if (this.#lookup) options.lookup = this.#lookup;
       if (isHttps && request.tls) {
         // https.Agent keys its socket pool by these options, so each TLS identity gets its own sockets.
         const tls = options as https.RequestOptions;
@@ -162,7 +162,7 @@ export class NodeHttpTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
   }
 }

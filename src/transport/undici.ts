@@ -194,31 +194,31 @@ function blockedCause(error: unknown): AddressBlockedError | null {
 
 /** Sends with undici pools, one per origin and TLS identity. */
 export class UndiciTransport implements Transport {
-  private readonly pools = new Map<string, Pool>();
-  private readonly guard: AddressGuardOptions | null;
-  private readonly lookup: LookupFunction | undefined;
-  private readonly keepAliveTimeout: number;
-  private readonly connections: number | null;
-  private readonly proxy: string | null;
-  private readonly proxies = new Map<string, ProxyAgent>();
+  readonly #pools = new Map<string, Pool>();
+  readonly #guard: AddressGuardOptions | null;
+  readonly #lookup: LookupFunction | undefined;
+  readonly #keepAliveTimeout: number;
+  readonly #connections: number | null;
+  readonly #proxy: string | null;
+  readonly #proxies = new Map<string, ProxyAgent>();
   /** Parsed URL, its origin and path, and the IP-literal guard verdict per URL string: endpoints repeat, parsing need not. */
-  private readonly targets = new Map<string, Target>();
+  readonly #targets = new Map<string, Target>();
   /** Attempts in flight per shutdown signal: one listener on the signal, not one per attempt. */
-  private readonly inFlight = new WeakMap<AbortSignal, Set<Exchange>>();
+  readonly #inFlight = new WeakMap<AbortSignal, Set<Exchange>>();
 
   constructor(options: UndiciTransportOptions = {}) {
     parseInput(scalarOptionsSchema, options, 'UndiciTransport');
-    this.proxy = options.proxy ?? null;
-    this.guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
-    this.lookup = this.guard ? createGuardedLookup(this.guard, options.lookup) : options.lookup;
-    this.keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
-    this.connections = options.connectionsPerOrigin ?? null;
+    this.#proxy = options.proxy ?? null;
+    this.#guard = options.addressGuard === false ? null : (options.addressGuard ?? {});
+    this.#lookup = this.#guard ? createGuardedLookup(this.#guard, options.lookup) : options.lookup;
+    this.#keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
+    this.#connections = options.connectionsPerOrigin ?? null;
   }
 
   send(request: TransportRequest): Promise<TransportResponse> {
     let target: Target;
     try {
-      target = this.target(request.url);
+      target = this.#target(request.url);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -227,7 +227,7 @@ export class UndiciTransport implements Transport {
     }
     return new Promise<TransportResponse>((resolve, reject) => {
       const signal = request.signal;
-      const attempts = signal ? this.attemptsOf(signal) : null;
+      const attempts = signal ? this.#attemptsOf(signal) : null;
       const exchange = new Exchange(request, resolve, reject, (settled) => attempts?.delete(settled));
       attempts?.add(exchange);
       if (signal?.aborted) {
@@ -244,18 +244,18 @@ export class UndiciTransport implements Transport {
         headersTimeout: request.timeoutMs + 1_000,
         bodyTimeout: request.timeoutMs + 1_000,
       };
-      if (!this.proxy) {
-        this.dispatch(this.pool(origin, request.tls), options, exchange);
+      if (!this.#proxy) {
+        this.#dispatch(this.#pool(origin, request.tls), options, exchange);
         return;
       }
-      this.viaProxy(url, request).then(
-        (via) => this.dispatch(via.agent, { ...options, origin: via.origin, headers: { ...request.headers, host: url.host } }, exchange),
+      this.#viaProxy(url, request).then(
+        (via) => this.#dispatch(via.agent, { ...options, origin: via.origin, headers: { ...request.headers, host: url.host } }, exchange),
         (error: unknown) => exchange.fail(error),
       );
     });
   }
 
-  private dispatch(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, exchange: Exchange): void {
+  #dispatch(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, exchange: Exchange): void {
     try {
       dispatcher.dispatch(options, exchange);
     } catch (error) {
@@ -263,8 +263,8 @@ export class UndiciTransport implements Transport {
     }
   }
 
-  private target(raw: string): Target {
-    let target = this.targets.get(raw);
+  #target(raw: string): Target {
+    let target = this.#targets.get(raw);
     if (!target) {
       let url: URL;
       try {
@@ -273,22 +273,22 @@ export class UndiciTransport implements Transport {
         throw new TransportError(`invalid URL ${raw}`, { cause });
       }
       // IP-literal hosts never go through lookup: check them here (names are checked on connect).
-      const verdict = this.guard ? checkUrlHost(url, this.guard) : null;
+      const verdict = this.#guard ? checkUrlHost(url, this.#guard) : null;
       const blocked =
         verdict && !verdict.allowed ? new AddressBlockedError(verdict.address, verdict.range, { hostname: url.hostname }) : null;
       target = { url, origin: url.origin, path: `${url.pathname}${url.search}`, blocked };
-      if (this.targets.size >= 10_000) this.targets.clear();
-      this.targets.set(raw, target);
+      if (this.#targets.size >= 10_000) this.#targets.clear();
+      this.#targets.set(raw, target);
     }
     return target;
   }
 
-  private attemptsOf(signal: AbortSignal): Set<Exchange> {
-    let attempts = this.inFlight.get(signal);
+  #attemptsOf(signal: AbortSignal): Set<Exchange> {
+    let attempts = this.#inFlight.get(signal);
     if (!attempts) {
       const set = new Set<Exchange>();
       attempts = set;
-      this.inFlight.set(signal, set);
+      this.#inFlight.set(signal, set);
       signal.addEventListener('abort', () => {
         for (const exchange of [...set]) exchange.stop({ kind: 'shutdown', reason: signal.reason });
       }, { once: true });
@@ -297,9 +297,9 @@ export class UndiciTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const dispatchers: Dispatcher[] = [...this.pools.values(), ...this.proxies.values()];
-    this.pools.clear();
-    this.proxies.clear();
+    const dispatchers: Dispatcher[] = [...this.#pools.values(), ...this.#proxies.values()];
+    this.#pools.clear();
+    this.#proxies.clear();
     await Promise.all(dispatchers.map((d) => d.destroy()));
   }
 
@@ -307,18 +307,18 @@ export class UndiciTransport implements Transport {
    * Resolves the target through the guarded lookup and returns the proxy agent and the origin to
    * CONNECT to: the approved IP, with TLS verified against the original name.
    */
-  private async viaProxy(url: URL, request: TransportRequest): Promise<{ agent: ProxyAgent; origin: string }> {
+  async #viaProxy(url: URL, request: TransportRequest): Promise<{ agent: ProxyAgent; origin: string }> {
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const address = isIP(host) ? host : await this.resolve(host);
+    const address = isIP(host) ? host : await this.#resolve(host);
     const port = url.port || (url.protocol === 'https:' ? '443' : '80');
     const origin = `${url.protocol}//${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
     const tls = request.tls;
     const key = `${host}\0${tls ? `${tls.rejectUnauthorized}\0${tls.cert ?? ''}\0${tls.key ?? ''}\0${tls.ca ?? ''}` : ''}`;
-    let agent = this.proxies.get(key);
+    let agent = this.#proxies.get(key);
     if (!agent) {
       agent = new ProxyAgent({
-        uri: this.proxy!,
-        keepAliveTimeout: this.keepAliveTimeout,
+        uri: this.#proxy!,
+        keepAliveTimeout: this.#keepAliveTimeout,
         requestTls: {
           // The connection goes to an IP: SNI and certificate verification use the original name.
           ...(isIP(host) ? {} : { servername: host }),
@@ -328,14 +328,14 @@ export class UndiciTransport implements Transport {
           ...(tls ? { rejectUnauthorized: tls.rejectUnauthorized } : {}),
         },
       });
-      this.proxies.set(key, agent);
+      this.#proxies.set(key, agent);
     }
     return { agent, origin };
   }
 
   /** One address for a name, through the guard (which rejects blocked answers). */
-  private resolve(hostname: string): Promise<string> {
-    const lookup = this.lookup ?? (dnsLookup as unknown as LookupFunction);
+  #resolve(hostname: string): Promise<string> {
+    const lookup = this.#lookup ?? (dnsLookup as unknown as LookupFunction);
     return new Promise((resolve, reject) => {
       lookup(hostname, { all: true }, (error, addresses) => {
         const first = Array.isArray(addresses) ? addresses[0]?.address : (addresses as unknown as string);
@@ -346,24 +346,24 @@ export class UndiciTransport implements Transport {
   }
 
   /** The pool for an origin and TLS identity (a client certificate must never be reused for another). */
-  private pool(origin: string, tls: TransportRequest['tls']): Pool {
+  #pool(origin: string, tls: TransportRequest['tls']): Pool {
     const key = tls
       ? `${origin}\0${tls.rejectUnauthorized}\0${tls.cert ?? ''}\0${tls.key ?? ''}\0${tls.ca ?? ''}`
       : origin;
-    let pool = this.pools.get(key);
+    let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(origin, {
-        ...(this.connections !== null ? { connections: this.connections } : {}),
-        keepAliveTimeout: this.keepAliveTimeout,
+        ...(this.#connections !== null ? { connections: this.#connections } : {}),
+        keepAliveTimeout: this.#keepAliveTimeout,
         connect: {
-          ...(this.lookup ? { lookup: this.lookup } : {}),
+          ...(this.#lookup ? { lookup: this.#lookup } : {}),
           ...(tls?.cert ? { cert: tls.cert } : {}),
           ...(tls?.key ? { key: tls.key } : {}),
           ...(tls?.ca ? { ca: tls.ca } : {}),
           ...(tls ? { rejectUnauthorized: tls.rejectUnauthorized } : {}),
         },
       });
-      this.pools.set(key, pool);
+      this.#pools.set(key, pool);
     }
     return pool;
   }
