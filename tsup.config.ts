@@ -9,6 +9,7 @@ export default defineConfig({
     'storage/sqlite-worker': 'src/storage/sqlite/worker.ts',
     'storage/postgres': 'src/storage/postgres.ts',
     'management/index': 'src/management/index.ts',
+    'admin/index': 'src/admin/index.ts',
   },
   format: ['esm'],
   dts: true,
