@@ -87,9 +87,9 @@ export const CLIENT_SCRIPT = `'use strict';
       clearTimeout(timer);
       timer = setTimeout(refresh, 250);
     };
+    // The server rendered the preview of the saved template; only edits need a new one.
     editor.addEventListener('input', schedule);
     editor.addEventListener('change', schedule);
-    refresh();
 
     // "Insert" next to a merge field puts {{path}} where the cursor is.
     Array.prototype.slice.call(document.querySelectorAll('button[data-insert]')).forEach(function (button) {
