@@ -23,10 +23,13 @@ export function previewTrigger(webhook: WebhookRecord): Trigger {
   return { entity: first.entity === '*' ? 'order' : first.entity, event: first.event === '*' ? 'Create' : first.event };
 }
 
-/** The merge fields of the trigger, without the `data.…` copies of the entity's own fields. */
+/**
+ * The merge fields of the trigger as the editor lists them: values and arrays (for `{{#each}}`),
+ * not the objects that hold them, nor the `data.…` copies of the entity's own fields.
+ */
 export function mergeFieldsFor(context: AdminContext, trigger: Trigger): MergeFieldInfo[] {
   const all = context.dispatcher.listMergeFields({ entity: trigger.entity, event: trigger.event });
-  return all.filter((field) => !field.path.startsWith('data.') && field.path !== 'data');
+  return all.filter((field) => field.type !== 'object' && !field.path.startsWith('data.') && field.path !== 'data');
 }
 
 /** Renders `draft` for `webhook` (an empty template: the default payload). Problems come back as text. */

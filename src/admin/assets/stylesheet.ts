@@ -48,6 +48,8 @@ textarea { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace
 fieldset { border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem 0.75rem; margin: 0; }
 legend { font-weight: 500; padding: 0 0.25rem; }
 .checks { display: flex; flex-wrap: wrap; gap: 0.25rem 1.25rem; }
+.checks.scroll { max-height: 12rem; overflow: auto; padding: 0.25rem; }
+.checks label { font-weight: normal; }
 .hint { color: var(--muted); font-size: 0.88rem; }
 table.headers td { padding: 0.25rem; }
 pre { background: #f3f5f8; border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem 0.75rem; overflow: auto; max-height: 28rem; white-space: pre-wrap; word-break: break-all; font-size: 0.85rem; margin: 0.25rem 0 1rem; }

@@ -31,9 +31,12 @@ export function generalTab(view: GeneralTabView): SafeHtml {
   const { paths, organizationId, webhook, draft, csrfToken } = view;
   const action = (name: Parameters<AdminPaths['action']>[2]) => paths.action(organizationId, webhook.id, name);
   const checked = new Set(draft.triggers);
+  // The checked triggers first (the list can be long), then the other choices.
+  const names = new Map(view.triggerChoices.map((choice) => [triggerKey(choice), choice.name ?? triggerKey(choice)]));
   const choices = new Map<string, string>();
-  for (const choice of view.triggerChoices) choices.set(triggerKey(choice), choice.name ?? triggerKey(choice));
-  for (const key of [...webhook.triggers.map(triggerKey), ...draft.triggers]) if (!choices.has(key)) choices.set(key, key);
+  for (const key of [...draft.triggers, ...webhook.triggers.map(triggerKey), ...names.keys()]) {
+    if (!choices.has(key)) choices.set(key, names.get(key) ?? key);
+  }
 
   // Masks only: what getWebhook returns, masked again in case a wrapper did not.
   const masks = displayedHeaders(webhook.headers);
