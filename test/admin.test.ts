@@ -530,6 +530,15 @@ describe('toNodeHandler', () => {
       });
       expect(foreign.status).toBe(403);
       expect((await dispatcher.getWebhook(webhookId)).enabled).toBe(false);
+      // The refused POST's unread body does not block the keep-alive connection it came on.
+      const enable = await fetch(`${origin}${BASE}/organizations/${ORG}/webhooks/${webhookId}/enable`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'x-orgs': ORG, origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf_token: token, padding: 'x'.repeat(100_000) }).toString(),
+      });
+      expect(enable.status).toBe(303);
+      expect((await dispatcher.getWebhook(webhookId)).enabled).toBe(true);
     } finally {
       await dispatcher.updateWebhook(webhookId, { enabled: true });
       server.closeAllConnections();
@@ -538,11 +547,24 @@ describe('toNodeHandler', () => {
   });
 
   it('serves node:http directly, with a 404 outside basePath', async () => {
-    const server = createServer(toNodeHandler(admin));
+    const small = createAdminHandler({ dispatcher, authorize: authorizeByHeader, basePath: BASE, maxBodyBytes: 4096 });
+    const server = createServer(toNodeHandler(small));
     const origin = await listen(server);
     try {
       expect((await fetch(`${origin}/elsewhere`)).status).toBe(404);
-      expect((await fetch(`${origin}${BASE}/organizations/${ORG}/webhooks`, { headers: { 'x-orgs': ORG } })).status).toBe(200);
+      const page = await fetch(`${origin}${BASE}/organizations/${ORG}/webhooks/${webhookId}`, { headers: { 'x-orgs': ORG } });
+      expect(page.status).toBe(200);
+      const token = /name="csrf_token" value="([^"]+)"/.exec(await page.text())![1]!;
+      const post = (body: string) =>
+        fetch(`${origin}${BASE}/organizations/${ORG}/webhooks/${webhookId}/preview`, {
+          method: 'POST',
+          headers: { 'x-orgs': ORG, origin, 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+        });
+      // Too large: the handler stops reading, the rest is drained; the next request is answered.
+      expect((await post(new URLSearchParams({ csrf_token: token, template: 'x'.repeat(200_000) }).toString())).status).toBe(413);
+      const preview = await post(new URLSearchParams({ csrf_token: token, mime_type: 'text/plain', template: 'Hi {{order.OrderCode}}' }).toString());
+      expect(await preview.json()).toMatchObject({ ok: true, body: 'Hi OrderCode-1' });
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -6,7 +6,6 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import type { AdminHandler } from './handler.js';
 
 /** A request as Node (or Express, with its extras) hands it over. */
@@ -113,7 +112,68 @@ function bodyOf(req: AdminNodeRequest): string | Uint8Array | ReadableStream<Uin
     }
     return undefined;
   }
-  return Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+  return lazyStream(req);
+}
+
+/**
+ * The request's body as a Fetch stream that reads nothing until the handler reads. A request
+ * refused before its form is read (a cross-site POST, a 403) leaves its body untouched, and Node
+ * discards it once the answer is sent, so a keep-alive connection stays usable; a body the handler
+ * stops reading (too large) is drained and discarded.
+ */
+function lazyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let attached = false;
+  let finished = false;
+  const detach = () => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    req.off('close', onClose);
+  };
+  let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  const onData = (chunk: Buffer) => {
+    if (finished || !controller) return;
+    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if ((controller.desiredSize ?? 0) <= 0) req.pause();
+  };
+  const onEnd = () => {
+    if (finished) return;
+    finished = true;
+    detach();
+    controller?.close();
+  };
+  const onError = (error: Error) => {
+    if (finished) return;
+    finished = true;
+    detach();
+    controller?.error(error);
+  };
+  const onClose = () => {
+    if (!req.readableEnded) onError(new Error('the client closed the connection before sending the whole body'));
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        if (!attached) {
+          attached = true;
+          req.on('data', onData);
+          req.on('end', onEnd);
+          req.on('error', onError);
+          req.on('close', onClose);
+        }
+        req.resume();
+      },
+      cancel() {
+        finished = true;
+        detach();
+        req.resume(); // drain: nobody listens, so the rest is discarded
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
