@@ -92,12 +92,8 @@ interface PostOptions {
   handler?: AdminHandler;
 }
 
+/** The organization's CSRF token, from a webhook page (the list has no forms). */
 async function tokenOf(org = ORG, handler = admin): Promise<string> {
-  const page = await (await get(`${org}/webhooks`, org, handler)).text();
-  return /name="csrf_token" value="([^"]+)"/.exec(page)?.[1] ?? (await tokenFromWebhookPage(org, handler));
-}
-
-async function tokenFromWebhookPage(org: string, handler: AdminHandler): Promise<string> {
   const id = org === ORG ? webhookId : otherWebhookId;
   const page = await (await get(webhookPath(id, org), org, handler)).text();
   const token = /name="csrf_token" value="([^"]+)"/.exec(page)?.[1];
@@ -482,6 +478,25 @@ describe('actions', () => {
     expect(test.status).toBe(303);
     expect(test.headers.get('location')).toContain('notice=test-succeeded');
     expect(receiver.requests.at(-1)!.headers['x-pakk-webhook-test']).toBe('true');
+  });
+
+  it('explains on the page what the dispatcher cannot do: redeliver a waiting delivery, send a test when stopped', async () => {
+    const stopped = new WebhookDispatcher({ allowPrivateNetworks: true, autoStart: false });
+    try {
+      const handler = createAdminHandler({ dispatcher: stopped, authorize: authorizeByHeader, basePath: BASE });
+      const webhook = await stopped.createWebhook({ url: receiver.url('/stopped'), triggers: [{ entity: 'order', event: 'Create' }], tenantId: ORG });
+      const [waiting] = (await stopped.emit({ entity: 'order', event: 'Create', tenantId: ORG, data: { OrderId: 5 } })).deliveries;
+      const page = await (await get(webhookPath(webhook.id), ORG, handler)).text();
+      const token = /name="csrf_token" value="([^"]+)"/.exec(page)![1]!;
+      const redeliver = await post(`${webhookPath(webhook.id)}/deliveries/${waiting!.id}/redeliver`, {}, { handler, token });
+      expect(redeliver.status).toBe(409);
+      expect(await redeliver.text()).toContain('This delivery is pending: only finished deliveries can be redelivered.');
+      const test = await post(`${webhookPath(webhook.id)}/test`, {}, { handler, token });
+      expect(test.status).toBe(409);
+      expect(await test.text()).toContain('The test event could not be sent');
+    } finally {
+      await stopped.close();
+    }
   });
 
   it('duplicates into a new webhook of the same organization and opens it', async () => {
