@@ -13,6 +13,7 @@ export const PUBLIC_ENTRIES: Record<string, string> = {
   'storage/sqlite': 'src/storage/sqlite.ts',
   'storage/postgres': 'src/storage/postgres.ts',
   'management/index': 'src/management/index.ts',
+  'admin/index': 'src/admin/index.ts',
   'transport/index': 'src/transport/index.ts',
   'observability/index': 'src/observability/index.ts',
   'testing/index': 'src/testing/index.ts',

@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^webhook-dispatcher\/storage\/sqlite$/, replacement: src('storage/sqlite.ts') },
       { find: /^webhook-dispatcher\/storage\/postgres$/, replacement: src('storage/postgres.ts') },
       { find: /^webhook-dispatcher\/management$/, replacement: src('management/index.ts') },
+      { find: /^webhook-dispatcher\/admin$/, replacement: src('admin/index.ts') },
       { find: /^webhook-dispatcher\/receiver$/, replacement: src('receiver/index.ts') },
       { find: /^webhook-dispatcher\/transport$/, replacement: src('transport/index.ts') },
       { find: /^webhook-dispatcher\/observability$/, replacement: src('observability/index.ts') },

@@ -64,11 +64,12 @@ import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { createManagementHandler, toExpressMiddleware } from 'webhook-dispatcher/management';
 import { AutoTransport } from 'webhook-dispatcher/transport';
 import { CHANNELS } from 'webhook-dispatcher/observability';
+import { createAdminHandler } from 'webhook-dispatcher/admin';
 
 const report = {};
 // /testing imports vitest, which this project does not have: only check that it resolves.
 report.testing = import.meta.resolve('webhook-dispatcher/testing').endsWith('/dist/testing/index.js');
-report.exports = [typeof WebhookDispatcher, typeof SqliteStorage, typeof PostgresStorage, typeof createManagementHandler, typeof toExpressMiddleware, typeof createWebhookVerifier, typeof AutoTransport, typeof CHANNELS.attemptEnd].join(',');
+report.exports = [typeof WebhookDispatcher, typeof SqliteStorage, typeof PostgresStorage, typeof createManagementHandler, typeof toExpressMiddleware, typeof createWebhookVerifier, typeof AutoTransport, typeof CHANNELS.attemptEnd, typeof createAdminHandler].join(',');
 // Entry points share one copy of each class (split chunks): an error from one is instanceof the other's.
 report.sharedErrorClass = WebhookVerificationError === ReceiverVerificationError;
 
@@ -214,7 +215,7 @@ describe('the published package', () => {
     };
     expect(line('REPORT')).toEqual({
       testing: true,
-      exports: 'function,function,function,function,function,function,function,string',
+      exports: 'function,function,function,function,function,function,function,string,function',
       sharedErrorClass: true,
       peersAbsent: 'better-sqlite3,pg',
       sqliteWithoutPeer: 'storage_error: true',

@@ -78,6 +78,10 @@ const PINNED: Record<string, { load: () => Promise<object>; values: string[] }> 
       'toExpressMiddleware',
     ],
   },
+  './admin': {
+    load: () => import('webhook-dispatcher/admin'),
+    values: ['CONTENT_SECURITY_POLICY', 'DEFAULT_ADMIN_MAX_BODY_BYTES', 'createAdminHandler', 'toNodeHandler'],
+  },
   './transport': {
     load: () => import('webhook-dispatcher/transport'),
     values: ['AutoTransport', 'NodeHttpTransport', 'UndiciTransport', 'checkUrlHost', 'createGuardedLookup'],
