@@ -5,9 +5,10 @@
  * organization id is the webhook's `tenantId`.
  *
  * Security model: every organization route is gated by the host's `authorize(request,
- * organizationId)` (required); a webhook of another organization is a 404, never a 403, so
- * existence is not revealed; the signing secret appears only in create and rotate answers; 500s
- * never carry the cause.
+ * organizationId)` (required); a webhook or delivery of another organization is a 404, never a
+ * 403, so existence is not revealed; the signing secret appears in clear only in the create and
+ * rotate answers and `GET …/secret`, every other credential only masked; 500s never carry the
+ * cause. The routes themselves are in `routes/` (webhooks, deliveries, payloads).
  *
  * @module
  */
@@ -26,8 +27,6 @@ import { deliveryRoutes } from './routes/deliveries.js';
 import { payloadRoutes } from './routes/payloads.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DEFAULT_EVENT_CODE_ALIASES, DEFAULT_EVENT_CODES, buildApiSchemas, type EventCodeMap } from './schemas.js';
-
-export type { ManagementDispatcher } from './management-dispatcher.js';
 
 /** Options of {@link createManagementHandler}. */
 export interface ManagementHandlerOptions {

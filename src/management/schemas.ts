@@ -317,7 +317,7 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
       description:
         'Any subset of the create fields except `secret` (use rotate-secret): a field left out keeps its value, `null` removes ' +
         '`basic_auth`, `tls`, `payload`, `rate_limit`, `retry` (back to the dispatcher\'s policy), `unique_queue_items`, `concurrency` ' +
-        'and `description`. `headers`, `tls` and `metadata` replace the whole set. A masked credential copied from a GET (header ' +
+        'and `description`. `headers`, `tls`, `retry` and `metadata` replace the whole set. A masked credential copied from a GET (header ' +
         'value, `basic_auth.password`, `tls.client_key`) keeps the stored value; any other masked-looking value is refused.',
     });
 
