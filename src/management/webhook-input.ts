@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { z } from 'zod';
 import type { RetryPolicyInput } from '../delivery/retry.js';
 import type { CreateWebhookInput, UpdateWebhookInput } from '../input/webhook.js';
 import { looksMasked } from '../credentials/mask.js';
@@ -19,8 +20,8 @@ import type { Trigger } from '../storage/types.js';
 import type { ApiSchemas } from './schemas.js';
 import type { RetryPolicyBody } from './settings-schemas.js';
 
-type CreateWebhookBody = ApiSchemas['createWebhookBody']['_zod']['output'];
-type UpdateWebhookBody = ApiSchemas['updateWebhookBody']['_zod']['output'];
+type CreateWebhookBody = z.output<ApiSchemas['createWebhookBody']>;
+type UpdateWebhookBody = z.output<ApiSchemas['updateWebhookBody']>;
 
 /** The settings both bodies share, as the dispatcher names them. */
 type SettingsInput = Omit<UpdateWebhookInput, 'url' | 'triggers' | 'enabled' | 'headers' | 'description'>;
