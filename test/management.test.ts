@@ -823,17 +823,25 @@ describe('OpenAPI document', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.title).toEqual(expect.any(String));
 
-    const webhooks = '/v1/organizations/{organizationId}/webhooks';
+    const organization = '/v1/organizations/{organizationId}';
+    const webhooks = `${organization}/webhooks`;
     const webhook = `${webhooks}/{webhookId}`;
+    const delivery = `${organization}/deliveries/{deliveryId}`;
     const expected: Record<string, string[]> = {
       '/openapi.json': ['get'],
       [webhooks]: ['get', 'post'],
       [webhook]: ['get', 'patch', 'delete'],
       [`${webhook}/executions`]: ['get'],
+      [`${webhook}/deliveries`]: ['get'],
       [`${webhook}/deliveries/{deliveryId}/redeliver`]: ['post'],
+      [`${webhook}/retry-failed`]: ['post'],
       [`${webhook}/test`]: ['post'],
+      [`${webhook}/preview`]: ['post'],
       [`${webhook}/rotate-secret`]: ['post'],
       [`${webhook}/secret`]: ['get'],
+      [delivery]: ['get'],
+      [`${delivery}/cancel`]: ['post'],
+      [`${organization}/merge-fields`]: ['get', 'post'],
     };
     expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(expected).sort());
     for (const [path, methods] of Object.entries(expected)) expect(Object.keys(doc.paths[path]).sort()).toEqual([...methods].sort());
@@ -858,7 +866,16 @@ describe('OpenAPI document', () => {
     );
     const listParams = doc.paths[webhooks].get.parameters.map((p: Json) => `${p.in}:${p.name}`);
     expect(listParams).toEqual(['path:organizationId', 'query:limit', 'query:cursor']);
-    expect(doc.paths[`${webhook}/executions`].get.parameters.map((p: Json) => p.name)).toContain('success');
+    expect(doc.paths[`${webhook}/executions`].get.parameters.map((p: Json) => p.name)).toEqual(
+      expect.arrayContaining(['success', 'delivery_id']),
+    );
+    expect(doc.paths[`${webhook}/deliveries`].get.parameters.map((p: Json) => p.name)).toEqual(
+      expect.arrayContaining(['status', 'limit', 'cursor']),
+    );
+    expect(doc.paths[`${organization}/merge-fields`].get.parameters.map((p: Json) => `${p.in}:${p.name}:${p.required}`)).toEqual([
+      'path:organizationId:true',
+      'query:event_code:true',
+    ]);
     expect(doc.paths[webhooks].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/CreateWebhookRequest' });
     expect(doc.paths[webhooks].post.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Webhook' });
     expect(doc.paths[webhooks].post.responses['422'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });

@@ -79,13 +79,14 @@ const FIELD_NAMES: Record<string, string> = {
 };
 
 /** Keys whose path below the first segment is meaningful to the client (`headers.X-Foo`), kept verbatim. */
-const KEEP_SUBPATH = new Set(['headers', 'data']);
+const KEEP_SUBPATH = new Set(['headers', 'data', 'metadata', 'payloadSample']);
 /** Keys whose sub-fields the API spells in snake_case (`payload.mimeType` → `payload.mime_type`). */
-const SNAKE_SUBPATH = new Set(['payload']);
+const SNAKE_SUBPATH = new Set(['payload', 'basicAuth', 'tls', 'retry', 'rateLimit', 'uniqueQueueItems']);
 
-const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** `retryOn4xx` → `retry_on_4xx`, `basicAuth` → `basic_auth`. */
+const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/([a-z])([0-9])/g, '$1_$2');
 
-/** A dispatcher field path in API terms: `url` → `endpoint`, `triggers.0.entity` → `event_code`. */
+/** A dispatcher field path in API terms: `url` → `endpoint`, `triggers.0.entity` → `event_code`, `basicAuth.password` → `basic_auth.password`. */
 export function apiFieldName(path: string): string {
   if (path === '') return '';
   const [head = '', ...rest] = path.split('.');
@@ -96,9 +97,42 @@ export function apiFieldName(path: string): string {
   return mapped;
 }
 
+/**
+ * Webhook input fields a dispatcher message may name in its text (`conflicts with basicAuth`,
+ * `clientCertificate and clientKey must be given together`): said in the API's names instead.
+ * Only fields of the webhook input: option names such as `allowPrivateNetworks` are the server's
+ * and stay as they are.
+ */
+const MESSAGE_NAMES = [
+  'basicAuth',
+  'clientCertificate',
+  'clientKey',
+  'rejectUnauthorized',
+  'uniqueQueueItems',
+  'keyPath',
+  'rateLimit',
+  'perSecond',
+  'payloadMode',
+  'payloadSample',
+  'secretEncoding',
+  'mimeType',
+  'maxAttempts',
+  'initialDelayMs',
+  'maxDelayMs',
+  'retryOn4xx',
+  'honorRetryAfter',
+  'gracePeriodMs',
+];
+const MESSAGE_NAME_PATTERN = new RegExp(`\\b(?:${MESSAGE_NAMES.join('|')})\\b`, 'g');
+
+/** A dispatcher message with the webhook input's field names in API spelling. */
+export function apiMessage(message: string): string {
+  return message.replace(MESSAGE_NAME_PATTERN, (name) => snakeCase(name));
+}
+
 /** The 422 answer of a dispatcher validation error, in API field names and without the method context. */
 export function fromValidationError(error: WebhookValidationError): HttpError {
-  const issues = error.issues.map((issue) => ({ path: apiFieldName(issue.path), message: issue.message }));
+  const issues = error.issues.map((issue) => ({ path: apiFieldName(issue.path), message: apiMessage(issue.message) }));
   return validationHttpError(issues);
 }
 

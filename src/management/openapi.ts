@@ -19,6 +19,15 @@ import {
   webhookResponseSchema,
   type ApiSchemas,
 } from './schemas.js';
+import {
+  deliveryListResponseSchema,
+  deliveryResponseSchema,
+  mergeFieldListResponseSchema,
+  previewResponseSchema,
+  retryFailedBodySchema,
+  retryFailedResponseSchema,
+} from './delivery-schemas.js';
+import { basicAuthBodySchema, rateLimitBodySchema, retryPolicyBodySchema, tlsBodySchema } from './settings-schemas.js';
 
 /** Names of the schemas under `components.schemas`. */
 export type SchemaId =
@@ -33,6 +42,18 @@ export type SchemaId =
   | 'RotateSecretRequest'
   | 'WebhookSecret'
   | 'TestEventRequest'
+  | 'Delivery'
+  | 'DeliveryList'
+  | 'RetryFailedRequest'
+  | 'RetryFailedResult'
+  | 'PreviewRequest'
+  | 'Preview'
+  | 'MergeFieldsRequest'
+  | 'MergeFieldList'
+  | 'BasicAuth'
+  | 'TlsSettings'
+  | 'RetryPolicy'
+  | 'RateLimit'
   | 'OpenApiDocument';
 
 /** What the document needs to know about one route. */
@@ -45,6 +66,8 @@ export interface RouteDoc {
   description?: string;
   /** False only for the document itself. */
   auth: boolean;
+  /** The group the route is listed under (default `webhooks`; `meta` without `auth`). */
+  tag?: 'webhooks' | 'deliveries' | 'payloads';
   query?: z.ZodType;
   body?: { schema: SchemaId; required: boolean };
   success: { status: number; description: string; schema?: SchemaId };
@@ -62,12 +85,14 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed JSON body (`malformed_json`), or a body that ended early because the client disconnected (`request_aborted`).',
   403: 'The host\'s authorize() refused the caller for this organization.',
   404: 'Unknown route, or no such webhook/delivery in this organization.',
-  409: 'The delivery is still queued or in flight.',
+  409: 'The delivery is not in a state this allows: redeliver needs an ended delivery, cancel a waiting one.',
   413: 'Request body over the size limit.',
   415: 'The body is not `application/json`.',
   422: 'Validation failed; `issues` lists every problem as `{ field, message }`; `field` names the first, `message` sums them all up.',
   500: 'Internal error (details are logged, never returned).',
-  501: 'The dispatcher lacks the method this route needs (`sendTestEvent`, `getWebhookSecret`).',
+  501:
+    'The dispatcher lacks the optional method this route needs (`sendTestEvent`, `getWebhookSecret`, `listDeliveries`, ' +
+    '`cancelDelivery`, `retryFailed`, `previewPayload`, `listMergeFields`).',
   503: 'The dispatcher is shutting down.',
 };
 
@@ -86,6 +111,18 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], schemas: ApiSc
   register(rotateSecretBodySchema, 'RotateSecretRequest');
   register(webhookSecretResponseSchema, 'WebhookSecret');
   register(schemas.testEventBody, 'TestEventRequest');
+  register(deliveryResponseSchema, 'Delivery');
+  register(deliveryListResponseSchema, 'DeliveryList');
+  register(retryFailedBodySchema, 'RetryFailedRequest');
+  register(retryFailedResponseSchema, 'RetryFailedResult');
+  register(schemas.previewBody, 'PreviewRequest');
+  register(previewResponseSchema, 'Preview');
+  register(schemas.mergeFieldsBody, 'MergeFieldsRequest');
+  register(mergeFieldListResponseSchema, 'MergeFieldList');
+  register(basicAuthBodySchema, 'BasicAuth');
+  register(tlsBodySchema, 'TlsSettings');
+  register(retryPolicyBodySchema, 'RetryPolicy');
+  register(rateLimitBodySchema, 'RateLimit');
   register(openApiDocumentSchema, 'OpenApiDocument');
 
   // `input`: request bodies and query strings are documented as clients send them (strings in
@@ -127,7 +164,7 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], schemas: ApiSc
       operationId: route.operationId,
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
-      tags: [route.auth ? 'webhooks' : 'meta'],
+      tags: [route.auth ? (route.tag ?? 'webhooks') : 'meta'],
       ...(route.auth ? {} : { security: [] }),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(route.body
@@ -147,8 +184,9 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], schemas: ApiSc
         'Manage an organization\'s outgoing webhooks (Pack.cloud shape). Every route under ' +
         '`/v1/organizations/{organizationId}` is authorized by the host application (its authorize() ' +
         'callback decides per organization; how callers authenticate is the host\'s choice). ' +
-        'A webhook of another organization answers 404, never 403. Secrets are returned only when a ' +
-        'webhook is created and when its secret is rotated. This document itself needs no authorization. ' +
+        'A webhook or delivery of another organization answers 404, never 403. The signing secret is answered in clear only ' +
+        'when a webhook is created, when its secret is rotated, and by `GET …/secret`; every other read masks credentials ' +
+        '(the secret, `basic_auth.password`, `tls.client_key`, credential headers). This document itself needs no authorization. ' +
         'Every error answer is JSON `{ error: { code, message, field, issues? } }`; a method a path does ' +
         'not support (including TRACE) answers 405 `method_not_allowed` with an `Allow` header.',
     },

@@ -13,6 +13,7 @@ import { DEFAULTS } from '../input/defaults.js';
 import { headersSchema, mimeTypeSchema, payloadTemplateSchema, secretEncodingSchema, urlSchema } from '../input/fields.js';
 import { secretProblem } from '../signature.js';
 import type { Trigger } from '../storage/types.js';
+import { webhookSettingsResponseShape, webhookSettingsShape } from './settings-schemas.js';
 
 /** Maps API event codes (`order.created`) to the dispatcher's triggers (`{ entity: 'order', event: 'Create' }`). */
 export type EventCodeMap = Readonly<Record<string, Trigger>>;
@@ -72,14 +73,14 @@ export const errorResponseSchema = z
   .meta({ description: 'Error answer.' });
 
 // Query values arrive as strings: parsed from digits, so `?limit=1e3` or `?limit=` is an error, not a surprise.
-const limitParam = z
+export const limitParam = z
   .string()
   .regex(/^[0-9]{1,5}$/, `must be an integer from 1 to ${MAX_LIMIT}`)
   .transform(Number)
   .pipe(z.number().int().min(1, `must be an integer from 1 to ${MAX_LIMIT}`).max(MAX_LIMIT, `must be at most ${MAX_LIMIT}`))
   .meta({ description: `Page size, 1-${MAX_LIMIT} (default ${DEFAULTS.listLimit}).` });
 
-const cursorParam = z
+export const cursorParam = z
   .string()
   .min(1, 'must not be empty')
   .max(200, 'is longer than 200 characters')
@@ -97,6 +98,12 @@ export const listExecutionsQuerySchema = z.strictObject({
     .transform((value) => value === 'true')
     .optional()
     .meta({ description: 'Only successful (`true`) or failed (`false`) attempts.' }),
+  delivery_id: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(200, 'is longer than 200 characters')
+    .optional()
+    .meta({ description: 'Only the attempts of this delivery (one per try, newest first).' }),
 });
 
 /** Body of `POST …/rotate-secret`. */
@@ -146,6 +153,7 @@ export const webhookResponseSchema = z
       })
       .nullable()
       .meta({ description: 'The merchant\'s payload template, or null for the default JSON payload.' }),
+    ...webhookSettingsResponseShape,
     previous_secret_expires_at: isoTimestamp('Until when the previous secret keeps signing after a rotation, or null.').nullable(),
     warnings: z
       .array(
@@ -287,6 +295,7 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
       headers: headers.optional(),
       description: description.optional(),
       payload: payload.optional(),
+      ...webhookSettingsShape,
     })
     .superRefine(requireOneEventCode(true))
     .superRefine(checkSecret, { when: () => true })
@@ -301,12 +310,15 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
       headers: headers.optional(),
       description: description.optional(),
       payload: payload.optional(),
+      ...webhookSettingsShape,
     })
     .superRefine(requireOneEventCode(false))
     .meta({
       description:
-        'Any subset of the create fields except `secret` (use rotate-secret). `headers` replaces the whole set; ' +
-        'a masked value copied from a GET keeps the stored value; any other masked-looking value is refused.',
+        'Any subset of the create fields except `secret` (use rotate-secret): a field left out keeps its value, `null` removes ' +
+        '`basic_auth`, `tls`, `payload`, `rate_limit`, `retry` (back to the dispatcher\'s policy), `unique_queue_items`, `concurrency` ' +
+        'and `description`. `headers`, `tls`, `retry` and `metadata` replace the whole set. A masked credential copied from a GET (header ' +
+        'value, `basic_auth.password`, `tls.client_key`) keeps the stored value; any other masked-looking value is refused.',
     });
 
   const testEventBody = z
@@ -316,7 +328,25 @@ export function buildApiSchemas(options: ApiSchemaOptions) {
     })
     .meta({ description: 'Send a test event.' });
 
-  return { eventCode, createWebhookBody, updateWebhookBody, testEventBody };
+  const previewBody = z
+    .strictObject({
+      event_code: eventCode.optional().meta({ description: 'Event to render; default: the webhook\'s first event.' }),
+      data: z.unknown().refine((value) => value !== undefined, 'is required').meta({ description: 'The record to render, as `emit()` would get it.' }),
+    })
+    .meta({ description: 'Render the request a delivery of this event would be, without sending it.' });
+
+  const mergeFieldsQuery = z.strictObject({
+    event_code: eventCode.meta({ description: 'The event whose merge fields to list (from the entity\'s known fields).' }),
+  });
+
+  const mergeFieldsBody = z
+    .strictObject({
+      event_code: eventCode,
+      data: z.unknown().refine((value) => value !== undefined, 'is required').meta({ description: 'A sample record: its own fields are listed.' }),
+    })
+    .meta({ description: 'List the merge fields of one sample record (the dynamic list for a specific order).' });
+
+  return { eventCode, createWebhookBody, updateWebhookBody, testEventBody, previewBody, mergeFieldsQuery, mergeFieldsBody };
 }
 
 /** The per-handler schemas. */
