@@ -6,6 +6,9 @@
 import { createHash } from 'node:crypto';
 import { StorageError, WebhookError } from '../../errors.js';
 import { LeasedBodies } from '../leased-bodies.js';
+import { RESET_HEALTH, UNSTARTED_STATUSES, statusIn } from '../sql/fragments.js';
+import { claimOrder } from '../sql/order.js';
+import { DELIVERY_COLUMNS, num, numOrNull, str, toDelivery, toWebhook, type Row } from '../sql/records.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
@@ -30,24 +33,17 @@ import type {
 } from '../types.js';
 import { COMPLETE_TYPES, completeSql, executionSelect, finishSql, requestBodyParam } from './completion.js';
 import {
-  DELIVERY_COLUMNS,
   MAX_ROWS_PER_STATEMENT,
   asError,
   chunks,
   invalid,
   isQueryable,
-  json,
-  num,
-  numOrNull,
   padRows,
   preparedRowCount,
-  str,
-  toDelivery,
   type PostgresPool,
   type PostgresQueryResult,
   type PostgresQueryable,
   type PreparedQueryable,
-  type Row,
 } from './driver.js';
 import { enqueue, needsTransaction, type EnqueueContext } from './enqueue.js';
 import { Listening } from './listen.js';
@@ -175,7 +171,7 @@ export class PostgresStorage implements WebhookStorage {
     return this.guard('getWebhook', async () => {
       const result = await this.pool.query(`SELECT record FROM ${this.n.webhooks} WHERE id = $1`, [id]);
       const row = result.rows[0] as Row | undefined;
-      return row ? json<WebhookRecord>(row.record) : null;
+      return row ? toWebhook(row) : null;
     });
   }
 
@@ -220,7 +216,7 @@ export class PostgresStorage implements WebhookStorage {
          cancelled AS (
            UPDATE ${this.n.deliveries} SET status = 'cancelled', last_error = 'webhook was deleted', updated_at = $2,
              accepts_merges = false
-           WHERE webhook_id IN (SELECT id FROM deleted) AND status IN ('pending', 'scheduled', 'held')
+           WHERE webhook_id IN (SELECT id FROM deleted) AND ${statusIn(UNSTARTED_STATUSES)}
          ), forgotten AS (
            DELETE FROM ${this.n.keys} WHERE webhook_id IN (SELECT id FROM deleted)
          )
@@ -324,7 +320,7 @@ export class PostgresStorage implements WebhookStorage {
       ]);
       const rows = (result.rows as Array<{ c: Row }>).map((r) => r.c);
       // RETURNING has no order: tests first, then queue by queue, each in runAt then id order.
-      rows.sort((a, b) => num(a.rank) - num(b.rank) || num(a.run_at) - num(b.run_at) || (str(a.id) < str(b.id) ? -1 : str(a.id) > str(b.id) ? 1 : 0));
+      rows.sort((a, b) => num(a.rank) - num(b.rank) || claimOrder(num(a.run_at), str(a.id), num(b.run_at), str(b.id)));
       return rows.map((row): ClaimedDelivery => {
         const claimed = { ...toDelivery(row), leaseToken: str(row.lease_token), leaseExpiresAt: num(row.lease_expires_at) };
         this.leasedBodies.remember(claimed.leaseToken, claimed.body);
@@ -432,7 +428,7 @@ export class PostgresStorage implements WebhookStorage {
            SET status = 'cancelled', last_error = COALESCE($3::text, d.last_error), updated_at = $4,
              lease_token = NULL, lease_expires_at = NULL, accepts_merges = false
            FROM target t
-           WHERE d.id = t.id AND (t.status IN ('pending', 'scheduled', 'held') OR (t.status = 'delivering' AND d.lease_token = $2::text))
+           WHERE d.id = t.id AND (${statusIn(UNSTARTED_STATUSES, 't.status')} OR (t.status = 'delivering' AND d.lease_token = $2::text))
            RETURNING d.id, d.webhook_id, d.is_test, d.status, d.run_at, d.ordering_key, d.sequence,
              t.status = 'delivering' AS freed, t.status <> 'held' AS advance`,
           // Locked first, so its status is the latest one (a hand-over may just have made it its key's turn).
@@ -539,7 +535,7 @@ export class PostgresStorage implements WebhookStorage {
   /** Zeroes the failure run, keeping the last success/failure times. */
   async resetWebhookHealth(webhookId: string): Promise<void> {
     await this.guard('resetWebhookHealth', () =>
-      this.pool.query(`UPDATE ${this.n.webhooks} SET consecutive_failures = 0, failing_since = NULL WHERE id = $1`, [webhookId]),
+      this.pool.query(`UPDATE ${this.n.webhooks} SET ${RESET_HEALTH} WHERE id = $1`, [webhookId]),
     );
   }
 

@@ -13,7 +13,7 @@
 import type { ClaimRequest, QueueStats } from '../types.js';
 import { bucketTime, nextTokenAt, spend, wholeTokens, type Bucket } from './bucket.js';
 import type { Connection } from './connection.js';
-import { claimOrder, type ClaimedRow } from './rows.js';
+import { claimedRowOrder, type ClaimedRow } from './rows.js';
 import type { Statements } from './statements.js';
 
 /** A queue row as the claim reads it. */
@@ -126,7 +126,7 @@ export function claimRows(c: Connection, sql: Statements, request: ClaimRequest,
 
   // Test sends are rare: a read finds none for a fraction of what the claiming UPDATE costs empty.
   const out = c.stmt(sql.testDue).get({ now }) ? (c.allRaw(sql.claimTests, { now, limit, leaseExpiresAt }) as ClaimedRow[]) : [];
-  out.sort(claimOrder);
+  out.sort(claimedRowOrder);
 
   const visited = new Set<string>();
   while (out.length < limit) {
@@ -169,7 +169,7 @@ function serve(
   } else {
     const want = Math.min(claim.room, cap - q.in_flight, wholeTokens(bucket, t));
     const rows = c.allRaw(sql.claimFromQueue, { id: q.webhook_id, now, limit: want, leaseExpiresAt: claim.leaseExpiresAt }) as ClaimedRow[];
-    rows.sort(claimOrder);
+    rows.sort(claimedRowOrder);
     for (const row of rows) out.push(row);
     state.inFlight += rows.length;
     const after: Bucket = { ...bucket, fullAt: spend(bucket, t, rows.length) };

@@ -13,6 +13,9 @@
  */
 import { StorageError, WebhookError } from '../../errors.js';
 import { LeasedBodies } from '../leased-bodies.js';
+import { PRUNED_WITH_FAILURES, PRUNED_WITH_SUCCESSES, STRIP_BODIES, UNSTRIPPED } from '../sql/fragments.js';
+import { deliveryConditions, executionConditions, listingSql, pageOf, webhookConditions, type Listing } from '../sql/listing.js';
+import { DELIVERY_COLUMNS, toDelivery, toExecution, toHealth, toWebhook, type Row } from '../sql/records.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
@@ -49,24 +52,7 @@ import {
   type SqliteDatabase,
 } from './connection.js';
 import { bucketOf, claimRows, nextRunAt, queueStats, type QueueRow } from './queues.js';
-import {
-  bool,
-  CLAIMED_BODY,
-  CLAIMED_TOKEN,
-  DELIVERY_COLUMNS,
-  EXECUTION_SELECT,
-  pageOf,
-  pageSize,
-  toClaimed,
-  toDelivery,
-  toExecution,
-  toHealth,
-  webhookParams,
-  where,
-  type DeliveryRow,
-  type ExecutionRow,
-  type HealthRow,
-} from './rows.js';
+import { CLAIMED_BODY, CLAIMED_TOKEN, EXECUTION_SELECT, pageSize, paramsInto, toClaimed, webhookParams } from './rows.js';
 import { checkSchema, migrate } from './schema.js';
 import { statements, type Statements } from './statements.js';
 import { SqliteThread } from './thread.js';
@@ -111,6 +97,14 @@ export interface SqliteStorageOptions {
    * pages. `'auto'`: SQLite's default, inside whichever commit crosses 1,000 WAL pages.
    */
   checkpoints?: 'background' | 'auto';
+}
+
+/** One page of a listing, newest first. */
+function listPage<T extends { id: string }>(c: Connection, listing: Listing, limit: number, toItem: (row: Row) => T): Page<T> {
+  const size = pageSize(limit);
+  const params: unknown[] = [];
+  const sql = listingSql(listing, size, paramsInto(params));
+  return pageOf(c.stmt(sql).all(params) as Row[], size, toItem);
 }
 
 const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
@@ -307,8 +301,8 @@ export class SqliteStorage implements WebhookStorage {
 
   async getWebhook(id: string): Promise<WebhookRecord | null> {
     return this.run('get webhook', (c) => {
-      const row = c.stmt(this.sql.getWebhook).get({ id }) as { record: string } | undefined;
-      return row ? (JSON.parse(row.record) as WebhookRecord) : null;
+      const row = c.stmt(this.sql.getWebhook).get({ id }) as Row | undefined;
+      return row ? toWebhook(row) : null;
     });
   }
 
@@ -356,30 +350,15 @@ export class SqliteStorage implements WebhookStorage {
   }
 
   async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
-    return this.run('list webhooks', (c) => {
-      const limit = pageSize(query.limit);
-      const conditions: string[] = [];
-      if (query.tenantId === null) conditions.push('tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('tenant_id = @tenantId');
-      if (query.enabled !== undefined) conditions.push('enabled = @enabled');
-      if (query.cursor) conditions.push('id < @cursor');
-      const sql = `SELECT id, record FROM ${this.prefix}webhooks${where(conditions)} ORDER BY id DESC LIMIT @limit`;
-      const rows = c.stmt(sql).all({
-        tenantId: query.tenantId ?? null,
-        enabled: query.enabled === undefined ? null : bool(query.enabled),
-        cursor: query.cursor ?? null,
-        limit: limit + 1,
-      }) as Array<{ id: string; record: string }>;
-      return pageOf(rows, limit, (r) => JSON.parse(r.record) as WebhookRecord);
-    });
+    return this.run('list webhooks', (c) =>
+      listPage(c, { select: 'record', from: `${this.prefix}webhooks`, conditions: webhookConditions(query) }, query.limit, toWebhook),
+    );
   }
 
   async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
     return this.run('find webhooks for event', (c) => {
-      const rows = c.stmt(this.sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Array<{
-        record: string;
-      }>;
-      return rows.map((r) => JSON.parse(r.record) as WebhookRecord);
+      const rows = c.stmt(this.sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Row[];
+      return rows.map(toWebhook);
     });
   }
 
@@ -452,30 +431,15 @@ export class SqliteStorage implements WebhookStorage {
 
   async getDelivery(id: string): Promise<DeliveryRecord | null> {
     return this.run('get delivery', (c) => {
-      const row = c.stmt(this.sql.getDelivery).get({ id }) as DeliveryRow | undefined;
+      const row = c.stmt(this.sql.getDelivery).get({ id }) as Row | undefined;
       return row ? toDelivery(row) : null;
     });
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
-    return this.run('list deliveries', (c) => {
-      const limit = pageSize(query.limit);
-      const conditions: string[] = [];
-      if (query.webhookId !== undefined) conditions.push('webhook_id = @webhookId');
-      if (query.tenantId === null) conditions.push('tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('tenant_id = @tenantId');
-      if (query.status !== undefined) conditions.push('status = @status');
-      if (query.cursor) conditions.push('id < @cursor');
-      const sql = `SELECT ${DELIVERY_COLUMNS} FROM ${this.prefix}deliveries${where(conditions)} ORDER BY id DESC LIMIT @limit`;
-      const rows = c.stmt(sql).all({
-        webhookId: query.webhookId ?? null,
-        tenantId: query.tenantId ?? null,
-        status: query.status ?? null,
-        cursor: query.cursor ?? null,
-        limit: limit + 1,
-      }) as DeliveryRow[];
-      return pageOf(rows, limit, toDelivery);
-    });
+    return this.run('list deliveries', (c) =>
+      listPage(c, { select: DELIVERY_COLUMNS, from: `${this.prefix}deliveries`, conditions: deliveryConditions(query) }, query.limit, toDelivery),
+    );
   }
 
   async nextRunAt(): Promise<number | null> {
@@ -495,48 +459,25 @@ export class SqliteStorage implements WebhookStorage {
   }
 
   async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
-    return this.run('list executions', (c) => {
-      const limit = pageSize(query.limit);
-      const conditions: string[] = [];
-      if (query.webhookId !== undefined) conditions.push('e.webhook_id = @webhookId');
-      if (query.deliveryId !== undefined) conditions.push('e.delivery_id = @deliveryId');
-      if (query.tenantId === null) conditions.push('e.tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('e.tenant_id = @tenantId');
-      if (query.success !== undefined) conditions.push('e.success = @success');
-      if (query.since !== undefined) conditions.push('e.started_at >= @since');
-      if (query.until !== undefined) conditions.push('e.started_at < @until');
-      if (query.cursor) conditions.push('e.id < @cursor');
-      const p = this.prefix;
-      // A NULL request_body is the delivery's body: one primary-key lookup per such row.
-      const sql =
-        `SELECT ${EXECUTION_SELECT} FROM ${p}executions e ` +
-        `LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id` +
-        `${where(conditions)} ORDER BY e.id DESC LIMIT @limit`;
-      const rows = c.stmt(sql).all({
-        webhookId: query.webhookId ?? null,
-        deliveryId: query.deliveryId ?? null,
-        tenantId: query.tenantId ?? null,
-        success: query.success === undefined ? null : bool(query.success),
-        since: query.since ?? null,
-        until: query.until ?? null,
-        cursor: query.cursor ?? null,
-        limit: limit + 1,
-      }) as ExecutionRow[];
-      return pageOf(rows, limit, toExecution);
-    });
+    const p = this.prefix;
+    // A NULL request_body is the delivery's body: one primary-key lookup per such row.
+    const from = `${p}executions e LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id`;
+    return this.run('list executions', (c) =>
+      listPage(c, { select: EXECUTION_SELECT, from, conditions: executionConditions(query), alias: 'e.' }, query.limit, toExecution),
+    );
   }
 
   async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
     return this.run('record webhook result', (c) => {
       // One UPDATE … RETURNING: the increment is atomic across connections.
-      const row = c.stmt(success ? this.sql.recordSuccess : this.sql.recordFailure).get({ id: webhookId, at }) as HealthRow | undefined;
+      const row = c.stmt(success ? this.sql.recordSuccess : this.sql.recordFailure).get({ id: webhookId, at }) as Row | undefined;
       return row ? toHealth(row) : null;
     });
   }
 
   async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
     return this.run('get webhook health', (c) => {
-      const row = c.stmt(this.sql.getHealth).get({ id: webhookId }) as HealthRow | undefined;
+      const row = c.stmt(this.sql.getHealth).get({ id: webhookId }) as Row | undefined;
       return row ? toHealth(row) : null;
     });
   }
@@ -561,20 +502,17 @@ export class SqliteStorage implements WebhookStorage {
         }
         if (strip !== undefined) {
           result.executionsStripped = c
-            .stmt(
-              `UPDATE ${p}executions SET request_body = '', response_body = '' ` +
-                `WHERE success = 1 AND started_at < @before AND (request_body IS NULL OR request_body <> '' OR response_body <> '')`,
-            )
+            .stmt(`UPDATE ${p}executions SET ${STRIP_BODIES} WHERE success = 1 AND started_at < @before AND ${UNSTRIPPED}`)
             .run({ before: strip }).changes;
         }
         if (okBefore !== undefined) {
           result.deliveriesDeleted += c
-            .stmt(`DELETE FROM ${p}deliveries WHERE status = 'succeeded' AND updated_at < @before`)
+            .stmt(`DELETE FROM ${p}deliveries WHERE ${PRUNED_WITH_SUCCESSES} AND updated_at < @before`)
             .run({ before: okBefore }).changes;
         }
         if (failBefore !== undefined) {
           result.deliveriesDeleted += c
-            .stmt(`DELETE FROM ${p}deliveries WHERE status IN ('failed', 'cancelled') AND updated_at < @before`)
+            .stmt(`DELETE FROM ${p}deliveries WHERE ${PRUNED_WITH_FAILURES} AND updated_at < @before`)
             .run({ before: failBefore }).changes;
         }
         return result;
