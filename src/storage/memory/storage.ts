@@ -7,28 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { StorageError, WebhookValidationError } from '../../errors.js';
 import { RunHeap } from '../run-heap.js';
-import type {
-  ClaimRequest,
-  ClaimedDelivery,
-  CompleteAttempt,
-  DeliveryQuery,
-  DeliveryRecord,
-  DeliveryStatus,
-  EnqueueResult,
-  EventMatch,
-  ExecutionQuery,
-  ExecutionRecord,
-  Page,
-  PruneRequest,
-  PruneResult,
-  QueueStats,
-  RequeueRequest,
-  WebhookHealth,
-  WebhookQuery,
-  WebhookRecord,
-  WebhookStorage,
-  WriteOptions,
-} from '../types.js';
+// The contract's types, as S.*: an adapter names nearly all of them.
+import type * as S from '../types.js';
 import { ExecutionLog } from './execution-log.js';
 import { OrderingKeys, type KeyState } from './ordering.js';
 import { QueueBoard, WebhookQueue } from './queues.js';
@@ -54,7 +34,7 @@ interface LeaseEntry {
   expiresAt: number;
 }
 
-const emptyHealth = (): WebhookHealth => ({
+const emptyHealth = (): S.WebhookHealth => ({
   consecutiveFailures: 0,
   failingSince: null,
   lastSuccessAt: null,
@@ -62,14 +42,14 @@ const emptyHealth = (): WebhookHealth => ({
 });
 
 /**
- * {@link WebhookStorage} kept in memory. Claims are exclusive within the process. Each webhook's
+ * {@link S.WebhookStorage} kept in memory. Claims are exclusive within the process. Each webhook's
  * due deliveries sit in a heap of their own and a board lists the queues that can give something
  * now, so a claim costs O(log n) per delivery it takes (O(1) when deliveries arrive in order, as
  * they mostly do), whatever the backlogs.
  * Returned webhooks are frozen: treat every returned record as read-only.
  */
-export class MemoryStorage implements WebhookStorage {
-  private readonly webhooks = new Map<string, WebhookRecord>();
+export class MemoryStorage implements S.WebhookStorage {
+  private readonly webhooks = new Map<string, S.WebhookRecord>();
   private readonly triggers = new TriggerIndex();
   private readonly deliveries = new Map<string, StoredDelivery>();
   /** Every key of `deliveries` is ≤ this (see enqueueDeliveries). */
@@ -91,13 +71,13 @@ export class MemoryStorage implements WebhookStorage {
   private readonly saturated = new Set<WebhookQueue>();
   private readonly keys = new OrderingKeys();
   private readonly log = new ExecutionLog();
-  private readonly health = new Map<string, WebhookHealth>();
+  private readonly health = new Map<string, S.WebhookHealth>();
   /** `webhookId\0coalesceKey` → id of the waiting delivery carrying that key. */
   private readonly coalescing = new Map<string, string>();
 
   // ---------------------------------------------------------------- webhooks
 
-  async insertWebhook(webhook: WebhookRecord): Promise<void> {
+  async insertWebhook(webhook: S.WebhookRecord): Promise<void> {
     if (this.webhooks.has(webhook.id)) throw new StorageError(`webhook ${webhook.id} already exists`);
     const stored = freezeCopy(webhook);
     this.webhooks.set(stored.id, stored);
@@ -107,11 +87,11 @@ export class MemoryStorage implements WebhookStorage {
     else this.queues.set(stored.id, new WebhookQueue(stored.id, stored));
   }
 
-  async getWebhook(id: string): Promise<WebhookRecord | null> {
+  async getWebhook(id: string): Promise<S.WebhookRecord | null> {
     return this.webhooks.get(id) ?? null;
   }
 
-  async updateWebhook(webhook: WebhookRecord): Promise<boolean> {
+  async updateWebhook(webhook: S.WebhookRecord): Promise<boolean> {
     const previous = this.webhooks.get(webhook.id);
     if (!previous) return false;
     this.triggers.remove(previous);
@@ -151,7 +131,7 @@ export class MemoryStorage implements WebhookStorage {
     return true;
   }
 
-  async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
+  async listWebhooks(query: S.WebhookQuery): Promise<S.Page<S.WebhookRecord>> {
     const matches = [...this.webhooks.values()].filter(
       (w) =>
         (query.tenantId === undefined || w.tenantId === query.tenantId) &&
@@ -160,7 +140,7 @@ export class MemoryStorage implements WebhookStorage {
     return paginate(matches.sort(byIdDesc), query.limit, query.cursor);
   }
 
-  async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
+  async findWebhooksForEvent(match: S.EventMatch): Promise<S.WebhookRecord[]> {
     return this.triggers.find(match);
   }
 
@@ -174,7 +154,7 @@ export class MemoryStorage implements WebhookStorage {
     );
   }
 
-  async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
+  async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     if (options?.transaction !== undefined) this.checkTransaction(options.transaction);
     // The dispatcher's ids are ULIDs, increasing within a process: an id above every id stored so
     // far cannot be taken, so the usual enqueue skips a Map lookup per delivery.
@@ -185,7 +165,7 @@ export class MemoryStorage implements WebhookStorage {
     }
     this.greatestDeliveryId = greatest;
     const placeholder = options?.sequencePlaceholder;
-    const result: EnqueueResult = { deliveries: [] };
+    const result: S.EnqueueResult = { deliveries: [] };
     for (const d of deliveries) {
       if (d.coalesceKey === null && d.orderingKey === null && d.status === 'pending') {
         // The usual delivery: nothing to merge into, no key to wait for.
@@ -235,7 +215,7 @@ export class MemoryStorage implements WebhookStorage {
 
   // ---------------------------------------------------------------- claim and complete
 
-  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+  async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     const { now, limit } = request;
     this.promoteDue(now);
     for (const queue of this.saturated) {
@@ -244,7 +224,7 @@ export class MemoryStorage implements WebhookStorage {
         this.board.ensureReady(queue);
       }
     }
-    const claimed: ClaimedDelivery[] = [];
+    const claimed: S.ClaimedDelivery[] = [];
     // Test sends first, outside every queue rule: the merchant is waiting for this one.
     while (claimed.length < limit) {
       const entry = this.tests.pop();
@@ -261,7 +241,7 @@ export class MemoryStorage implements WebhookStorage {
   }
 
   /** Takes what `queue` can give into `claimed`, then lists it where it now belongs. */
-  private serve(queue: WebhookQueue, request: ClaimRequest, claimed: ClaimedDelivery[]): void {
+  private serve(queue: WebhookQueue, request: S.ClaimRequest, claimed: S.ClaimedDelivery[]): void {
     const { now } = request;
     if (queue.isPaused(now)) {
       this.board.listWaking(queue, queue.pausedUntil!);
@@ -296,20 +276,20 @@ export class MemoryStorage implements WebhookStorage {
     }
   }
 
-  private lease(d: StoredDelivery, now: number, leaseMs: number): ClaimedDelivery {
+  private lease(d: StoredDelivery, now: number, leaseMs: number): S.ClaimedDelivery {
     this.setStatus(d, 'delivering');
     d.version++;
     d.leaseToken = `${this.leasePrefix}${++this.leaseSequence}`;
     d.leaseExpiresAt = now + leaseMs;
     d.updatedAt = now;
     this.leases.push({ id: d.id, token: d.leaseToken, expiresAt: d.leaseExpiresAt });
-    const claim = publicDelivery(d) as ClaimedDelivery;
+    const claim = publicDelivery(d) as S.ClaimedDelivery;
     claim.leaseToken = d.leaseToken;
     claim.leaseExpiresAt = d.leaseExpiresAt;
     return claim;
   }
 
-  async completeAttempt(input: CompleteAttempt): Promise<boolean> {
+  async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
     const d = this.deliveries.get(input.deliveryId);
     if (!d || d.status !== 'delivering' || d.leaseToken !== input.leaseToken) return false;
     const { outcome } = input;
@@ -330,7 +310,7 @@ export class MemoryStorage implements WebhookStorage {
     return true;
   }
 
-  async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
+  async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
     const results: boolean[] = [];
     for (const input of inputs) results.push(await this.completeAttempt(input));
     return results;
@@ -379,13 +359,13 @@ export class MemoryStorage implements WebhookStorage {
 
   // ---------------------------------------------------------------- reads
 
-  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+  async getDelivery(id: string): Promise<S.DeliveryRecord | null> {
     const d = this.deliveries.get(id);
     return d ? publicDelivery(d) : null;
   }
 
-  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
-    const matches: DeliveryRecord[] = [];
+  async listDeliveries(query: S.DeliveryQuery): Promise<S.Page<S.DeliveryRecord>> {
+    const matches: S.DeliveryRecord[] = [];
     for (const d of this.deliveries.values()) {
       if (query.webhookId !== undefined && d.webhookId !== query.webhookId) continue;
       if (query.tenantId !== undefined && d.tenantId !== query.tenantId) continue;
@@ -415,7 +395,7 @@ export class MemoryStorage implements WebhookStorage {
     return next;
   }
 
-  async getQueueStats(webhookId: string, now: number): Promise<QueueStats | null> {
+  async getQueueStats(webhookId: string, now: number): Promise<S.QueueStats | null> {
     if (!this.webhooks.has(webhookId)) return null;
     this.promoteDue(now);
     const queue = this.queueOf(webhookId);
@@ -446,11 +426,11 @@ export class MemoryStorage implements WebhookStorage {
     };
   }
 
-  async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+  async listExecutions(query: S.ExecutionQuery): Promise<S.Page<S.ExecutionRecord>> {
     return this.log.list(query, (id) => this.deliveries.get(id));
   }
 
-  async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
+  async requeueDeliveries(request: S.RequeueRequest): Promise<string[]> {
     const statuses = new Set(request.statuses ?? ['failed']);
     const candidates = request.deliveryIds
       ? request.deliveryIds.map((id) => this.deliveries.get(id)).filter((d) => d !== undefined)
@@ -483,10 +463,10 @@ export class MemoryStorage implements WebhookStorage {
 
   // ---------------------------------------------------------------- health and retention
 
-  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
+  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<S.WebhookHealth | null> {
     if (!this.webhooks.has(webhookId)) return null;
     const health = this.health.get(webhookId) ?? emptyHealth();
-    const next: WebhookHealth = success
+    const next: S.WebhookHealth = success
       ? { ...health, consecutiveFailures: 0, failingSince: null, lastSuccessAt: at }
       : {
           ...health,
@@ -498,7 +478,7 @@ export class MemoryStorage implements WebhookStorage {
     return { ...next };
   }
 
-  async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
+  async getWebhookHealth(webhookId: string): Promise<S.WebhookHealth | null> {
     if (!this.webhooks.has(webhookId)) return null;
     return { ...(this.health.get(webhookId) ?? emptyHealth()) };
   }
@@ -508,12 +488,12 @@ export class MemoryStorage implements WebhookStorage {
     if (health) this.health.set(webhookId, { ...health, consecutiveFailures: 0, failingSince: null });
   }
 
-  async prune(request: PruneRequest): Promise<PruneResult> {
+  async prune(request: S.PruneRequest): Promise<S.PruneResult> {
     return this.log.prune(request, this.deliveries);
   }
 
-  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
-    const counts: Partial<Record<DeliveryStatus, number>> = {};
+  async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
+    const counts: Partial<Record<S.DeliveryStatus, number>> = {};
     for (const d of this.deliveries.values()) counts[d.status] = (counts[d.status] ?? 0) + 1;
     return counts;
   }
@@ -549,7 +529,7 @@ export class MemoryStorage implements WebhookStorage {
   }
 
   /** Changes status, keeping the coalescing index in step (only waiting deliveries absorb emits). */
-  private setStatus(d: StoredDelivery, status: DeliveryStatus): void {
+  private setStatus(d: StoredDelivery, status: S.DeliveryStatus): void {
     if (d.coalesceKey !== null && isMergeable(d.status) && !isMergeable(status)) {
       const key = `${d.webhookId}\0${d.coalesceKey}`;
       if (this.coalescing.get(key) === d.id) this.coalescing.delete(key);

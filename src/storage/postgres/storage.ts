@@ -9,28 +9,8 @@ import { LeasedBodies } from '../leased-bodies.js';
 import { RESET_HEALTH, UNSTARTED_STATUSES, statusIn } from '../sql/fragments.js';
 import { claimOrder } from '../sql/order.js';
 import { DELIVERY_COLUMNS, num, numOrNull, str, toDelivery, toWebhook, type Row } from '../sql/records.js';
-import type {
-  ClaimRequest,
-  ClaimedDelivery,
-  CompleteAttempt,
-  DeliveryQuery,
-  DeliveryRecord,
-  DeliveryStatus,
-  EnqueueResult,
-  EventMatch,
-  ExecutionQuery,
-  ExecutionRecord,
-  Page,
-  PruneRequest,
-  PruneResult,
-  QueueStats,
-  RequeueRequest,
-  WebhookHealth,
-  WebhookQuery,
-  WebhookRecord,
-  WebhookStorage,
-  WriteOptions,
-} from '../types.js';
+// The contract's types, as S.*: an adapter names nearly all of them.
+import type * as S from '../types.js';
 import { COMPLETE_TYPES, completeSql, executionSelect, finishSql, requestBodyParam } from './completion.js';
 import {
   MAX_ROWS_PER_STATEMENT,
@@ -59,7 +39,7 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 const MAX_PREFIX_LENGTH = 32;
 
 /**
- * {@link WebhookStorage} on PostgreSQL (13+), through a `pg.Pool` you provide.
+ * {@link S.WebhookStorage} on PostgreSQL (13+), through a `pg.Pool` you provide.
  *
  * - Tables live in `schema` with names starting `tablePrefix`; run {@link migrate} at startup
  *   (safe from many processes at once). A process whose code expects another schema version
@@ -74,7 +54,7 @@ const MAX_PREFIX_LENGTH = 32;
  *
  * Driver failures are thrown as {@link StorageError} with the `pg` error as `cause`.
  */
-export class PostgresStorage implements WebhookStorage {
+export class PostgresStorage implements S.WebhookStorage {
   private readonly pool: PostgresPool;
   private readonly schema: string;
   private readonly onError: ((error: StorageError) => void) | undefined;
@@ -143,7 +123,7 @@ export class PostgresStorage implements WebhookStorage {
   // ---------------------------------------------------------------- webhooks
 
   /** Inserts a webhook, its triggers and its queue. Throws a {@link StorageError} when the id exists. */
-  async insertWebhook(webhook: WebhookRecord): Promise<void> {
+  async insertWebhook(webhook: S.WebhookRecord): Promise<void> {
     const settings = queueSettings(webhook);
     await this.guard('insertWebhook', async () => {
       try {
@@ -167,7 +147,7 @@ export class PostgresStorage implements WebhookStorage {
     });
   }
 
-  async getWebhook(id: string): Promise<WebhookRecord | null> {
+  async getWebhook(id: string): Promise<S.WebhookRecord | null> {
     return this.guard('getWebhook', async () => {
       const result = await this.pool.query(`SELECT record FROM ${this.n.webhooks} WHERE id = $1`, [id]);
       const row = result.rows[0] as Row | undefined;
@@ -180,7 +160,7 @@ export class PostgresStorage implements WebhookStorage {
    * tokens are kept up to the new burst (a new limit starts full), and the queue is looked at by
    * the next claim.
    */
-  async updateWebhook(webhook: WebhookRecord): Promise<boolean> {
+  async updateWebhook(webhook: S.WebhookRecord): Promise<boolean> {
     const settings = queueSettings(webhook);
     return this.guard('updateWebhook', () =>
       this.transaction(async (client) => {
@@ -228,12 +208,12 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   /** Lists webhooks newest first (ids are time-ordered). */
-  async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
+  async listWebhooks(query: S.WebhookQuery): Promise<S.Page<S.WebhookRecord>> {
     return this.guard('listWebhooks', () => listWebhooks(this.pool, this.n, query));
   }
 
   /** Enabled webhooks whose triggers match (with `*` wildcards), via the (entity, event) index. */
-  async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
+  async findWebhooksForEvent(match: S.EventMatch): Promise<S.WebhookRecord[]> {
     return this.guard('findWebhooksForEvent', () => findWebhooks(this.pool, this.n, match));
   }
 
@@ -252,7 +232,7 @@ export class PostgresStorage implements WebhookStorage {
    * notifies subscribers, which Postgres delivers only when the transaction commits. With
    * `options.transaction` it writes through your transaction, under a savepoint.
    */
-  async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
+  async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     if (!Array.isArray(deliveries)) throw invalid('deliveries', 'must be an array of delivery records');
     const host = options?.transaction;
     if (host !== undefined) this.checkTransaction(host);
@@ -302,7 +282,7 @@ export class PostgresStorage implements WebhookStorage {
    * when there are any), then claims through the claim function, which first locks the queues it
    * serves (see `claimFunctionSql`): two round trips.
    */
-  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+  async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     return this.guard('claimDueDeliveries', async () => {
       if (request.limit === 0) return [];
@@ -321,7 +301,7 @@ export class PostgresStorage implements WebhookStorage {
       const rows = (result.rows as Array<{ c: Row }>).map((r) => r.c);
       // RETURNING has no order: tests first, then queue by queue, each in runAt then id order.
       rows.sort((a, b) => num(a.rank) - num(b.rank) || claimOrder(num(a.run_at), str(a.id), num(b.run_at), str(b.id)));
-      return rows.map((row): ClaimedDelivery => {
+      return rows.map((row): S.ClaimedDelivery => {
         const claimed = { ...toDelivery(row), leaseToken: str(row.lease_token), leaseExpiresAt: num(row.lease_expires_at) };
         this.leasedBodies.remember(claimed.leaseToken, claimed.body);
         return claimed;
@@ -330,7 +310,7 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   /** One completion: see {@link completeAttempts}. */
-  async completeAttempt(input: CompleteAttempt): Promise<boolean> {
+  async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
     const [recorded] = await this.completeAttempts([input]);
     return recorded === true;
   }
@@ -340,12 +320,12 @@ export class PostgresStorage implements WebhookStorage {
    * freed places and re-timed queues (locked in id order), keys handed on. A batch naming one
    * delivery twice is split into rounds inside one transaction (one statement cannot update a row twice).
    */
-  async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
+  async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
     if (!Array.isArray(inputs)) throw invalid('inputs', 'must be an array of completions');
     inputs.forEach(checkCompletion);
     if (inputs.length === 0) return [];
     return this.guard('completeAttempts', async () => {
-      const rounds: CompleteAttempt[][] = [];
+      const rounds: S.CompleteAttempt[][] = [];
       const seen = new Map<string, number>();
       for (const input of inputs) {
         const round = seen.get(input.deliveryId) ?? 0;
@@ -362,7 +342,7 @@ export class PostgresStorage implements WebhookStorage {
     });
   }
 
-  private async completeRound(q: PostgresQueryable, round: readonly CompleteAttempt[], recorded: Set<string>): Promise<void> {
+  private async completeRound(q: PostgresQueryable, round: readonly S.CompleteAttempt[], recorded: Set<string>): Promise<void> {
     const params: unknown[] = [];
     for (const input of round) {
       const { deliveryId, leaseToken, outcome, execution: e } = input;
@@ -440,7 +420,7 @@ export class PostgresStorage implements WebhookStorage {
     });
   }
 
-  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+  async getDelivery(id: string): Promise<S.DeliveryRecord | null> {
     return this.guard('getDelivery', async () => {
       const result = await this.pool.query(`SELECT ${DELIVERY_COLUMNS} FROM ${this.n.deliveries} WHERE id = $1`, [id]);
       const row = result.rows[0] as Row | undefined;
@@ -449,7 +429,7 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   /** Lists deliveries newest first. */
-  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
+  async listDeliveries(query: S.DeliveryQuery): Promise<S.Page<S.DeliveryRecord>> {
     return this.guard('listDeliveries', () => listDeliveries(this.pool, this.n, query));
   }
 
@@ -462,15 +442,15 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   /** Deliveries by status, for metrics (a scan of the status column). */
-  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
+  async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
     return this.guard('countDeliveries', async () => {
       const result = await this.pool.query(`SELECT status, count(*)::int AS n FROM ${this.n.deliveries} GROUP BY status`);
-      return Object.fromEntries((result.rows as Array<{ status: DeliveryStatus; n: number }>).map((r) => [r.status, r.n]));
+      return Object.fromEntries((result.rows as Array<{ status: S.DeliveryStatus; n: number }>).map((r) => [r.status, r.n]));
     });
   }
 
   /** Makes final deliveries `pending` again, outside ordering; see `requeueIn`. */
-  async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
+  async requeueDeliveries(request: S.RequeueRequest): Promise<string[]> {
     checkTime('runAt', request.runAt);
     checkTime('now', request.now);
     return this.guard('requeueDeliveries', () => this.transaction((client) => requeueIn(client, this.n, request)));
@@ -494,7 +474,7 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   /** The queue's figures as of `now` (counts of its rows). */
-  async getQueueStats(webhookId: string, now: number): Promise<QueueStats | null> {
+  async getQueueStats(webhookId: string, now: number): Promise<S.QueueStats | null> {
     checkTime('now', now);
     return this.guard('getQueueStats', async () => {
       const result = await this.pool.query(queueStatsSql(this.n), [webhookId, now]);
@@ -519,16 +499,16 @@ export class PostgresStorage implements WebhookStorage {
   // ---------------------------------------------------------------- execution log, health, retention
 
   /** Lists executions newest first; `since`/`until` bound `startedAt`. */
-  async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+  async listExecutions(query: S.ExecutionQuery): Promise<S.Page<S.ExecutionRecord>> {
     return this.guard('listExecutions', () => listExecutions(this.pool, this.n, this.executionSelect, query));
   }
 
   /** One atomic UPDATE, so concurrent reports from several processes all count. */
-  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
+  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<S.WebhookHealth | null> {
     return this.guard('recordWebhookResult', () => recordResult(this.pool, this.n, webhookId, success, at));
   }
 
-  async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
+  async getWebhookHealth(webhookId: string): Promise<S.WebhookHealth | null> {
     return this.guard('getWebhookHealth', () => readHealth(this.pool, this.n, webhookId));
   }
 
@@ -540,7 +520,7 @@ export class PostgresStorage implements WebhookStorage {
   }
 
   /** Deletes, then blanks, old records in one transaction. */
-  async prune(request: PruneRequest): Promise<PruneResult> {
+  async prune(request: S.PruneRequest): Promise<S.PruneResult> {
     return this.guard('prune', () => this.transaction((client) => pruneIn(client, this.n, request)));
   }
 
@@ -580,7 +560,7 @@ export class PostgresStorage implements WebhookStorage {
 
   // ---------------------------------------------------------------- internals
 
-  private async insertTriggers(client: PostgresQueryable, webhook: WebhookRecord): Promise<void> {
+  private async insertTriggers(client: PostgresQueryable, webhook: S.WebhookRecord): Promise<void> {
     if (webhook.triggers.length === 0) return;
     await client.query(
       `INSERT INTO ${this.n.triggers} (webhook_id, entity, event)

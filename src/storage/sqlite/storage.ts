@@ -16,28 +16,8 @@ import { LeasedBodies } from '../leased-bodies.js';
 import { PRUNED_WITH_FAILURES, PRUNED_WITH_SUCCESSES, STRIP_BODIES, UNSTRIPPED } from '../sql/fragments.js';
 import { deliveryConditions, executionConditions, listingSql, pageOf, webhookConditions, type Listing } from '../sql/listing.js';
 import { DELIVERY_COLUMNS, toDelivery, toExecution, toHealth, toWebhook, type Row } from '../sql/records.js';
-import type {
-  ClaimRequest,
-  ClaimedDelivery,
-  CompleteAttempt,
-  DeliveryQuery,
-  DeliveryRecord,
-  DeliveryStatus,
-  EnqueueResult,
-  EventMatch,
-  ExecutionQuery,
-  ExecutionRecord,
-  Page,
-  PruneRequest,
-  PruneResult,
-  QueueStats,
-  RequeueRequest,
-  WebhookHealth,
-  WebhookQuery,
-  WebhookRecord,
-  WebhookStorage,
-  WriteOptions,
-} from '../types.js';
+// The contract's types, as S.*: an adapter names nearly all of them.
+import type * as S from '../types.js';
 import { rebucket } from './bucket.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './checkpointer.js';
 import {
@@ -100,7 +80,7 @@ export interface SqliteStorageOptions {
 }
 
 /** One page of a listing, newest first. */
-function listPage<T extends { id: string }>(c: Connection, listing: Listing, limit: number, toItem: (row: Row) => T): Page<T> {
+function listPage<T extends { id: string }>(c: Connection, listing: Listing, limit: number, toItem: (row: Row) => T): S.Page<T> {
   const size = pageSize(limit);
   const params: unknown[] = [];
   const sql = listingSql(listing, size, paramsInto(params));
@@ -143,7 +123,7 @@ const THREAD_METHODS = [
 ] as const satisfies ReadonlyArray<keyof SqliteStorage>;
 
 /**
- * {@link WebhookStorage} in SQLite via better-sqlite3: durable, shareable by several processes
+ * {@link S.WebhookStorage} in SQLite via better-sqlite3: durable, shareable by several processes
  * on one machine (one database file), and able to join the host's transaction (outbox pattern).
  *
  * Call {@link migrate} once at startup before anything else.
@@ -166,7 +146,7 @@ const THREAD_METHODS = [
  * the webhook lookup first, after the callback has committed): with `emit`, open the transaction
  * with `db.exec('BEGIN IMMEDIATE')` and `COMMIT` after the emit resolves.
  */
-export class SqliteStorage implements WebhookStorage {
+export class SqliteStorage implements S.WebhookStorage {
   /** The connection, on this thread; null when it lives on the database thread ({@link thread}). */
   private readonly db: SqliteDatabase | null;
   /** The database thread running this adapter's calls (`{ path }` with `worker` on), else null. */
@@ -278,7 +258,7 @@ export class SqliteStorage implements WebhookStorage {
   }
 
   /** @throws {WebhookValidationError} naming the field when `concurrency`, `rateLimit`, … are invalid. */
-  async insertWebhook(webhook: WebhookRecord): Promise<void> {
+  async insertWebhook(webhook: S.WebhookRecord): Promise<void> {
     const settings = queueSettings(webhook);
     this.run('insert webhook', (c) => {
       c.transaction(() => {
@@ -299,7 +279,7 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
-  async getWebhook(id: string): Promise<WebhookRecord | null> {
+  async getWebhook(id: string): Promise<S.WebhookRecord | null> {
     return this.run('get webhook', (c) => {
       const row = c.stmt(this.sql.getWebhook).get({ id }) as Row | undefined;
       return row ? toWebhook(row) : null;
@@ -307,7 +287,7 @@ export class SqliteStorage implements WebhookStorage {
   }
 
   /** The queue takes the new priority, cap and rate limit (keeping its tokens) from the next claim. */
-  async updateWebhook(webhook: WebhookRecord): Promise<boolean> {
+  async updateWebhook(webhook: S.WebhookRecord): Promise<boolean> {
     const settings = queueSettings(webhook);
     return this.run('update webhook', (c) =>
       c.transaction(() => {
@@ -349,13 +329,13 @@ export class SqliteStorage implements WebhookStorage {
     );
   }
 
-  async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
+  async listWebhooks(query: S.WebhookQuery): Promise<S.Page<S.WebhookRecord>> {
     return this.run('list webhooks', (c) =>
       listPage(c, { select: 'record', from: `${this.prefix}webhooks`, conditions: webhookConditions(query) }, query.limit, toWebhook),
     );
   }
 
-  async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
+  async findWebhooksForEvent(match: S.EventMatch): Promise<S.WebhookRecord[]> {
     return this.run('find webhooks for event', (c) => {
       const rows = c.stmt(this.sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Row[];
       return rows.map(toWebhook);
@@ -375,7 +355,7 @@ export class SqliteStorage implements WebhookStorage {
    *   better-sqlite3 Database inside a transaction, or the field of a delivery that cannot be
    *   enqueued (a status other than waiting or final, …).
    */
-  async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
+  async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     const host = options?.transaction === undefined ? null : hostConnection(options.transaction);
     const placeholder = options?.sequencePlaceholder;
     if (host === null && this.thread) {
@@ -385,7 +365,7 @@ export class SqliteStorage implements WebhookStorage {
     return this.run('enqueue deliveries', (c) => this.writes.enqueue(c, deliveries, placeholder, host !== null), true, host);
   }
 
-  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+  async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     const limit = pageSize(request.limit);
     if (limit === 0) return [];
@@ -400,12 +380,12 @@ export class SqliteStorage implements WebhookStorage {
     );
   }
 
-  async completeAttempt(input: CompleteAttempt): Promise<boolean> {
+  async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
     return (await this.completeAttempts([input]))[0]!;
   }
 
   /** All in one transaction (one commit), each item fenced on its own. */
-  async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
+  async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
     checkCompletions(inputs);
     if (inputs.length === 0) return [];
     return this.run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', (c) => this.writes.complete(c, inputs, this.leasedBodies));
@@ -429,14 +409,14 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
-  async getDelivery(id: string): Promise<DeliveryRecord | null> {
+  async getDelivery(id: string): Promise<S.DeliveryRecord | null> {
     return this.run('get delivery', (c) => {
       const row = c.stmt(this.sql.getDelivery).get({ id }) as Row | undefined;
       return row ? toDelivery(row) : null;
     });
   }
 
-  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
+  async listDeliveries(query: S.DeliveryQuery): Promise<S.Page<S.DeliveryRecord>> {
     return this.run('list deliveries', (c) =>
       listPage(c, { select: DELIVERY_COLUMNS, from: `${this.prefix}deliveries`, conditions: deliveryConditions(query) }, query.limit, toDelivery),
     );
@@ -447,18 +427,18 @@ export class SqliteStorage implements WebhookStorage {
   }
 
   /** Deliveries by status, for metrics (a scan of the status column). */
-  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
+  async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
     return this.run('count deliveries', (c) => {
-      const rows = c.stmt(`SELECT status, count(*) AS n FROM ${this.prefix}deliveries GROUP BY status`).all() as Array<{ status: DeliveryStatus; n: number }>;
+      const rows = c.stmt(`SELECT status, count(*) AS n FROM ${this.prefix}deliveries GROUP BY status`).all() as Array<{ status: S.DeliveryStatus; n: number }>;
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));
     });
   }
 
-  async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
+  async requeueDeliveries(request: S.RequeueRequest): Promise<string[]> {
     return this.run('requeue deliveries', (c) => this.writes.requeue(c, request));
   }
 
-  async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
+  async listExecutions(query: S.ExecutionQuery): Promise<S.Page<S.ExecutionRecord>> {
     const p = this.prefix;
     // A NULL request_body is the delivery's body: one primary-key lookup per such row.
     const from = `${p}executions e LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id`;
@@ -467,7 +447,7 @@ export class SqliteStorage implements WebhookStorage {
     );
   }
 
-  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
+  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<S.WebhookHealth | null> {
     return this.run('record webhook result', (c) => {
       // One UPDATE … RETURNING: the increment is atomic across connections.
       const row = c.stmt(success ? this.sql.recordSuccess : this.sql.recordFailure).get({ id: webhookId, at }) as Row | undefined;
@@ -475,7 +455,7 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
-  async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
+  async getWebhookHealth(webhookId: string): Promise<S.WebhookHealth | null> {
     return this.run('get webhook health', (c) => {
       const row = c.stmt(this.sql.getHealth).get({ id: webhookId }) as Row | undefined;
       return row ? toHealth(row) : null;
@@ -488,12 +468,12 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
-  async prune(request: PruneRequest): Promise<PruneResult> {
+  async prune(request: S.PruneRequest): Promise<S.PruneResult> {
     return this.run('prune', (c) => {
       const { stripSuccessfulBodiesBefore: strip, deleteSucceededBefore: okBefore, deleteFailedBefore: failBefore } = request;
       const p = this.prefix;
       return c.transaction(() => {
-        const result: PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
+        const result: S.PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
         if (okBefore !== undefined) {
           result.executionsDeleted += c.stmt(`DELETE FROM ${p}executions WHERE success = 1 AND started_at < @before`).run({ before: okBefore }).changes;
         }
@@ -534,7 +514,7 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
-  async getQueueStats(webhookId: string, now: number): Promise<QueueStats | null> {
+  async getQueueStats(webhookId: string, now: number): Promise<S.QueueStats | null> {
     checkStats(webhookId, now);
     return this.run('get queue stats', (c) => queueStats(c, this.sql, webhookId, now));
   }
@@ -554,7 +534,7 @@ export class SqliteStorage implements WebhookStorage {
     }
   }
 
-  private insertTriggers(c: Connection, webhook: WebhookRecord): void {
+  private insertTriggers(c: Connection, webhook: S.WebhookRecord): void {
     for (const t of webhook.triggers) {
       c.stmt(this.sql.insertTrigger).run({ entity: t.entity, event: t.event, id: webhook.id });
     }
