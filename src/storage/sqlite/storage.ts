@@ -147,19 +147,19 @@ const THREAD_METHODS = [
  * with `db.exec('BEGIN IMMEDIATE')` and `COMMIT` after the emit resolves.
  */
 export class SqliteStorage implements S.WebhookStorage {
-  /** The connection, on this thread; null when it lives on the database thread ({@link thread}). */
-  private readonly db: SqliteDatabase | null;
+  /** The connection, on this thread; null when it lives on the database thread (`#thread`). */
+  readonly #db: SqliteDatabase | null;
   /** The database thread running this adapter's calls (`{ path }` with `worker` on), else null. */
-  private readonly thread: SqliteThread | null = null;
+  readonly #thread: SqliteThread | null = null;
   /** The WAL checkpoint thread of the file this adapter opened on this thread, if any. */
-  private checkpointer: SqliteCheckpointer | null = null;
-  private readonly ownsDatabase: boolean;
-  private readonly prefix: string;
-  private readonly sql: Statements;
-  private readonly writes: Writes;
-  private closed = false;
+  #checkpointer: SqliteCheckpointer | null = null;
+  readonly #ownsDatabase: boolean;
+  readonly #prefix: string;
+  readonly #sql: Statements;
+  readonly #writes: Writes;
+  #closed = false;
   /** Bodies this adapter leased: an execution sending the same body stores NULL (see migration 2). */
-  private readonly leasedBodies = new LeasedBodies();
+  readonly #leasedBodies = new LeasedBodies();
 
   /**
    * @throws {WebhookValidationError} naming the option when the options are invalid (both or
@@ -177,9 +177,9 @@ export class SqliteStorage implements S.WebhookStorage {
     if ((options.database === undefined) === (options.path === undefined)) {
       throw invalidOption(options.database === undefined ? 'path' : 'database', 'pass exactly one of { database } (a better-sqlite3 Database) or { path }');
     }
-    this.prefix = prefix;
-    this.sql = statements(prefix);
-    this.writes = new Writes(prefix, this.sql);
+    this.#prefix = prefix;
+    this.#sql = statements(prefix);
+    this.#writes = new Writes(prefix, this.#sql);
     if (options.database !== undefined) {
       if (!isDatabase(options.database)) throw invalidOption('database', 'must be a better-sqlite3 Database');
       // A connection the host opened stays on the host's thread with the host's settings.
@@ -187,25 +187,25 @@ export class SqliteStorage implements S.WebhookStorage {
         throw invalidOption(options.worker !== undefined ? 'worker' : 'checkpoints', 'goes with { path }, not with a { database } you pass in');
       }
       if (!options.database.open) throw invalidOption('database', 'is closed');
-      this.db = options.database;
-      this.ownsDatabase = false;
+      this.#db = options.database;
+      this.#ownsDatabase = false;
     } else {
       if (typeof options.path !== 'string' || options.path === '') throw invalidOption('path', 'must be a non-empty string');
       if (options.worker !== undefined && typeof options.worker !== 'boolean') throw invalidOption('worker', 'must be a boolean');
       if (options.checkpoints !== undefined && options.checkpoints !== 'background' && options.checkpoints !== 'auto') {
         throw invalidOption('checkpoints', "must be 'background' or 'auto'");
       }
-      this.ownsDatabase = true;
+      this.#ownsDatabase = true;
       if (options.worker !== false) {
         driverPath();
-        this.db = null;
+        this.#db = null;
         const thread = new SqliteThread({
           moduleUrl: import.meta.url,
           path: options.path,
           tablePrefix: options.tablePrefix,
           checkpoints: options.checkpoints,
         });
-        this.thread = thread;
+        this.#thread = thread;
         // Every call but an outbox enqueue (which must run on the host's connection, here) goes
         // to the database thread: own properties shadow the in-thread methods below.
         for (const method of THREAD_METHODS) {
@@ -214,31 +214,31 @@ export class SqliteStorage implements S.WebhookStorage {
         }
         return;
       }
-      this.db = openDatabase(options.path);
+      this.#db = openDatabase(options.path);
     }
-    const db = this.db;
+    const db = this.#db;
     try {
-      this.configure(db);
+      this.#configure(db);
       if (options.path !== undefined && options.checkpoints !== 'auto' && !db.memory) {
         // The checkpoint thread does the copying and fsyncs; this connection only if it falls far behind.
         db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-        this.checkpointer = new SqliteCheckpointer(options.path, driverPath());
+        this.#checkpointer = new SqliteCheckpointer(options.path, driverPath());
       }
     } catch (error) {
-      if (this.ownsDatabase) db.close();
+      if (this.#ownsDatabase) db.close();
       throw new StorageError(`SqliteStorage: cannot configure the database: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  private configure(db: SqliteDatabase): void {
+  #configure(db: SqliteDatabase): void {
     const busy = Number(db.pragma('busy_timeout', { simple: true }));
-    if (this.ownsDatabase || !(busy >= BUSY_TIMEOUT_MS)) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (this.#ownsDatabase || !(busy >= BUSY_TIMEOUT_MS)) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // WAL lets readers run while a writer commits. It cannot be switched on inside a
     // transaction, and does not apply to in-memory databases.
     if (!db.memory && !db.inTransaction && String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
       db.pragma('journal_mode = WAL');
     }
-    if (this.ownsDatabase) {
+    if (this.#ownsDatabase) {
       // With WAL: no fsync per commit; an app crash loses nothing, a power cut at most the last commits.
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
@@ -254,21 +254,21 @@ export class SqliteStorage implements S.WebhookStorage {
    * @throws {SchemaMismatchError} when the database is newer than this build.
    */
   async migrate(): Promise<void> {
-    this.run('migrate', (c) => migrate(c, this.prefix), false);
+    this.#run('migrate', (c) => migrate(c, this.#prefix), false);
   }
 
   /** @throws {WebhookValidationError} naming the field when `concurrency`, `rateLimit`, … are invalid. */
   async insertWebhook(webhook: S.WebhookRecord): Promise<void> {
     const settings = queueSettings(webhook);
-    this.run('insert webhook', (c) => {
+    this.#run('insert webhook', (c) => {
       c.transaction(() => {
-        if (c.stmt(this.sql.webhookExists).get({ id: webhook.id })) {
+        if (c.stmt(this.#sql.webhookExists).get({ id: webhook.id })) {
           throw new StorageError(`webhook ${webhook.id} already exists`);
         }
-        c.stmt(this.sql.insertWebhook).run(webhookParams(webhook));
-        this.insertTriggers(c, webhook);
+        c.stmt(this.#sql.insertWebhook).run(webhookParams(webhook));
+        this.#insertTriggers(c, webhook);
         const rate = settings.rateLimit;
-        c.stmt(this.sql.insertQueue).run({
+        c.stmt(this.#sql.insertQueue).run({
           id: webhook.id,
           priority: settings.priority,
           cap: settings.cap,
@@ -280,8 +280,8 @@ export class SqliteStorage implements S.WebhookStorage {
   }
 
   async getWebhook(id: string): Promise<S.WebhookRecord | null> {
-    return this.run('get webhook', (c) => {
-      const row = c.stmt(this.sql.getWebhook).get({ id }) as Row | undefined;
+    return this.#run('get webhook', (c) => {
+      const row = c.stmt(this.#sql.getWebhook).get({ id }) as Row | undefined;
       return row ? toWebhook(row) : null;
     });
   }
@@ -289,20 +289,20 @@ export class SqliteStorage implements S.WebhookStorage {
   /** The queue takes the new priority, cap and rate limit (keeping its tokens) from the next claim. */
   async updateWebhook(webhook: S.WebhookRecord): Promise<boolean> {
     const settings = queueSettings(webhook);
-    return this.run('update webhook', (c) =>
+    return this.#run('update webhook', (c) =>
       c.transaction(() => {
         // The health columns are deliberately not in this UPDATE: they survive edits.
-        if (c.stmt(this.sql.updateWebhook).run(webhookParams(webhook)).changes === 0) return false;
-        c.stmt(this.sql.deleteTriggers).run({ id: webhook.id });
-        this.insertTriggers(c, webhook);
+        if (c.stmt(this.#sql.updateWebhook).run(webhookParams(webhook)).changes === 0) return false;
+        c.stmt(this.#sql.deleteTriggers).run({ id: webhook.id });
+        this.#insertTriggers(c, webhook);
         // A webhook an older release inserted has no queue row yet.
-        c.stmt(this.sql.makeQueue).run(webhook.id);
-        const q = c.stmt(this.sql.getQueue).get({ id: webhook.id }) as QueueRow;
+        c.stmt(this.#sql.makeQueue).run(webhook.id);
+        const q = c.stmt(this.#sql.getQueue).get({ id: webhook.id }) as QueueRow;
         const old = bucketOf(q);
         const rate = settings.rateLimit;
         const same = old.perSecond === (rate?.perSecond ?? null) && old.burst === (rate?.burst ?? null);
         const bucket = same ? old : rebucket(old, rate);
-        c.stmt(this.sql.updateQueueSettings).run({
+        c.stmt(this.#sql.updateQueueSettings).run({
           id: webhook.id,
           priority: settings.priority,
           cap: settings.cap,
@@ -317,27 +317,27 @@ export class SqliteStorage implements S.WebhookStorage {
 
   /** Cancels its waiting deliveries (held ones too) and drops its queue and ordering keys. */
   async deleteWebhook(id: string): Promise<boolean> {
-    return this.run('delete webhook', (c) =>
+    return this.#run('delete webhook', (c) =>
       c.transaction(() => {
-        if (c.stmt(this.sql.deleteWebhook).run({ id }).changes === 0) return false;
-        c.stmt(this.sql.deleteTriggers).run({ id });
-        c.stmt(this.sql.cancelForDeletedWebhook).run({ id, now: Date.now() });
-        c.stmt(this.sql.deleteQueue).run({ id });
-        c.stmt(this.sql.deleteKeys).run({ id });
+        if (c.stmt(this.#sql.deleteWebhook).run({ id }).changes === 0) return false;
+        c.stmt(this.#sql.deleteTriggers).run({ id });
+        c.stmt(this.#sql.cancelForDeletedWebhook).run({ id, now: Date.now() });
+        c.stmt(this.#sql.deleteQueue).run({ id });
+        c.stmt(this.#sql.deleteKeys).run({ id });
         return true;
       }),
     );
   }
 
   async listWebhooks(query: S.WebhookQuery): Promise<S.Page<S.WebhookRecord>> {
-    return this.run('list webhooks', (c) =>
-      listPage(c, { select: 'record', from: `${this.prefix}webhooks`, conditions: webhookConditions(query) }, query.limit, toWebhook),
+    return this.#run('list webhooks', (c) =>
+      listPage(c, { select: 'record', from: `${this.#prefix}webhooks`, conditions: webhookConditions(query) }, query.limit, toWebhook),
     );
   }
 
   async findWebhooksForEvent(match: S.EventMatch): Promise<S.WebhookRecord[]> {
-    return this.run('find webhooks for event', (c) => {
-      const rows = c.stmt(this.sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Row[];
+    return this.#run('find webhooks for event', (c) => {
+      const rows = c.stmt(this.#sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Row[];
       return rows.map(toWebhook);
     });
   }
@@ -358,22 +358,22 @@ export class SqliteStorage implements S.WebhookStorage {
   async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     const host = options?.transaction === undefined ? null : hostConnection(options.transaction);
     const placeholder = options?.sequencePlaceholder;
-    if (host === null && this.thread) {
-      return this.thread.call('enqueueDeliveries', [deliveries, placeholder === undefined ? {} : { sequencePlaceholder: placeholder }]);
+    if (host === null && this.#thread) {
+      return this.#thread.call('enqueueDeliveries', [deliveries, placeholder === undefined ? {} : { sequencePlaceholder: placeholder }]);
     }
     checkEnqueue(deliveries, options);
-    return this.run('enqueue deliveries', (c) => this.writes.enqueue(c, deliveries, placeholder, host !== null), true, host);
+    return this.#run('enqueue deliveries', (c) => this.#writes.enqueue(c, deliveries, placeholder, host !== null), true, host);
   }
 
   async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     const limit = pageSize(request.limit);
     if (limit === 0) return [];
-    return this.run('claim deliveries', (c) =>
+    return this.#run('claim deliveries', (c) =>
       c.transaction(() => {
         const leaseExpiresAt = request.now + request.leaseMs;
-        return claimRows(c, this.sql, request, limit).map((row) => {
-          this.leasedBodies.remember(row[CLAIMED_TOKEN], row[CLAIMED_BODY]);
+        return claimRows(c, this.#sql, request, limit).map((row) => {
+          this.#leasedBodies.remember(row[CLAIMED_TOKEN], row[CLAIMED_BODY]);
           return toClaimed(row, leaseExpiresAt);
         });
       }),
@@ -388,90 +388,90 @@ export class SqliteStorage implements S.WebhookStorage {
   async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
     checkCompletions(inputs);
     if (inputs.length === 0) return [];
-    return this.run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', (c) => this.writes.complete(c, inputs, this.leasedBodies));
+    return this.#run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', (c) => this.#writes.complete(c, inputs, this.#leasedBodies));
   }
 
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
-    return this.run('release delivery', (c) => {
-      this.leasedBodies.forget(leaseToken);
-      return this.writes.release(c, deliveryId, leaseToken, runAt ?? null, Date.now());
+    return this.#run('release delivery', (c) => {
+      this.#leasedBodies.forget(leaseToken);
+      return this.#writes.release(c, deliveryId, leaseToken, runAt ?? null, Date.now());
     });
   }
 
   async extendLease(deliveryId: string, leaseToken: string, leaseExpiresAt: number): Promise<boolean> {
-    return this.run('extend lease', (c) => c.stmt(this.sql.extendLease).run({ id: deliveryId, leaseToken, leaseExpiresAt }).changes > 0);
+    return this.#run('extend lease', (c) => c.stmt(this.#sql.extendLease).run({ id: deliveryId, leaseToken, leaseExpiresAt }).changes > 0);
   }
 
   async cancelDelivery(deliveryId: string, options: { leaseToken?: string; reason?: string; now?: number } = {}): Promise<boolean> {
-    return this.run('cancel delivery', (c) => {
-      if (options.leaseToken !== undefined) this.leasedBodies.forget(options.leaseToken);
-      return this.writes.cancel(c, deliveryId, options.leaseToken ?? null, options.reason ?? null, options.now ?? Date.now());
+    return this.#run('cancel delivery', (c) => {
+      if (options.leaseToken !== undefined) this.#leasedBodies.forget(options.leaseToken);
+      return this.#writes.cancel(c, deliveryId, options.leaseToken ?? null, options.reason ?? null, options.now ?? Date.now());
     });
   }
 
   async getDelivery(id: string): Promise<S.DeliveryRecord | null> {
-    return this.run('get delivery', (c) => {
-      const row = c.stmt(this.sql.getDelivery).get({ id }) as Row | undefined;
+    return this.#run('get delivery', (c) => {
+      const row = c.stmt(this.#sql.getDelivery).get({ id }) as Row | undefined;
       return row ? toDelivery(row) : null;
     });
   }
 
   async listDeliveries(query: S.DeliveryQuery): Promise<S.Page<S.DeliveryRecord>> {
-    return this.run('list deliveries', (c) =>
-      listPage(c, { select: DELIVERY_COLUMNS, from: `${this.prefix}deliveries`, conditions: deliveryConditions(query) }, query.limit, toDelivery),
+    return this.#run('list deliveries', (c) =>
+      listPage(c, { select: DELIVERY_COLUMNS, from: `${this.#prefix}deliveries`, conditions: deliveryConditions(query) }, query.limit, toDelivery),
     );
   }
 
   async nextRunAt(): Promise<number | null> {
-    return this.run('next run time', (c) => nextRunAt(c, this.sql));
+    return this.#run('next run time', (c) => nextRunAt(c, this.#sql));
   }
 
   /** Deliveries by status, for metrics (a scan of the status column). */
   async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
-    return this.run('count deliveries', (c) => {
-      const rows = c.stmt(`SELECT status, count(*) AS n FROM ${this.prefix}deliveries GROUP BY status`).all() as Array<{ status: S.DeliveryStatus; n: number }>;
+    return this.#run('count deliveries', (c) => {
+      const rows = c.stmt(`SELECT status, count(*) AS n FROM ${this.#prefix}deliveries GROUP BY status`).all() as Array<{ status: S.DeliveryStatus; n: number }>;
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));
     });
   }
 
   async requeueDeliveries(request: S.RequeueRequest): Promise<string[]> {
-    return this.run('requeue deliveries', (c) => this.writes.requeue(c, request));
+    return this.#run('requeue deliveries', (c) => this.#writes.requeue(c, request));
   }
 
   async listExecutions(query: S.ExecutionQuery): Promise<S.Page<S.ExecutionRecord>> {
-    const p = this.prefix;
+    const p = this.#prefix;
     // A NULL request_body is the delivery's body: one primary-key lookup per such row.
     const from = `${p}executions e LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id`;
-    return this.run('list executions', (c) =>
+    return this.#run('list executions', (c) =>
       listPage(c, { select: EXECUTION_SELECT, from, conditions: executionConditions(query), alias: 'e.' }, query.limit, toExecution),
     );
   }
 
   async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<S.WebhookHealth | null> {
-    return this.run('record webhook result', (c) => {
+    return this.#run('record webhook result', (c) => {
       // One UPDATE … RETURNING: the increment is atomic across connections.
-      const row = c.stmt(success ? this.sql.recordSuccess : this.sql.recordFailure).get({ id: webhookId, at }) as Row | undefined;
+      const row = c.stmt(success ? this.#sql.recordSuccess : this.#sql.recordFailure).get({ id: webhookId, at }) as Row | undefined;
       return row ? toHealth(row) : null;
     });
   }
 
   async getWebhookHealth(webhookId: string): Promise<S.WebhookHealth | null> {
-    return this.run('get webhook health', (c) => {
-      const row = c.stmt(this.sql.getHealth).get({ id: webhookId }) as Row | undefined;
+    return this.#run('get webhook health', (c) => {
+      const row = c.stmt(this.#sql.getHealth).get({ id: webhookId }) as Row | undefined;
       return row ? toHealth(row) : null;
     });
   }
 
   async resetWebhookHealth(webhookId: string): Promise<void> {
-    this.run('reset webhook health', (c) => {
-      c.stmt(this.sql.resetHealth).run({ id: webhookId });
+    this.#run('reset webhook health', (c) => {
+      c.stmt(this.#sql.resetHealth).run({ id: webhookId });
     });
   }
 
   async prune(request: S.PruneRequest): Promise<S.PruneResult> {
-    return this.run('prune', (c) => {
+    return this.#run('prune', (c) => {
       const { stripSuccessfulBodiesBefore: strip, deleteSucceededBefore: okBefore, deleteFailedBefore: failBefore } = request;
-      const p = this.prefix;
+      const p = this.#prefix;
       return c.transaction(() => {
         const result: S.PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
         if (okBefore !== undefined) {
@@ -506,17 +506,17 @@ export class SqliteStorage implements S.WebhookStorage {
    */
   async pauseQueue(webhookId: string, until: number | null): Promise<void> {
     checkPause(webhookId, until);
-    this.run('pause queue', (c) => {
+    this.#run('pause queue', (c) => {
       c.transaction(() => {
-        if (until === null) c.stmt(this.sql.unpause).run({ id: webhookId });
-        else c.stmt(this.sql.pause).run({ id: webhookId, until });
+        if (until === null) c.stmt(this.#sql.unpause).run({ id: webhookId });
+        else c.stmt(this.#sql.pause).run({ id: webhookId, until });
       });
     });
   }
 
   async getQueueStats(webhookId: string, now: number): Promise<S.QueueStats | null> {
     checkStats(webhookId, now);
-    return this.run('get queue stats', (c) => queueStats(c, this.sql, webhookId, now));
+    return this.#run('get queue stats', (c) => queueStats(c, this.#sql, webhookId, now));
   }
 
   /**
@@ -524,19 +524,19 @@ export class SqliteStorage implements S.WebhookStorage {
    * open. Afterwards every method rejects. Idempotent.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.thread) await this.thread.close();
-    await this.checkpointer?.close();
-    if (this.ownsDatabase && this.db?.open) {
-      forgetConnection(this.db);
-      this.db.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#thread) await this.#thread.close();
+    await this.#checkpointer?.close();
+    if (this.#ownsDatabase && this.#db?.open) {
+      forgetConnection(this.#db);
+      this.#db.close();
     }
   }
 
-  private insertTriggers(c: Connection, webhook: S.WebhookRecord): void {
+  #insertTriggers(c: Connection, webhook: S.WebhookRecord): void {
     for (const t of webhook.triggers) {
-      c.stmt(this.sql.insertTrigger).run({ entity: t.entity, event: t.event, id: webhook.id });
+      c.stmt(this.#sql.insertTrigger).run({ entity: t.entity, event: t.event, id: webhook.id });
     }
   }
 
@@ -545,10 +545,10 @@ export class SqliteStorage implements S.WebhookStorage {
    * database is at this build's schema version, turning driver failures into
    * {@link StorageError} with the cause attached.
    */
-  private run<T>(action: string, fn: (c: Connection) => T, checked = true, host: Connection | null = null): T {
+  #run<T>(action: string, fn: (c: Connection) => T, checked = true, host: Connection | null = null): T {
     try {
-      const c = host ?? this.connection();
-      if (checked) checkSchema(c, this.prefix);
+      const c = host ?? this.#connection();
+      if (checked) checkSchema(c, this.#prefix);
       return fn(c);
     } catch (error) {
       if (error instanceof WebhookError) throw error;
@@ -557,10 +557,10 @@ export class SqliteStorage implements S.WebhookStorage {
     }
   }
 
-  private connection(): Connection {
-    if (this.closed) throw new StorageError('SqliteStorage is closed');
+  #connection(): Connection {
+    if (this.#closed) throw new StorageError('SqliteStorage is closed');
     // Only an outbox enqueue runs here in thread mode, and it uses the host's connection.
-    if (this.db === null) throw new StorageError('SqliteStorage: the connection is on the database thread');
-    return connectionOf(this.db);
+    if (this.#db === null) throw new StorageError('SqliteStorage: the connection is on the database thread');
+    return connectionOf(this.#db);
   }
 }
