@@ -4,11 +4,12 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { StorageError, WebhookError } from '../../errors.js';
+import { StorageError } from '../../errors.js';
+import { storageFailure } from '../sql/errors.js';
 import { LeasedBodies } from '../leased-bodies.js';
-import { RESET_HEALTH, UNSTARTED_STATUSES, statusIn } from '../sql/fragments.js';
+import { PLAIN_IDENTIFIER, RESET_HEALTH, UNSTARTED_STATUSES, WEBHOOK_DELETED, statusIn } from '../sql/fragments.js';
 import { claimOrder } from '../sql/order.js';
-import { DELIVERY_COLUMNS, num, numOrNull, str, toDelivery, toWebhook, type Row } from '../sql/records.js';
+import { DELIVERY_COLUMNS, num, numOrNull, str, toDelivery, toQueueStats, toStatusCounts, toWebhook, type Row } from '../sql/records.js';
 // The contract's types, as S.*: an adapter names nearly all of them.
 import type * as S from '../types.js';
 import { COMPLETE_TYPES, completeSql, executionSelect, finishSql, requestBodyParam } from './completion.js';
@@ -34,7 +35,6 @@ import { claimFunctionName, handoverSignalsSql, nextRunAtSql, promoteSql, queueS
 import { SCHEMA_VERSION, databaseVersion, mismatch, names, runMigrations, type Names } from './schema.js';
 import { checkClaim, checkCompletion, checkTime, queueSettings } from './validate.js';
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 /** Longest prefix: Postgres truncates names over 63 bytes, and the longest suffix is 31. */
 const MAX_PREFIX_LENGTH = 32;
 
@@ -86,11 +86,11 @@ export class PostgresStorage implements S.WebhookStorage {
     if (!isQueryable(pool) || typeof (pool as PostgresPool).connect !== 'function') {
       throw invalid('pool', 'must be a pg.Pool (with query() and connect())');
     }
-    if (typeof schema !== 'string' || !IDENTIFIER.test(schema) || schema.length > 63) {
-      throw invalid('schema', `must match ${IDENTIFIER} and be at most 63 characters, got ${JSON.stringify(schema)}`);
+    if (typeof schema !== 'string' || !PLAIN_IDENTIFIER.test(schema) || schema.length > 63) {
+      throw invalid('schema', `must match ${PLAIN_IDENTIFIER} and be at most 63 characters, got ${JSON.stringify(schema)}`);
     }
-    if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !IDENTIFIER.test(tablePrefix)) || tablePrefix.length > MAX_PREFIX_LENGTH) {
-      throw invalid('tablePrefix', `must be empty or match ${IDENTIFIER}, at most ${MAX_PREFIX_LENGTH} characters, got ${JSON.stringify(tablePrefix)}`);
+    if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !PLAIN_IDENTIFIER.test(tablePrefix)) || tablePrefix.length > MAX_PREFIX_LENGTH) {
+      throw invalid('tablePrefix', `must be empty or match ${PLAIN_IDENTIFIER}, at most ${MAX_PREFIX_LENGTH} characters, got ${JSON.stringify(tablePrefix)}`);
     }
     if (onError !== undefined && typeof onError !== 'function') throw invalid('onError', 'must be a function');
     this.#prepared = preparedStatements;
@@ -194,7 +194,7 @@ export class PostgresStorage implements S.WebhookStorage {
       const result = await this.#pool.query(
         `WITH deleted AS (DELETE FROM ${this.#n.webhooks} WHERE id = $1 RETURNING id),
          cancelled AS (
-           UPDATE ${this.#n.deliveries} SET status = 'cancelled', last_error = 'webhook was deleted', updated_at = $2,
+           UPDATE ${this.#n.deliveries} SET status = 'cancelled', last_error = '${WEBHOOK_DELETED}', updated_at = $2,
              accepts_merges = false
            WHERE webhook_id IN (SELECT id FROM deleted) AND ${statusIn(UNSTARTED_STATUSES)}
          ), forgotten AS (
@@ -445,7 +445,7 @@ export class PostgresStorage implements S.WebhookStorage {
   async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
     return this.#guard('countDeliveries', async () => {
       const result = await this.#pool.query(`SELECT status, count(*)::int AS n FROM ${this.#n.deliveries} GROUP BY status`);
-      return Object.fromEntries((result.rows as Array<{ status: S.DeliveryStatus; n: number }>).map((r) => [r.status, r.n]));
+      return toStatusCounts(result.rows as Row[]);
     });
   }
 
@@ -480,19 +480,15 @@ export class PostgresStorage implements S.WebhookStorage {
       const result = await this.#pool.query(queueStatsSql(this.#n), [webhookId, now]);
       const row = result.rows[0] as Row | undefined;
       if (!row) return null;
-      const [due, scheduled, held] = [num(row.due), num(row.scheduled), num(row.held)];
-      const pausedUntil = numOrNull(row.paused_until);
-      return {
-        webhookId,
-        depth: due + scheduled + held,
-        due,
-        scheduled,
-        held,
+      return toQueueStats(webhookId, now, {
+        due: num(row.due),
+        scheduled: num(row.scheduled),
+        held: num(row.held),
         inFlight: num(row.in_flight),
         oldestDueAt: numOrNull(row.oldest_due),
         blockedKeys: num(row.blocked_keys),
-        pausedUntil: pausedUntil !== null && pausedUntil > now ? pausedUntil : null,
-      };
+        pausedUntil: numOrNull(row.paused_until),
+      });
     });
   }
 
@@ -646,9 +642,7 @@ export class PostgresStorage implements S.WebhookStorage {
       if (checkSchema && !this.#schemaChecked) await this.#checkSchema();
       return await fn();
     } catch (error) {
-      if (error instanceof WebhookError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new StorageError(`PostgresStorage.${operation} failed: ${message}`, { cause: error });
+      throw storageFailure(`PostgresStorage.${operation}`, error);
     }
   }
 }

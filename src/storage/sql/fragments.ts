@@ -45,3 +45,12 @@ export const recordResultSql = (success: boolean, at: string): string =>
 
 /** Zeroes the failure run, keeping the last success/failure times. */
 export const RESET_HEALTH = 'consecutive_failures = 0, failing_since = NULL';
+
+/** The `last_error` of a delivery cancelled because its webhook was deleted. */
+export const WEBHOOK_DELETED = 'webhook was deleted';
+
+/**
+ * Table prefixes (and Postgres schemas) are spliced into SQL: only names that need no quoting
+ * anywhere, and cannot smuggle any, are accepted.
+ */
+export const PLAIN_IDENTIFIER = /^[a-z_][a-z0-9_]*$/;

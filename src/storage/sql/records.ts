@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { DeliveryRecord, DeliveryStatus, ExecutionRecord, WebhookHealth, WebhookRecord } from '../types.js';
+import type { DeliveryRecord, DeliveryStatus, ExecutionRecord, QueueStats, WebhookHealth, WebhookRecord } from '../types.js';
 
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;
@@ -109,5 +109,31 @@ export function toHealth(row: Row): WebhookHealth {
     failingSince: numOrNull(row.failing_since),
     lastSuccessAt: numOrNull(row.last_success_at),
     lastFailureAt: numOrNull(row.last_failure_at),
+  };
+}
+
+/** Deliveries by status from `status, n` rows (one per status present). */
+export function toStatusCounts(rows: readonly Row[]): Partial<Record<DeliveryStatus, number>> {
+  return Object.fromEntries(rows.map((r) => [r.status as DeliveryStatus, num(r.n)]));
+}
+
+/** A queue's figures as of `now`, from the counts each adapter reads its own way. */
+export function toQueueStats(
+  webhookId: string,
+  now: number,
+  counts: { due: number; scheduled: number; held: number; inFlight: number; oldestDueAt: number | null; blockedKeys: number; pausedUntil: number | null },
+): QueueStats {
+  const { due, scheduled, held, pausedUntil } = counts;
+  return {
+    webhookId,
+    depth: due + scheduled + held,
+    due,
+    scheduled,
+    held,
+    inFlight: counts.inFlight,
+    oldestDueAt: counts.oldestDueAt,
+    blockedKeys: counts.blockedKeys,
+    // A pause that has ended is no pause.
+    pausedUntil: pausedUntil !== null && pausedUntil > now ? pausedUntil : null,
   };
 }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { toQueueStats } from '../sql/records.js';
 import type { ClaimRequest, QueueStats } from '../types.js';
 import { bucketTime, nextTokenAt, spend, wholeTokens, type Bucket } from './bucket.js';
 import type { Connection } from './connection.js';
@@ -218,16 +219,14 @@ export function queueStats(c: Connection, sql: Statements, webhookId: string, no
     const due = c.stmt(sql.countDue).get({ id: webhookId, now }) as { n: number; oldest: number | null };
     const later = c.stmt(sql.countLater).get({ id: webhookId, now }) as { n: number };
     const held = c.stmt(sql.countHeld).get({ id: webhookId }) as { n: number; keys: number };
-    return {
-      webhookId,
-      depth: due.n + later.n + held.n,
+    return toQueueStats(webhookId, now, {
       due: due.n,
       scheduled: later.n,
       held: held.n,
       inFlight: q.in_flight,
       oldestDueAt: due.n > 0 ? due.oldest : null,
       blockedKeys: held.keys,
-      pausedUntil: q.paused_until !== null && q.paused_until > now ? q.paused_until : null,
-    };
+      pausedUntil: q.paused_until,
+    });
   });
 }

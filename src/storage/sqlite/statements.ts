@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CLAIMABLE, FINAL, RESET_HEALTH, UNSTARTED_STATUSES, countMerge, recordResultSql, statusIn } from '../sql/fragments.js';
+import { CLAIMABLE, FINAL, RESET_HEALTH, UNSTARTED_STATUSES, WEBHOOK_DELETED, countMerge, recordResultSql, statusIn } from '../sql/fragments.js';
 import { DELIVERY_COLUMNS, HEALTH_COLUMNS } from '../sql/records.js';
 import { CLAIMABLE_STATUSES } from '../types.js';
 import { DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH } from './rows.js';
@@ -52,10 +52,10 @@ export function statements(p: string) {
       `AND id IN (SELECT webhook_id FROM ${p}triggers WHERE entity IN (@entity, '*') AND event IN (@event, '*')) ` +
       `ORDER BY id`,
     cancelForDeletedWebhook:
-      `UPDATE ${d} SET status = 'cancelled', last_error = 'webhook was deleted', updated_at = @now, coalesce_slot = NULL ` +
+      `UPDATE ${d} SET status = 'cancelled', last_error = '${WEBHOOK_DELETED}', updated_at = @now, coalesce_slot = NULL ` +
       `WHERE webhook_id = @id AND ${UNSTARTED}`,
     cancelOrphans:
-      `UPDATE ${d} SET status = 'cancelled', last_error = 'webhook was deleted', updated_at = @now, coalesce_slot = NULL ` +
+      `UPDATE ${d} SET status = 'cancelled', last_error = '${WEBHOOK_DELETED}', updated_at = @now, coalesce_slot = NULL ` +
       `WHERE id IN (SELECT value FROM json_each(@ids)) AND ${CLAIMABLE}`,
 
     // ------------------------------------------------------------------ queue rows

@@ -11,11 +11,12 @@
  *
  * @module
  */
-import { StorageError, WebhookError } from '../../errors.js';
+import { StorageError } from '../../errors.js';
 import { LeasedBodies } from '../leased-bodies.js';
-import { PRUNED_WITH_FAILURES, PRUNED_WITH_SUCCESSES, STRIP_BODIES, UNSTRIPPED } from '../sql/fragments.js';
+import { storageFailure } from '../sql/errors.js';
+import { PLAIN_IDENTIFIER, PRUNED_WITH_FAILURES, PRUNED_WITH_SUCCESSES, STRIP_BODIES, UNSTRIPPED } from '../sql/fragments.js';
 import { deliveryConditions, executionConditions, listingSql, pageOf, webhookConditions, type Listing } from '../sql/listing.js';
-import { DELIVERY_COLUMNS, toDelivery, toExecution, toHealth, toWebhook, type Row } from '../sql/records.js';
+import { DELIVERY_COLUMNS, toDelivery, toExecution, toHealth, toStatusCounts, toWebhook, type Row } from '../sql/records.js';
 // The contract's types, as S.*: an adapter names nearly all of them.
 import type * as S from '../types.js';
 import { rebucket } from './bucket.js';
@@ -87,7 +88,6 @@ function listPage<T extends { id: string }>(c: Connection, listing: Listing, lim
   return pageOf(c.stmt(sql).all(params) as Row[], size, toItem);
 }
 
-const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
@@ -171,8 +171,8 @@ export class SqliteStorage implements S.WebhookStorage {
       throw invalidOption('', 'options must be an object: { path } or { database }');
     }
     const prefix = options.tablePrefix ?? 'webhook_';
-    if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-      throw invalidOption('tablePrefix', `must match ${String(PREFIX_PATTERN)}, got ${JSON.stringify(prefix)}`);
+    if (typeof prefix !== 'string' || !PLAIN_IDENTIFIER.test(prefix)) {
+      throw invalidOption('tablePrefix', `must match ${String(PLAIN_IDENTIFIER)}, got ${JSON.stringify(prefix)}`);
     }
     if ((options.database === undefined) === (options.path === undefined)) {
       throw invalidOption(options.database === undefined ? 'path' : 'database', 'pass exactly one of { database } (a better-sqlite3 Database) or { path }');
@@ -429,8 +429,7 @@ export class SqliteStorage implements S.WebhookStorage {
   /** Deliveries by status, for metrics (a scan of the status column). */
   async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
     return this.#run('count deliveries', (c) => {
-      const rows = c.stmt(`SELECT status, count(*) AS n FROM ${this.#prefix}deliveries GROUP BY status`).all() as Array<{ status: S.DeliveryStatus; n: number }>;
-      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+      return toStatusCounts(c.stmt(`SELECT status, count(*) AS n FROM ${this.#prefix}deliveries GROUP BY status`).all() as Row[]);
     });
   }
 
@@ -551,9 +550,7 @@ export class SqliteStorage implements S.WebhookStorage {
       if (checked) checkSchema(c, this.#prefix);
       return fn(c);
     } catch (error) {
-      if (error instanceof WebhookError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new StorageError(`SqliteStorage: ${action} failed: ${message}`, { cause: error });
+      throw storageFailure(`SqliteStorage: ${action}`, error);
     }
   }
 
