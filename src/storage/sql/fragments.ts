@@ -1,8 +1,8 @@
 /**
  * SQL both adapters write alike: which statuses a statement means, how retention picks and strips
- * old rows, and how a merge is counted. Statuses are fixed words, so they are written inline: a
- * parameter would hide them from the planner, and a partial index is used only for the literal
- * terms it was created with.
+ * old rows, how health and merges are counted, and the names they accept. Statuses are fixed
+ * words, so they are written inline: a parameter would hide them from the planner, and a partial
+ * index is used only for the literal terms it was created with.
  *
  * Migrations spell their statuses out instead: a migration that has run must never change.
  *
@@ -49,8 +49,5 @@ export const RESET_HEALTH = 'consecutive_failures = 0, failing_since = NULL';
 /** The `last_error` of a delivery cancelled because its webhook was deleted. */
 export const WEBHOOK_DELETED = 'webhook was deleted';
 
-/**
- * Table prefixes (and Postgres schemas) are spliced into SQL: only names that need no quoting
- * anywhere, and cannot smuggle any, are accepted.
- */
+/** Table prefixes (and Postgres schemas) are spliced into SQL text: only plain lowercase names are accepted. */
 export const PLAIN_IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
