@@ -196,8 +196,8 @@ describe.runIf(available)('PostgresStorage', () => {
     });
 
     it('orders id columns bytewise (COLLATE "C"), like JavaScript strings', async () => {
-      const storage = await migrated();
-      const schema = (storage as unknown as { schema: string }).schema;
+      const schema = newSchema();
+      const storage = await migrated({ schema });
       const collations = await pool.query<{ table_name: string; column_name: string; collation_name: string | null }>(
         `SELECT table_name, column_name, collation_name FROM information_schema.columns
          WHERE table_schema = $1 AND column_name IN ('id', 'webhook_id', 'delivery_id')`,

@@ -54,7 +54,7 @@ export function freezeCopy(webhook: WebhookRecord): WebhookRecord {
 }
 
 // Explicit literals rather than spreads with added or removed fields: V8 builds these with a
-// fixed shape, several times faster on the claim/complete hot path.
+// fixed shape, which the claim/complete hot path reads and copies fastest.
 export function publicDelivery(d: DeliveryRecord): DeliveryRecord {
   return {
     id: d.id,

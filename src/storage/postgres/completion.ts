@@ -6,8 +6,9 @@
  * @module
  */
 import type { LeasedBodies } from '../leased-bodies.js';
+import { EXECUTION_COLUMNS, executionSelect as selectWithBody } from '../sql/records.js';
 import type { CompleteAttempt } from '../types.js';
-import { EXECUTION_COLUMNS, valueRows } from './driver.js';
+import { valueRows } from './driver.js';
 import { finishTailSql } from './queue-sql.js';
 import type { Names } from './schema.js';
 
@@ -28,10 +29,7 @@ const storedRequestBody = (request: string, deliveryBody: string) =>
 
 /** EXECUTION_COLUMNS for reading from `executions e`: a NULL request body is the delivery's body. */
 export function executionSelect(n: Names): string {
-  return EXECUTION_COLUMNS.replace(/(\w+)/g, 'e.$1').replace(
-    'e.request_body',
-    `COALESCE(e.request_body, (SELECT d.body FROM ${n.deliveries} d WHERE d.id = e.delivery_id), '') AS request_body`,
-  );
+  return selectWithBody(`(SELECT d.body FROM ${n.deliveries} d WHERE d.id = e.delivery_id)`);
 }
 
 /**

@@ -1,12 +1,11 @@
 /**
  * The slice of `pg` the Postgres adapter uses (typed structurally, so the library never imports
- * `pg`), and the small helpers every part of the adapter shares: row conversion, placeholder rows,
- * WHERE building, pages.
+ * `pg`), and the small helpers every part of the adapter shares: placeholder rows, batches, WHERE
+ * building. Rows become records in ../sql/records.ts, as SQLite's do.
  *
  * @module
  */
 import { StorageError, WebhookValidationError } from '../../errors.js';
-import type { DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookHealth } from '../types.js';
 
 /** The slice of a `pg` query result the adapter reads. */
 export interface PostgresQueryResult {
@@ -83,8 +82,6 @@ export interface PostgresStorageOptions {
   preparedStatements?: boolean;
 }
 
-export type Row = Record<string, unknown>;
-
 /** Rows per multi-row statement: Postgres takes at most 65,535 parameters (28 per completion). */
 export const MAX_ROWS_PER_STATEMENT = 1_000;
 
@@ -130,88 +127,6 @@ export function valueRows(rows: number, types: readonly string[], first = 1): st
   return text;
 }
 
-// pg returns int8 as strings; convert here rather than through a global type parser the host may not want.
-export const num = (value: unknown): number => Number(value);
-export const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
-export const str = (value: unknown): string => value as string;
-export const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : (value as string));
-// A host pool may have disabled pg's JSON parsing; accept both forms.
-export const json = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
-
-/** Columns of a delivery as returned to callers (never the lease or coalescing bookkeeping). */
-export const DELIVERY_COLUMNS = `id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status,
-  attempts, run_at, created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count,
-  ordering_key, sequence`;
-
-export const EXECUTION_COLUMNS = `id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at,
-  duration_ms, status, success, hard_error, error_message, error_code, method, url, request_headers, request_body,
-  response_headers, response_body, next_attempt_at, coalesced_count`;
-
-export const HEALTH_COLUMNS = 'consecutive_failures, failing_since, last_success_at, last_failure_at';
-
-export function toDelivery(row: Row): DeliveryRecord {
-  return {
-    id: str(row.id),
-    webhookId: str(row.webhook_id),
-    tenantId: strOrNull(row.tenant_id),
-    entity: str(row.entity),
-    event: str(row.event),
-    origin: str(row.endpoint),
-    priority: num(row.priority),
-    body: str(row.body),
-    contentType: str(row.content_type),
-    status: row.status as DeliveryStatus,
-    attempts: num(row.attempts),
-    runAt: num(row.run_at),
-    createdAt: num(row.created_at),
-    updatedAt: num(row.updated_at),
-    lastStatus: numOrNull(row.last_status),
-    lastError: strOrNull(row.last_error),
-    isTest: row.is_test === true,
-    coalesceKey: strOrNull(row.coalesce_key),
-    coalescedCount: num(row.coalesced_count),
-    orderingKey: strOrNull(row.ordering_key),
-    sequence: numOrNull(row.sequence),
-  };
-}
-
-export function toExecution(row: Row): ExecutionRecord {
-  return {
-    id: str(row.id),
-    webhookId: str(row.webhook_id),
-    deliveryId: str(row.delivery_id),
-    tenantId: strOrNull(row.tenant_id),
-    entity: str(row.entity),
-    event: str(row.event),
-    attempt: num(row.attempt),
-    startedAt: num(row.started_at),
-    endedAt: num(row.ended_at),
-    durationMs: num(row.duration_ms),
-    status: num(row.status),
-    success: row.success === true,
-    hardError: row.hard_error === true,
-    errorMessage: strOrNull(row.error_message),
-    errorCode: strOrNull(row.error_code),
-    method: str(row.method),
-    url: str(row.url),
-    requestHeaders: json<Record<string, string>>(row.request_headers),
-    requestBody: str(row.request_body),
-    responseHeaders: json<Record<string, string>>(row.response_headers),
-    responseBody: str(row.response_body),
-    nextAttemptAt: numOrNull(row.next_attempt_at),
-    coalescedCount: num(row.coalesced_count),
-  };
-}
-
-export function toHealth(row: Row): WebhookHealth {
-  return {
-    consecutiveFailures: num(row.consecutive_failures),
-    failingSince: numOrNull(row.failing_since),
-    lastSuccessAt: numOrNull(row.last_success_at),
-    lastFailureAt: numOrNull(row.last_failure_at),
-  };
-}
-
 /** Builds a WHERE clause and its positional parameters. */
 export class Where {
   readonly params: unknown[] = [];
@@ -232,12 +147,6 @@ export class Where {
   toString(): string {
     return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : '';
   }
-}
-
-export function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
-  const items = rows.slice(0, Math.max(0, limit));
-  const more = rows.length > items.length;
-  return { items, nextCursor: more && items.length > 0 ? items[items.length - 1]!.id : null };
 }
 
 /** A {@link WebhookValidationError} naming one input of the adapter. */

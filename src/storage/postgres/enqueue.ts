@@ -7,21 +7,10 @@
  * @module
  */
 import { StorageError } from '../../errors.js';
+import { CLAIMABLE, countMerge } from '../sql/fragments.js';
+import { DELIVERY_COLUMNS, num, numOrNull, str, type Row } from '../sql/records.js';
 import type { DeliveryRecord, EnqueueResult } from '../types.js';
-import {
-  DELIVERY_COLUMNS,
-  MAX_ROWS_PER_STATEMENT,
-  chunks,
-  num,
-  numOrNull,
-  padRows,
-  preparedRowCount,
-  str,
-  valueRows,
-  type PostgresQueryResult,
-  type PostgresQueryable,
-  type Row,
-} from './driver.js';
+import { MAX_ROWS_PER_STATEMENT, chunks, padRows, preparedRowCount, valueRows, type PostgresQueryResult, type PostgresQueryable } from './driver.js';
 import type { Names } from './schema.js';
 
 /** What the enqueue statements need of the adapter. */
@@ -175,11 +164,11 @@ async function enqueueRound(
       ON CONFLICT (webhook_id, coalesce_key) WHERE accepts_merges
       DO UPDATE SET body = CASE WHEN ${ph} IS NOT NULL AND d.sequence IS NOT NULL THEN replace(EXCLUDED.body, ${ph}, d.sequence::text)
           ELSE EXCLUDED.body END,
-        content_type = EXCLUDED.content_type, coalesced_count = d.coalesced_count + 1, updated_at = EXCLUDED.created_at
+        content_type = EXCLUDED.content_type, ${countMerge('d.')}, updated_at = EXCLUDED.created_at
       RETURNING d.id, d.webhook_id, d.coalesce_key, (d.xmax <> 0) AS coalesced, d.sequence, d.status, d.run_at, d.is_test
     ), signalled AS (
       INSERT INTO ${n.signals} (webhook_id, run_at)
-      SELECT webhook_id, min(run_at) FROM ins WHERE NOT coalesced AND status IN ('pending', 'scheduled') AND NOT is_test
+      SELECT webhook_id, min(run_at) FROM ins WHERE NOT coalesced AND ${CLAIMABLE} AND NOT is_test
       GROUP BY webhook_id
     )
     SELECT ins.id, ins.webhook_id, ins.coalesce_key, ins.coalesced, ins.sequence FROM ins${notify}`);
@@ -260,7 +249,7 @@ async function numberOrdered(
        WHERE k.webhook_id = x.w AND k.key = x.key
      ), signalled AS (
        INSERT INTO ${n.signals} (webhook_id, run_at)
-       SELECT webhook_id, min(run_at) FROM numbered WHERE status IN ('pending', 'scheduled') AND NOT is_test GROUP BY webhook_id
+       SELECT webhook_id, min(run_at) FROM numbered WHERE ${CLAIMABLE} AND NOT is_test GROUP BY webhook_id
      )
      SELECT count(*)::int AS n FROM numbered`,
     [

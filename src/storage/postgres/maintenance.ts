@@ -3,8 +3,11 @@
  *
  * @module
  */
+import { FINAL, PRUNED_WITH_FAILURES, PRUNED_WITH_SUCCESSES, STRIP_BODIES, UNSTRIPPED } from '../sql/fragments.js';
+import { compareIds } from '../sql/order.js';
+import { num, str, type Row } from '../sql/records.js';
 import type { PruneRequest, PruneResult, RequeueRequest } from '../types.js';
-import { Where, num, str, type PostgresQueryable, type Row } from './driver.js';
+import { Where, type PostgresQueryable } from './driver.js';
 import type { Names } from './schema.js';
 
 /**
@@ -22,7 +25,7 @@ export async function requeueIn(client: PostgresQueryable, n: Names, request: Re
     if (request.tenantId !== undefined) where.add('d.tenant_id = ?', request.tenantId);
     if (request.since !== undefined) where.add('d.updated_at >= ?', request.since);
   }
-  where.add(`d.status IN ('succeeded', 'failed', 'cancelled')`);
+  where.add(`d.${FINAL}`);
   where.add(`EXISTS (SELECT 1 FROM ${n.webhooks} w WHERE w.id = d.webhook_id)`);
   const runAt = where.param(request.runAt);
   const now = where.param(request.now);
@@ -43,7 +46,7 @@ export async function requeueIn(client: PostgresQueryable, n: Names, request: Re
   const rows = result.rows as Row[];
   const order = request.deliveryIds ? new Map(request.deliveryIds.map((id, i) => [id, i] as const)) : null;
   rows.sort((a, b) =>
-    order ? order.get(str(a.id))! - order.get(str(b.id))! : str(a.id) < str(b.id) ? -1 : str(a.id) > str(b.id) ? 1 : 0,
+    order ? order.get(str(a.id))! - order.get(str(b.id))! : compareIds(str(a.id), str(b.id)),
   );
   const winners = new Map<string, Row>();
   for (const row of rows) {
@@ -78,12 +81,12 @@ export async function pruneIn(client: PostgresQueryable, n: Names, request: Prun
   if (okBefore !== undefined) {
     params.push(okBefore);
     executions.push(`(success AND started_at < $${params.length})`);
-    deliveries.push(`(status = 'succeeded' AND updated_at < $${params.length})`);
+    deliveries.push(`(${PRUNED_WITH_SUCCESSES} AND updated_at < $${params.length})`);
   }
   if (failBefore !== undefined) {
     params.push(failBefore);
     executions.push(`(NOT success AND started_at < $${params.length})`);
-    deliveries.push(`(status IN ('failed', 'cancelled') AND updated_at < $${params.length})`);
+    deliveries.push(`(${PRUNED_WITH_FAILURES} AND updated_at < $${params.length})`);
   }
   if (executions.length > 0) {
     const deleted = await client.query(`DELETE FROM ${n.executions} WHERE ${executions.join(' OR ')}`, params);
@@ -92,8 +95,8 @@ export async function pruneIn(client: PostgresQueryable, n: Names, request: Prun
   if (strip !== undefined) {
     const stripped = await client.query(
       // A NULL request body is the delivery's, never empty: not yet stripped.
-      `UPDATE ${n.executions} SET request_body = '', response_body = ''
-       WHERE success AND started_at < $1 AND (request_body IS NULL OR request_body <> '' OR response_body <> '')`,
+      `UPDATE ${n.executions} SET ${STRIP_BODIES}
+       WHERE success AND started_at < $1 AND ${UNSTRIPPED}`,
       [strip],
     );
     result.executionsStripped = stripped.rowCount ?? 0;

@@ -17,7 +17,9 @@
  *
  * @module
  */
-import { DELIVERY_COLUMNS } from './driver.js';
+import { CLAIMABLE, statusIn } from '../sql/fragments.js';
+import { DELIVERY_COLUMNS } from '../sql/records.js';
+import { CLAIMABLE_STATUSES } from '../types.js';
 import type { Names } from './schema.js';
 
 /** Largest int4: "no limit" for rooms that a cap or a bucket does not bound. */
@@ -120,7 +122,7 @@ export function claimSql(n: Names): string {
       FROM rooms r CROSS JOIN LATERAL (
         SELECT * FROM (
           SELECT d.id, d.run_at, false AS expired_row FROM ${D} d
-          WHERE d.webhook_id = r.webhook_id AND d.status IN ('pending', 'scheduled') AND NOT d.is_test AND d.run_at <= $1
+          WHERE d.webhook_id = r.webhook_id AND ${statusIn(CLAIMABLE_STATUSES, 'd.status')} AND NOT d.is_test AND d.run_at <= $1
           ORDER BY d.run_at, d.id LIMIT r.room FOR UPDATE SKIP LOCKED
         ) fresh
         UNION ALL
@@ -151,7 +153,7 @@ export function claimSql(n: Names): string {
       FROM rooms r CROSS JOIN span sp LEFT JOIN served s USING (webhook_id)
       LEFT JOIN LATERAL (
         SELECT d.run_at FROM ${D} d
-        WHERE d.webhook_id = r.webhook_id AND d.status IN ('pending', 'scheduled') AND NOT d.is_test
+        WHERE d.webhook_id = r.webhook_id AND ${statusIn(CLAIMABLE_STATUSES, 'd.status')} AND NOT d.is_test
         ORDER BY d.run_at, d.id OFFSET COALESCE(s.fresh, 0) LIMIT 1
       ) nx ON true
     ), judged AS (
@@ -249,7 +251,7 @@ export function finishTailSql(n: Names): string {
     ), signalled AS (
       INSERT INTO ${n.signals} (webhook_id, run_at)
       SELECT webhook_id, min(run_at) FROM (
-        SELECT webhook_id, run_at FROM done WHERE status IN ('pending', 'scheduled') AND NOT is_test
+        SELECT webhook_id, run_at FROM done WHERE ${CLAIMABLE} AND NOT is_test
         UNION ALL SELECT webhook_id, run_at FROM flipped
       ) back
       GROUP BY webhook_id
@@ -310,7 +312,7 @@ export function nextRunAtSql(n: Names): string {
       (SELECT min(wake_at) FROM ${n.queues} WHERE wake_at IS NOT NULL),
       (SELECT min(run_at) FROM ${n.signals}),
       (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE status = 'delivering' AND NOT is_test),
-      (SELECT min(run_at) FROM ${n.deliveries} WHERE is_test AND status IN ('pending', 'scheduled')),
+      (SELECT min(run_at) FROM ${n.deliveries} WHERE is_test AND ${CLAIMABLE}),
       (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE is_test AND status = 'delivering')
     ) AS next`;
 }
@@ -318,7 +320,7 @@ export function nextRunAtSql(n: Names): string {
 /** The figures of one queue as of `$2` (counts read the queue's rows: for dashboards, not hot paths). */
 export function queueStatsSql(n: Names): string {
   const D = n.deliveries;
-  const waiting = `webhook_id = $1 AND status IN ('pending', 'scheduled') AND NOT is_test`;
+  const waiting = `webhook_id = $1 AND ${CLAIMABLE} AND NOT is_test`;
   return `SELECT
       (SELECT count(*) FROM ${D} WHERE ${waiting} AND run_at <= $2::bigint)::int AS due,
       (SELECT count(*) FROM ${D} WHERE ${waiting} AND run_at > $2)::int AS scheduled,

@@ -6,7 +6,8 @@
  * @module
  */
 import { SchemaMismatchError } from '../../errors.js';
-import { num, type PostgresQueryable, type Row } from './driver.js';
+import { num, type Row } from '../sql/records.js';
+import type { PostgresQueryable } from './driver.js';
 import { claimFunctionSql } from './queue-sql.js';
 
 /** The schema version this code reads and writes. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { COMPLETION_OUTCOMES } from '../sql/fragments.js';
 import type { ClaimRequest, CompleteAttempt, WebhookRecord } from '../types.js';
 import { invalid } from './driver.js';
 
@@ -22,7 +23,7 @@ export function checkClaim(request: ClaimRequest): void {
   if (!isInt(request.defaultConcurrency) || request.defaultConcurrency < 1) throw invalid('defaultConcurrency', 'must be an integer >= 1');
 }
 
-const OUTCOMES = new Set(['succeeded', 'failed', 'scheduled']);
+const OUTCOMES = new Set(COMPLETION_OUTCOMES);
 
 export function checkCompletion(input: CompleteAttempt, index: number): void {
   const at = (field: string) => `inputs.${index}.${field}`;

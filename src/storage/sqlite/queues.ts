@@ -10,10 +10,11 @@
  *
  * @module
  */
+import { toQueueStats } from '../sql/records.js';
 import type { ClaimRequest, QueueStats } from '../types.js';
 import { bucketTime, nextTokenAt, spend, wholeTokens, type Bucket } from './bucket.js';
 import type { Connection } from './connection.js';
-import { claimOrder, type ClaimedRow } from './rows.js';
+import { claimedRowOrder, type ClaimedRow } from './rows.js';
 import type { Statements } from './statements.js';
 
 /** A queue row as the claim reads it. */
@@ -126,7 +127,7 @@ export function claimRows(c: Connection, sql: Statements, request: ClaimRequest,
 
   // Test sends are rare: a read finds none for a fraction of what the claiming UPDATE costs empty.
   const out = c.stmt(sql.testDue).get({ now }) ? (c.allRaw(sql.claimTests, { now, limit, leaseExpiresAt }) as ClaimedRow[]) : [];
-  out.sort(claimOrder);
+  out.sort(claimedRowOrder);
 
   const visited = new Set<string>();
   while (out.length < limit) {
@@ -169,7 +170,7 @@ function serve(
   } else {
     const want = Math.min(claim.room, cap - q.in_flight, wholeTokens(bucket, t));
     const rows = c.allRaw(sql.claimFromQueue, { id: q.webhook_id, now, limit: want, leaseExpiresAt: claim.leaseExpiresAt }) as ClaimedRow[];
-    rows.sort(claimOrder);
+    rows.sort(claimedRowOrder);
     for (const row of rows) out.push(row);
     state.inFlight += rows.length;
     const after: Bucket = { ...bucket, fullAt: spend(bucket, t, rows.length) };
@@ -218,16 +219,14 @@ export function queueStats(c: Connection, sql: Statements, webhookId: string, no
     const due = c.stmt(sql.countDue).get({ id: webhookId, now }) as { n: number; oldest: number | null };
     const later = c.stmt(sql.countLater).get({ id: webhookId, now }) as { n: number };
     const held = c.stmt(sql.countHeld).get({ id: webhookId }) as { n: number; keys: number };
-    return {
-      webhookId,
-      depth: due.n + later.n + held.n,
+    return toQueueStats(webhookId, now, {
       due: due.n,
       scheduled: later.n,
       held: held.n,
       inFlight: q.in_flight,
       oldestDueAt: due.n > 0 ? due.oldest : null,
       blockedKeys: held.keys,
-      pausedUntil: q.paused_until !== null && q.paused_until > now ? q.paused_until : null,
-    };
+      pausedUntil: q.paused_until,
+    });
   });
 }

@@ -1,91 +1,23 @@
 /**
- * Rows as SQLite stores them and the records they stand for: column lists, row shapes, and the
- * conversions both ways.
+ * SQLite's side of rows (the shared column lists and row mapping are in ../sql/records.ts): the
+ * values an INSERT binds, the raw rows a claim reads, and what better-sqlite3 cannot bind.
  *
  * @module
  */
-import type { ClaimedDelivery, DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookHealth, WebhookRecord } from '../types.js';
+import type { Param } from '../sql/listing.js';
+import { claimOrder } from '../sql/order.js';
+import { DELIVERY_COLUMNS, executionSelect } from '../sql/records.js';
+import type { ClaimedDelivery, DeliveryRecord, DeliveryStatus, ExecutionRecord, WebhookRecord } from '../types.js';
 import { SQLITE_SCHEMA_VERSION } from './schema.js';
-
-/** Delivery columns as read back, in the order of {@link ClaimedRow}. */
-export const DELIVERY_COLUMNS =
-  'id, webhook_id, tenant_id, entity, event, endpoint, priority, body, content_type, status, attempts, run_at, ' +
-  'created_at, updated_at, last_status, last_error, is_test, coalesce_key, coalesced_count, ordering_key, sequence';
 
 /** Columns of a delivery INSERT, in the order of {@link deliveryValues}. */
 export const DELIVERY_INSERT_COLUMNS = `${DELIVERY_COLUMNS}, coalesce_slot, written_by`;
 export const DELIVERY_INSERT_WIDTH = 23;
 
-export const EXECUTION_COLUMNS =
-  'id, webhook_id, delivery_id, tenant_id, entity, event, attempt, started_at, ended_at, duration_ms, status, success, ' +
-  'hard_error, error_message, error_code, method, url, request_headers, request_body, response_headers, response_body, ' +
-  'next_attempt_at, coalesced_count';
 export const EXECUTION_WIDTH = 23;
 
 /** Execution columns as read back, from `executions e` joined to its delivery `d` (see migration 2). */
-export const EXECUTION_SELECT =
-  'e.id, e.webhook_id, e.delivery_id, e.tenant_id, e.entity, e.event, e.attempt, e.started_at, e.ended_at, e.duration_ms, ' +
-  'e.status, e.success, e.hard_error, e.error_message, e.error_code, e.method, e.url, e.request_headers, ' +
-  "COALESCE(e.request_body, d.body, '') AS request_body, e.response_headers, e.response_body, e.next_attempt_at, e.coalesced_count";
-
-export const HEALTH_COLUMNS = 'consecutive_failures, failing_since, last_success_at, last_failure_at';
-
-export interface DeliveryRow {
-  id: string;
-  webhook_id: string;
-  tenant_id: string | null;
-  entity: string;
-  event: string;
-  endpoint: string;
-  priority: number;
-  body: string;
-  content_type: string;
-  status: DeliveryStatus;
-  attempts: number;
-  run_at: number;
-  created_at: number;
-  updated_at: number;
-  last_status: number | null;
-  last_error: string | null;
-  is_test: number;
-  coalesce_key: string | null;
-  coalesced_count: number;
-  ordering_key: string | null;
-  sequence: number | null;
-}
-
-export interface ExecutionRow {
-  id: string;
-  webhook_id: string;
-  delivery_id: string;
-  tenant_id: string | null;
-  entity: string;
-  event: string;
-  attempt: number;
-  started_at: number;
-  ended_at: number;
-  duration_ms: number;
-  status: number;
-  success: number;
-  hard_error: number;
-  error_message: string | null;
-  error_code: string | null;
-  method: string;
-  url: string;
-  request_headers: string;
-  request_body: string;
-  response_headers: string;
-  response_body: string;
-  next_attempt_at: number | null;
-  coalesced_count: number;
-}
-
-export interface HealthRow {
-  consecutive_failures: number;
-  failing_since: number | null;
-  last_success_at: number | null;
-  last_failure_at: number | null;
-}
+export const EXECUTION_SELECT = executionSelect('d.body');
 
 /** A claimed row in raw mode: the {@link DELIVERY_COLUMNS} values, then lease_token. */
 export type ClaimedRow = [
@@ -118,36 +50,8 @@ export const CLAIMED_TOKEN = 21;
 /** Index of the body in a {@link ClaimedRow}. */
 export const CLAIMED_BODY = 7;
 
-/** Claim order within a queue (and among test sends): earlier run_at, then id. */
-export function claimOrder(a: ClaimedRow, b: ClaimedRow): number {
-  return a[11] - b[11] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-}
-
-export function toDelivery(r: DeliveryRow): DeliveryRecord {
-  return {
-    id: r.id,
-    webhookId: r.webhook_id,
-    tenantId: r.tenant_id,
-    entity: r.entity,
-    event: r.event,
-    origin: r.endpoint,
-    priority: r.priority,
-    body: r.body,
-    contentType: r.content_type,
-    status: r.status,
-    attempts: r.attempts,
-    runAt: r.run_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    lastStatus: r.last_status,
-    lastError: r.last_error,
-    isTest: r.is_test === 1,
-    coalesceKey: r.coalesce_key,
-    coalescedCount: r.coalesced_count,
-    orderingKey: r.ordering_key,
-    sequence: r.sequence,
-  };
-}
+/** {@link claimOrder} of raw claimed rows. */
+export const claimedRowOrder = (a: ClaimedRow, b: ClaimedRow): number => claimOrder(a[11], a[0], b[11], b[0]);
 
 export function toClaimed(r: ClaimedRow, leaseExpiresAt: number): ClaimedDelivery {
   return {
@@ -177,53 +81,18 @@ export function toClaimed(r: ClaimedRow, leaseExpiresAt: number): ClaimedDeliver
   };
 }
 
-export function toExecution(r: ExecutionRow): ExecutionRecord {
-  return {
-    id: r.id,
-    webhookId: r.webhook_id,
-    deliveryId: r.delivery_id,
-    tenantId: r.tenant_id,
-    entity: r.entity,
-    event: r.event,
-    attempt: r.attempt,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    durationMs: r.duration_ms,
-    status: r.status,
-    success: r.success === 1,
-    hardError: r.hard_error === 1,
-    errorMessage: r.error_message,
-    errorCode: r.error_code,
-    method: r.method,
-    url: r.url,
-    requestHeaders: JSON.parse(r.request_headers) as Record<string, string>,
-    requestBody: r.request_body,
-    responseHeaders: JSON.parse(r.response_headers) as Record<string, string>,
-    responseBody: r.response_body,
-    nextAttemptAt: r.next_attempt_at,
-    coalescedCount: r.coalesced_count,
-  };
-}
-
-export function toHealth(r: HealthRow): WebhookHealth {
-  return {
-    consecutiveFailures: r.consecutive_failures,
-    failingSince: r.failing_since,
-    lastSuccessAt: r.last_success_at,
-    lastFailureAt: r.last_failure_at,
-  };
-}
-
 // better-sqlite3 binds neither booleans nor undefined.
 export const bool = (value: boolean): number => (value ? 1 : 0);
 
 /** Page size clamped to what SQLite's LIMIT accepts (a negative LIMIT means "no limit"). */
 export const pageSize = (limit: number): number => (Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0);
 
-export function pageOf<R extends { id: string }, T>(rows: R[], limit: number, map: (row: R) => T): Page<T> {
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items: items.map(map), nextCursor: rows.length > limit && last ? last.id : null };
+/** A listing's {@link Param}: positional `?`, values kept in `params`, booleans as 0/1. */
+export function paramsInto(params: unknown[]): Param {
+  return (value) => {
+    params.push(typeof value === 'boolean' ? bool(value) : value);
+    return '?';
+  };
 }
 
 export const where = (conditions: string[]): string => (conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '');

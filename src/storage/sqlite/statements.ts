@@ -5,14 +5,18 @@
  *
  * @module
  */
-import { DELIVERY_COLUMNS, DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH, HEALTH_COLUMNS } from './rows.js';
+import { CLAIMABLE, FINAL, RESET_HEALTH, UNSTARTED_STATUSES, WEBHOOK_DELETED, countMerge, recordResultSql, statusIn } from '../sql/fragments.js';
+import { DELIVERY_COLUMNS, HEALTH_COLUMNS } from '../sql/records.js';
+import { CLAIMABLE_STATUSES } from '../types.js';
+import { DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH } from './rows.js';
 import { SQLITE_SCHEMA_VERSION } from './schema.js';
 
 /** Waiting rows of a queue: the partial index `deliveries_queue` has exactly these terms. */
-export const QUEUED = `status IN ('pending', 'scheduled') AND is_test = 0`;
+export const QUEUED = `${CLAIMABLE} AND is_test = 0`;
 /** Waiting test sends: the partial index `deliveries_tests`. */
-export const QUEUED_TESTS = `status IN ('pending', 'scheduled') AND is_test = 1`;
-export const FINAL = `status IN ('succeeded', 'failed', 'cancelled')`;
+export const QUEUED_TESTS = `${CLAIMABLE} AND is_test = 1`;
+/** Not started: what deleting the webhook, or a cancellation without a lease, ends. */
+const UNSTARTED = statusIn(UNSTARTED_STATUSES);
 
 export type Statements = ReturnType<typeof statements>;
 
@@ -29,7 +33,7 @@ export function statements(p: string) {
   // When the queue's earliest waiting row is due; NULL when it has none.
   const firstWaiting =
     `(SELECT f.run_at FROM ${d} AS f INDEXED BY ${p}deliveries_queue WHERE f.webhook_id = ${q}.webhook_id ` +
-    `AND f.status IN ('pending', 'scheduled') AND f.is_test = 0 ORDER BY f.run_at, f.id LIMIT 1)`;
+    `AND ${statusIn(CLAIMABLE_STATUSES, 'f.status')} AND f.is_test = 0 ORDER BY f.run_at, f.id LIMIT 1)`;
   return {
     webhookExists: `SELECT 1 AS found FROM ${p}webhooks WHERE id = @id`,
     insertWebhook:
@@ -48,11 +52,11 @@ export function statements(p: string) {
       `AND id IN (SELECT webhook_id FROM ${p}triggers WHERE entity IN (@entity, '*') AND event IN (@event, '*')) ` +
       `ORDER BY id`,
     cancelForDeletedWebhook:
-      `UPDATE ${d} SET status = 'cancelled', last_error = 'webhook was deleted', updated_at = @now, coalesce_slot = NULL ` +
-      `WHERE webhook_id = @id AND status IN ('pending', 'scheduled', 'held')`,
+      `UPDATE ${d} SET status = 'cancelled', last_error = '${WEBHOOK_DELETED}', updated_at = @now, coalesce_slot = NULL ` +
+      `WHERE webhook_id = @id AND ${UNSTARTED}`,
     cancelOrphans:
-      `UPDATE ${d} SET status = 'cancelled', last_error = 'webhook was deleted', updated_at = @now, coalesce_slot = NULL ` +
-      `WHERE id IN (SELECT value FROM json_each(@ids)) AND status IN ('pending', 'scheduled')`,
+      `UPDATE ${d} SET status = 'cancelled', last_error = '${WEBHOOK_DELETED}', updated_at = @now, coalesce_slot = NULL ` +
+      `WHERE id IN (SELECT value FROM json_each(@ids)) AND ${CLAIMABLE}`,
 
     // ------------------------------------------------------------------ queue rows
     insertQueue:
@@ -129,7 +133,7 @@ export function statements(p: string) {
     insertDelivery: `INSERT INTO ${d} (${DELIVERY_INSERT_COLUMNS}) VALUES (${new Array<string>(DELIVERY_INSERT_WIDTH).fill('?').join(', ')})`,
     slotHolder: `SELECT id, sequence FROM ${d} WHERE webhook_id = ? AND coalesce_slot = ?`,
     merge:
-      `UPDATE ${d} SET body = ?, content_type = ?, coalesced_count = coalesced_count + 1, updated_at = ? WHERE id = ?`,
+      `UPDATE ${d} SET body = ?, content_type = ?, ${countMerge()}, updated_at = ? WHERE id = ?`,
     // Positional (hot): [status, runAt, lastStatus, lastError, updatedAt, id, leaseToken].
     complete:
       `UPDATE ${d} SET status = ?, attempts = attempts + 1, run_at = COALESCE(?, run_at), ` +
@@ -145,7 +149,7 @@ export function statements(p: string) {
     cancel:
       `UPDATE ${d} SET status = 'cancelled', last_error = COALESCE(@reason, last_error), updated_at = @now, ` +
       `lease_token = NULL, lease_expires_at = NULL, coalesce_slot = NULL, ${ours} ` +
-      `WHERE id = @id AND (status IN ('pending', 'scheduled', 'held') OR (status = 'delivering' AND lease_token = @leaseToken)) ` +
+      `WHERE id = @id AND (${UNSTARTED} OR (status = 'delivering' AND lease_token = @leaseToken)) ` +
       `RETURNING webhook_id, is_test, ordering_key, sequence`,
     statusOf: `SELECT status FROM ${d} WHERE id = @id`,
     getDelivery: `SELECT ${DELIVERY_COLUMNS} FROM ${d} WHERE id = @id`,
@@ -188,13 +192,9 @@ export function statements(p: string) {
       `FROM ${d} INDEXED BY ${p}deliveries_held WHERE webhook_id = @id AND status = 'held'`,
 
     // ------------------------------------------------------------------ health
-    recordSuccess:
-      `UPDATE ${p}webhooks SET consecutive_failures = 0, failing_since = NULL, last_success_at = @at ` +
-      `WHERE id = @id RETURNING ${HEALTH_COLUMNS}`,
-    recordFailure:
-      `UPDATE ${p}webhooks SET consecutive_failures = consecutive_failures + 1, ` +
-      `failing_since = COALESCE(failing_since, @at), last_failure_at = @at WHERE id = @id RETURNING ${HEALTH_COLUMNS}`,
+    recordSuccess: `UPDATE ${p}webhooks SET ${recordResultSql(true, '@at')} WHERE id = @id RETURNING ${HEALTH_COLUMNS}`,
+    recordFailure: `UPDATE ${p}webhooks SET ${recordResultSql(false, '@at')} WHERE id = @id RETURNING ${HEALTH_COLUMNS}`,
     getHealth: `SELECT ${HEALTH_COLUMNS} FROM ${p}webhooks WHERE id = @id`,
-    resetHealth: `UPDATE ${p}webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = @id`,
+    resetHealth: `UPDATE ${p}webhooks SET ${RESET_HEALTH} WHERE id = @id`,
   };
 }

@@ -11,30 +11,14 @@
  *
  * @module
  */
-import { StorageError, WebhookError } from '../../errors.js';
+import { StorageError } from '../../errors.js';
 import { LeasedBodies } from '../leased-bodies.js';
-import type {
-  ClaimRequest,
-  ClaimedDelivery,
-  CompleteAttempt,
-  DeliveryQuery,
-  DeliveryRecord,
-  DeliveryStatus,
-  EnqueueResult,
-  EventMatch,
-  ExecutionQuery,
-  ExecutionRecord,
-  Page,
-  PruneRequest,
-  PruneResult,
-  QueueStats,
-  RequeueRequest,
-  WebhookHealth,
-  WebhookQuery,
-  WebhookRecord,
-  WebhookStorage,
-  WriteOptions,
-} from '../types.js';
+import { storageFailure } from '../sql/errors.js';
+import { PLAIN_IDENTIFIER, PRUNED_WITH_FAILURES, PRUNED_WITH_SUCCESSES, STRIP_BODIES, UNSTRIPPED } from '../sql/fragments.js';
+import { deliveryConditions, executionConditions, listingSql, pageOf, webhookConditions, type Listing } from '../sql/listing.js';
+import { DELIVERY_COLUMNS, toDelivery, toExecution, toHealth, toStatusCounts, toWebhook, type Row } from '../sql/records.js';
+// The contract's types, as S.*: an adapter names nearly all of them.
+import type * as S from '../types.js';
 import { rebucket } from './bucket.js';
 import { FALLBACK_AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './checkpointer.js';
 import {
@@ -49,24 +33,7 @@ import {
   type SqliteDatabase,
 } from './connection.js';
 import { bucketOf, claimRows, nextRunAt, queueStats, type QueueRow } from './queues.js';
-import {
-  bool,
-  CLAIMED_BODY,
-  CLAIMED_TOKEN,
-  DELIVERY_COLUMNS,
-  EXECUTION_SELECT,
-  pageOf,
-  pageSize,
-  toClaimed,
-  toDelivery,
-  toExecution,
-  toHealth,
-  webhookParams,
-  where,
-  type DeliveryRow,
-  type ExecutionRow,
-  type HealthRow,
-} from './rows.js';
+import { CLAIMED_BODY, CLAIMED_TOKEN, EXECUTION_SELECT, pageSize, paramsInto, toClaimed, webhookParams } from './rows.js';
 import { checkSchema, migrate } from './schema.js';
 import { statements, type Statements } from './statements.js';
 import { SqliteThread } from './thread.js';
@@ -113,7 +80,14 @@ export interface SqliteStorageOptions {
   checkpoints?: 'background' | 'auto';
 }
 
-const PREFIX_PATTERN = /^[a-z_][a-z0-9_]*$/;
+/** One page of a listing, newest first. */
+function listPage<T extends { id: string }>(c: Connection, listing: Listing, limit: number, toItem: (row: Row) => T): S.Page<T> {
+  const size = pageSize(limit);
+  const params: unknown[] = [];
+  const sql = listingSql(listing, size, paramsInto(params));
+  return pageOf(c.stmt(sql).all(params) as Row[], size, toItem);
+}
+
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
@@ -149,7 +123,7 @@ const THREAD_METHODS = [
 ] as const satisfies ReadonlyArray<keyof SqliteStorage>;
 
 /**
- * {@link WebhookStorage} in SQLite via better-sqlite3: durable, shareable by several processes
+ * {@link S.WebhookStorage} in SQLite via better-sqlite3: durable, shareable by several processes
  * on one machine (one database file), and able to join the host's transaction (outbox pattern).
  *
  * Call {@link migrate} once at startup before anything else.
@@ -172,20 +146,20 @@ const THREAD_METHODS = [
  * the webhook lookup first, after the callback has committed): with `emit`, open the transaction
  * with `db.exec('BEGIN IMMEDIATE')` and `COMMIT` after the emit resolves.
  */
-export class SqliteStorage implements WebhookStorage {
-  /** The connection, on this thread; null when it lives on the database thread ({@link thread}). */
-  private readonly db: SqliteDatabase | null;
+export class SqliteStorage implements S.WebhookStorage {
+  /** The connection, on this thread; null when it lives on the database thread (`#thread`). */
+  readonly #db: SqliteDatabase | null;
   /** The database thread running this adapter's calls (`{ path }` with `worker` on), else null. */
-  private readonly thread: SqliteThread | null = null;
+  readonly #thread: SqliteThread | null = null;
   /** The WAL checkpoint thread of the file this adapter opened on this thread, if any. */
-  private checkpointer: SqliteCheckpointer | null = null;
-  private readonly ownsDatabase: boolean;
-  private readonly prefix: string;
-  private readonly sql: Statements;
-  private readonly writes: Writes;
-  private closed = false;
+  #checkpointer: SqliteCheckpointer | null = null;
+  readonly #ownsDatabase: boolean;
+  readonly #prefix: string;
+  readonly #sql: Statements;
+  readonly #writes: Writes;
+  #closed = false;
   /** Bodies this adapter leased: an execution sending the same body stores NULL (see migration 2). */
-  private readonly leasedBodies = new LeasedBodies();
+  readonly #leasedBodies = new LeasedBodies();
 
   /**
    * @throws {WebhookValidationError} naming the option when the options are invalid (both or
@@ -197,15 +171,15 @@ export class SqliteStorage implements WebhookStorage {
       throw invalidOption('', 'options must be an object: { path } or { database }');
     }
     const prefix = options.tablePrefix ?? 'webhook_';
-    if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) {
-      throw invalidOption('tablePrefix', `must match ${String(PREFIX_PATTERN)}, got ${JSON.stringify(prefix)}`);
+    if (typeof prefix !== 'string' || !PLAIN_IDENTIFIER.test(prefix)) {
+      throw invalidOption('tablePrefix', `must match ${String(PLAIN_IDENTIFIER)}, got ${JSON.stringify(prefix)}`);
     }
     if ((options.database === undefined) === (options.path === undefined)) {
       throw invalidOption(options.database === undefined ? 'path' : 'database', 'pass exactly one of { database } (a better-sqlite3 Database) or { path }');
     }
-    this.prefix = prefix;
-    this.sql = statements(prefix);
-    this.writes = new Writes(prefix, this.sql);
+    this.#prefix = prefix;
+    this.#sql = statements(prefix);
+    this.#writes = new Writes(prefix, this.#sql);
     if (options.database !== undefined) {
       if (!isDatabase(options.database)) throw invalidOption('database', 'must be a better-sqlite3 Database');
       // A connection the host opened stays on the host's thread with the host's settings.
@@ -213,25 +187,25 @@ export class SqliteStorage implements WebhookStorage {
         throw invalidOption(options.worker !== undefined ? 'worker' : 'checkpoints', 'goes with { path }, not with a { database } you pass in');
       }
       if (!options.database.open) throw invalidOption('database', 'is closed');
-      this.db = options.database;
-      this.ownsDatabase = false;
+      this.#db = options.database;
+      this.#ownsDatabase = false;
     } else {
       if (typeof options.path !== 'string' || options.path === '') throw invalidOption('path', 'must be a non-empty string');
       if (options.worker !== undefined && typeof options.worker !== 'boolean') throw invalidOption('worker', 'must be a boolean');
       if (options.checkpoints !== undefined && options.checkpoints !== 'background' && options.checkpoints !== 'auto') {
         throw invalidOption('checkpoints', "must be 'background' or 'auto'");
       }
-      this.ownsDatabase = true;
+      this.#ownsDatabase = true;
       if (options.worker !== false) {
         driverPath();
-        this.db = null;
+        this.#db = null;
         const thread = new SqliteThread({
           moduleUrl: import.meta.url,
           path: options.path,
           tablePrefix: options.tablePrefix,
           checkpoints: options.checkpoints,
         });
-        this.thread = thread;
+        this.#thread = thread;
         // Every call but an outbox enqueue (which must run on the host's connection, here) goes
         // to the database thread: own properties shadow the in-thread methods below.
         for (const method of THREAD_METHODS) {
@@ -240,31 +214,31 @@ export class SqliteStorage implements WebhookStorage {
         }
         return;
       }
-      this.db = openDatabase(options.path);
+      this.#db = openDatabase(options.path);
     }
-    const db = this.db;
+    const db = this.#db;
     try {
-      this.configure(db);
+      this.#configure(db);
       if (options.path !== undefined && options.checkpoints !== 'auto' && !db.memory) {
         // The checkpoint thread does the copying and fsyncs; this connection only if it falls far behind.
         db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-        this.checkpointer = new SqliteCheckpointer(options.path, driverPath());
+        this.#checkpointer = new SqliteCheckpointer(options.path, driverPath());
       }
     } catch (error) {
-      if (this.ownsDatabase) db.close();
+      if (this.#ownsDatabase) db.close();
       throw new StorageError(`SqliteStorage: cannot configure the database: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  private configure(db: SqliteDatabase): void {
+  #configure(db: SqliteDatabase): void {
     const busy = Number(db.pragma('busy_timeout', { simple: true }));
-    if (this.ownsDatabase || !(busy >= BUSY_TIMEOUT_MS)) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (this.#ownsDatabase || !(busy >= BUSY_TIMEOUT_MS)) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // WAL lets readers run while a writer commits. It cannot be switched on inside a
     // transaction, and does not apply to in-memory databases.
     if (!db.memory && !db.inTransaction && String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
       db.pragma('journal_mode = WAL');
     }
-    if (this.ownsDatabase) {
+    if (this.#ownsDatabase) {
       // With WAL: no fsync per commit; an app crash loses nothing, a power cut at most the last commits.
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
@@ -280,21 +254,21 @@ export class SqliteStorage implements WebhookStorage {
    * @throws {SchemaMismatchError} when the database is newer than this build.
    */
   async migrate(): Promise<void> {
-    this.run('migrate', (c) => migrate(c, this.prefix), false);
+    this.#run('migrate', (c) => migrate(c, this.#prefix), false);
   }
 
   /** @throws {WebhookValidationError} naming the field when `concurrency`, `rateLimit`, … are invalid. */
-  async insertWebhook(webhook: WebhookRecord): Promise<void> {
+  async insertWebhook(webhook: S.WebhookRecord): Promise<void> {
     const settings = queueSettings(webhook);
-    this.run('insert webhook', (c) => {
+    this.#run('insert webhook', (c) => {
       c.transaction(() => {
-        if (c.stmt(this.sql.webhookExists).get({ id: webhook.id })) {
+        if (c.stmt(this.#sql.webhookExists).get({ id: webhook.id })) {
           throw new StorageError(`webhook ${webhook.id} already exists`);
         }
-        c.stmt(this.sql.insertWebhook).run(webhookParams(webhook));
-        this.insertTriggers(c, webhook);
+        c.stmt(this.#sql.insertWebhook).run(webhookParams(webhook));
+        this.#insertTriggers(c, webhook);
         const rate = settings.rateLimit;
-        c.stmt(this.sql.insertQueue).run({
+        c.stmt(this.#sql.insertQueue).run({
           id: webhook.id,
           priority: settings.priority,
           cap: settings.cap,
@@ -305,30 +279,30 @@ export class SqliteStorage implements WebhookStorage {
     });
   }
 
-  async getWebhook(id: string): Promise<WebhookRecord | null> {
-    return this.run('get webhook', (c) => {
-      const row = c.stmt(this.sql.getWebhook).get({ id }) as { record: string } | undefined;
-      return row ? (JSON.parse(row.record) as WebhookRecord) : null;
+  async getWebhook(id: string): Promise<S.WebhookRecord | null> {
+    return this.#run('get webhook', (c) => {
+      const row = c.stmt(this.#sql.getWebhook).get({ id }) as Row | undefined;
+      return row ? toWebhook(row) : null;
     });
   }
 
   /** The queue takes the new priority, cap and rate limit (keeping its tokens) from the next claim. */
-  async updateWebhook(webhook: WebhookRecord): Promise<boolean> {
+  async updateWebhook(webhook: S.WebhookRecord): Promise<boolean> {
     const settings = queueSettings(webhook);
-    return this.run('update webhook', (c) =>
+    return this.#run('update webhook', (c) =>
       c.transaction(() => {
         // The health columns are deliberately not in this UPDATE: they survive edits.
-        if (c.stmt(this.sql.updateWebhook).run(webhookParams(webhook)).changes === 0) return false;
-        c.stmt(this.sql.deleteTriggers).run({ id: webhook.id });
-        this.insertTriggers(c, webhook);
+        if (c.stmt(this.#sql.updateWebhook).run(webhookParams(webhook)).changes === 0) return false;
+        c.stmt(this.#sql.deleteTriggers).run({ id: webhook.id });
+        this.#insertTriggers(c, webhook);
         // A webhook an older release inserted has no queue row yet.
-        c.stmt(this.sql.makeQueue).run(webhook.id);
-        const q = c.stmt(this.sql.getQueue).get({ id: webhook.id }) as QueueRow;
+        c.stmt(this.#sql.makeQueue).run(webhook.id);
+        const q = c.stmt(this.#sql.getQueue).get({ id: webhook.id }) as QueueRow;
         const old = bucketOf(q);
         const rate = settings.rateLimit;
         const same = old.perSecond === (rate?.perSecond ?? null) && old.burst === (rate?.burst ?? null);
         const bucket = same ? old : rebucket(old, rate);
-        c.stmt(this.sql.updateQueueSettings).run({
+        c.stmt(this.#sql.updateQueueSettings).run({
           id: webhook.id,
           priority: settings.priority,
           cap: settings.cap,
@@ -343,43 +317,28 @@ export class SqliteStorage implements WebhookStorage {
 
   /** Cancels its waiting deliveries (held ones too) and drops its queue and ordering keys. */
   async deleteWebhook(id: string): Promise<boolean> {
-    return this.run('delete webhook', (c) =>
+    return this.#run('delete webhook', (c) =>
       c.transaction(() => {
-        if (c.stmt(this.sql.deleteWebhook).run({ id }).changes === 0) return false;
-        c.stmt(this.sql.deleteTriggers).run({ id });
-        c.stmt(this.sql.cancelForDeletedWebhook).run({ id, now: Date.now() });
-        c.stmt(this.sql.deleteQueue).run({ id });
-        c.stmt(this.sql.deleteKeys).run({ id });
+        if (c.stmt(this.#sql.deleteWebhook).run({ id }).changes === 0) return false;
+        c.stmt(this.#sql.deleteTriggers).run({ id });
+        c.stmt(this.#sql.cancelForDeletedWebhook).run({ id, now: Date.now() });
+        c.stmt(this.#sql.deleteQueue).run({ id });
+        c.stmt(this.#sql.deleteKeys).run({ id });
         return true;
       }),
     );
   }
 
-  async listWebhooks(query: WebhookQuery): Promise<Page<WebhookRecord>> {
-    return this.run('list webhooks', (c) => {
-      const limit = pageSize(query.limit);
-      const conditions: string[] = [];
-      if (query.tenantId === null) conditions.push('tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('tenant_id = @tenantId');
-      if (query.enabled !== undefined) conditions.push('enabled = @enabled');
-      if (query.cursor) conditions.push('id < @cursor');
-      const sql = `SELECT id, record FROM ${this.prefix}webhooks${where(conditions)} ORDER BY id DESC LIMIT @limit`;
-      const rows = c.stmt(sql).all({
-        tenantId: query.tenantId ?? null,
-        enabled: query.enabled === undefined ? null : bool(query.enabled),
-        cursor: query.cursor ?? null,
-        limit: limit + 1,
-      }) as Array<{ id: string; record: string }>;
-      return pageOf(rows, limit, (r) => JSON.parse(r.record) as WebhookRecord);
-    });
+  async listWebhooks(query: S.WebhookQuery): Promise<S.Page<S.WebhookRecord>> {
+    return this.#run('list webhooks', (c) =>
+      listPage(c, { select: 'record', from: `${this.#prefix}webhooks`, conditions: webhookConditions(query) }, query.limit, toWebhook),
+    );
   }
 
-  async findWebhooksForEvent(match: EventMatch): Promise<WebhookRecord[]> {
-    return this.run('find webhooks for event', (c) => {
-      const rows = c.stmt(this.sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Array<{
-        record: string;
-      }>;
-      return rows.map((r) => JSON.parse(r.record) as WebhookRecord);
+  async findWebhooksForEvent(match: S.EventMatch): Promise<S.WebhookRecord[]> {
+    return this.#run('find webhooks for event', (c) => {
+      const rows = c.stmt(this.#sql.findWebhooks).all({ entity: match.entity, event: match.event, tenantId: match.tenantId }) as Row[];
+      return rows.map(toWebhook);
     });
   }
 
@@ -396,163 +355,124 @@ export class SqliteStorage implements WebhookStorage {
    *   better-sqlite3 Database inside a transaction, or the field of a delivery that cannot be
    *   enqueued (a status other than waiting or final, …).
    */
-  async enqueueDeliveries(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
+  async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     const host = options?.transaction === undefined ? null : hostConnection(options.transaction);
     const placeholder = options?.sequencePlaceholder;
-    if (host === null && this.thread) {
-      return this.thread.call('enqueueDeliveries', [deliveries, placeholder === undefined ? {} : { sequencePlaceholder: placeholder }]);
+    if (host === null && this.#thread) {
+      return this.#thread.call('enqueueDeliveries', [deliveries, placeholder === undefined ? {} : { sequencePlaceholder: placeholder }]);
     }
     checkEnqueue(deliveries, options);
-    return this.run('enqueue deliveries', (c) => this.writes.enqueue(c, deliveries, placeholder, host !== null), true, host);
+    return this.#run('enqueue deliveries', (c) => this.#writes.enqueue(c, deliveries, placeholder, host !== null), true, host);
   }
 
-  async claimDueDeliveries(request: ClaimRequest): Promise<ClaimedDelivery[]> {
+  async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     const limit = pageSize(request.limit);
     if (limit === 0) return [];
-    return this.run('claim deliveries', (c) =>
+    return this.#run('claim deliveries', (c) =>
       c.transaction(() => {
         const leaseExpiresAt = request.now + request.leaseMs;
-        return claimRows(c, this.sql, request, limit).map((row) => {
-          this.leasedBodies.remember(row[CLAIMED_TOKEN], row[CLAIMED_BODY]);
+        return claimRows(c, this.#sql, request, limit).map((row) => {
+          this.#leasedBodies.remember(row[CLAIMED_TOKEN], row[CLAIMED_BODY]);
           return toClaimed(row, leaseExpiresAt);
         });
       }),
     );
   }
 
-  async completeAttempt(input: CompleteAttempt): Promise<boolean> {
+  async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
     return (await this.completeAttempts([input]))[0]!;
   }
 
   /** All in one transaction (one commit), each item fenced on its own. */
-  async completeAttempts(inputs: readonly CompleteAttempt[]): Promise<boolean[]> {
+  async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
     checkCompletions(inputs);
     if (inputs.length === 0) return [];
-    return this.run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', (c) => this.writes.complete(c, inputs, this.leasedBodies));
+    return this.#run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', (c) => this.#writes.complete(c, inputs, this.#leasedBodies));
   }
 
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
-    return this.run('release delivery', (c) => {
-      this.leasedBodies.forget(leaseToken);
-      return this.writes.release(c, deliveryId, leaseToken, runAt ?? null, Date.now());
+    return this.#run('release delivery', (c) => {
+      this.#leasedBodies.forget(leaseToken);
+      return this.#writes.release(c, deliveryId, leaseToken, runAt ?? null, Date.now());
     });
   }
 
   async extendLease(deliveryId: string, leaseToken: string, leaseExpiresAt: number): Promise<boolean> {
-    return this.run('extend lease', (c) => c.stmt(this.sql.extendLease).run({ id: deliveryId, leaseToken, leaseExpiresAt }).changes > 0);
+    return this.#run('extend lease', (c) => c.stmt(this.#sql.extendLease).run({ id: deliveryId, leaseToken, leaseExpiresAt }).changes > 0);
   }
 
   async cancelDelivery(deliveryId: string, options: { leaseToken?: string; reason?: string; now?: number } = {}): Promise<boolean> {
-    return this.run('cancel delivery', (c) => {
-      if (options.leaseToken !== undefined) this.leasedBodies.forget(options.leaseToken);
-      return this.writes.cancel(c, deliveryId, options.leaseToken ?? null, options.reason ?? null, options.now ?? Date.now());
+    return this.#run('cancel delivery', (c) => {
+      if (options.leaseToken !== undefined) this.#leasedBodies.forget(options.leaseToken);
+      return this.#writes.cancel(c, deliveryId, options.leaseToken ?? null, options.reason ?? null, options.now ?? Date.now());
     });
   }
 
-  async getDelivery(id: string): Promise<DeliveryRecord | null> {
-    return this.run('get delivery', (c) => {
-      const row = c.stmt(this.sql.getDelivery).get({ id }) as DeliveryRow | undefined;
+  async getDelivery(id: string): Promise<S.DeliveryRecord | null> {
+    return this.#run('get delivery', (c) => {
+      const row = c.stmt(this.#sql.getDelivery).get({ id }) as Row | undefined;
       return row ? toDelivery(row) : null;
     });
   }
 
-  async listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>> {
-    return this.run('list deliveries', (c) => {
-      const limit = pageSize(query.limit);
-      const conditions: string[] = [];
-      if (query.webhookId !== undefined) conditions.push('webhook_id = @webhookId');
-      if (query.tenantId === null) conditions.push('tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('tenant_id = @tenantId');
-      if (query.status !== undefined) conditions.push('status = @status');
-      if (query.cursor) conditions.push('id < @cursor');
-      const sql = `SELECT ${DELIVERY_COLUMNS} FROM ${this.prefix}deliveries${where(conditions)} ORDER BY id DESC LIMIT @limit`;
-      const rows = c.stmt(sql).all({
-        webhookId: query.webhookId ?? null,
-        tenantId: query.tenantId ?? null,
-        status: query.status ?? null,
-        cursor: query.cursor ?? null,
-        limit: limit + 1,
-      }) as DeliveryRow[];
-      return pageOf(rows, limit, toDelivery);
-    });
+  async listDeliveries(query: S.DeliveryQuery): Promise<S.Page<S.DeliveryRecord>> {
+    return this.#run('list deliveries', (c) =>
+      listPage(c, { select: DELIVERY_COLUMNS, from: `${this.#prefix}deliveries`, conditions: deliveryConditions(query) }, query.limit, toDelivery),
+    );
   }
 
   async nextRunAt(): Promise<number | null> {
-    return this.run('next run time', (c) => nextRunAt(c, this.sql));
+    return this.#run('next run time', (c) => nextRunAt(c, this.#sql));
   }
 
   /** Deliveries by status, for metrics (a scan of the status column). */
-  async countDeliveries(): Promise<Partial<Record<DeliveryStatus, number>>> {
-    return this.run('count deliveries', (c) => {
-      const rows = c.stmt(`SELECT status, count(*) AS n FROM ${this.prefix}deliveries GROUP BY status`).all() as Array<{ status: DeliveryStatus; n: number }>;
-      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  async countDeliveries(): Promise<Partial<Record<S.DeliveryStatus, number>>> {
+    return this.#run('count deliveries', (c) => {
+      return toStatusCounts(c.stmt(`SELECT status, count(*) AS n FROM ${this.#prefix}deliveries GROUP BY status`).all() as Row[]);
     });
   }
 
-  async requeueDeliveries(request: RequeueRequest): Promise<string[]> {
-    return this.run('requeue deliveries', (c) => this.writes.requeue(c, request));
+  async requeueDeliveries(request: S.RequeueRequest): Promise<string[]> {
+    return this.#run('requeue deliveries', (c) => this.#writes.requeue(c, request));
   }
 
-  async listExecutions(query: ExecutionQuery): Promise<Page<ExecutionRecord>> {
-    return this.run('list executions', (c) => {
-      const limit = pageSize(query.limit);
-      const conditions: string[] = [];
-      if (query.webhookId !== undefined) conditions.push('e.webhook_id = @webhookId');
-      if (query.deliveryId !== undefined) conditions.push('e.delivery_id = @deliveryId');
-      if (query.tenantId === null) conditions.push('e.tenant_id IS NULL');
-      else if (query.tenantId !== undefined) conditions.push('e.tenant_id = @tenantId');
-      if (query.success !== undefined) conditions.push('e.success = @success');
-      if (query.since !== undefined) conditions.push('e.started_at >= @since');
-      if (query.until !== undefined) conditions.push('e.started_at < @until');
-      if (query.cursor) conditions.push('e.id < @cursor');
-      const p = this.prefix;
-      // A NULL request_body is the delivery's body: one primary-key lookup per such row.
-      const sql =
-        `SELECT ${EXECUTION_SELECT} FROM ${p}executions e ` +
-        `LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id` +
-        `${where(conditions)} ORDER BY e.id DESC LIMIT @limit`;
-      const rows = c.stmt(sql).all({
-        webhookId: query.webhookId ?? null,
-        deliveryId: query.deliveryId ?? null,
-        tenantId: query.tenantId ?? null,
-        success: query.success === undefined ? null : bool(query.success),
-        since: query.since ?? null,
-        until: query.until ?? null,
-        cursor: query.cursor ?? null,
-        limit: limit + 1,
-      }) as ExecutionRow[];
-      return pageOf(rows, limit, toExecution);
-    });
+  async listExecutions(query: S.ExecutionQuery): Promise<S.Page<S.ExecutionRecord>> {
+    const p = this.#prefix;
+    // A NULL request_body is the delivery's body: one primary-key lookup per such row.
+    const from = `${p}executions e LEFT JOIN ${p}deliveries d ON e.request_body IS NULL AND d.id = e.delivery_id`;
+    return this.#run('list executions', (c) =>
+      listPage(c, { select: EXECUTION_SELECT, from, conditions: executionConditions(query), alias: 'e.' }, query.limit, toExecution),
+    );
   }
 
-  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<WebhookHealth | null> {
-    return this.run('record webhook result', (c) => {
+  async recordWebhookResult(webhookId: string, success: boolean, at: number): Promise<S.WebhookHealth | null> {
+    return this.#run('record webhook result', (c) => {
       // One UPDATE … RETURNING: the increment is atomic across connections.
-      const row = c.stmt(success ? this.sql.recordSuccess : this.sql.recordFailure).get({ id: webhookId, at }) as HealthRow | undefined;
+      const row = c.stmt(success ? this.#sql.recordSuccess : this.#sql.recordFailure).get({ id: webhookId, at }) as Row | undefined;
       return row ? toHealth(row) : null;
     });
   }
 
-  async getWebhookHealth(webhookId: string): Promise<WebhookHealth | null> {
-    return this.run('get webhook health', (c) => {
-      const row = c.stmt(this.sql.getHealth).get({ id: webhookId }) as HealthRow | undefined;
+  async getWebhookHealth(webhookId: string): Promise<S.WebhookHealth | null> {
+    return this.#run('get webhook health', (c) => {
+      const row = c.stmt(this.#sql.getHealth).get({ id: webhookId }) as Row | undefined;
       return row ? toHealth(row) : null;
     });
   }
 
   async resetWebhookHealth(webhookId: string): Promise<void> {
-    this.run('reset webhook health', (c) => {
-      c.stmt(this.sql.resetHealth).run({ id: webhookId });
+    this.#run('reset webhook health', (c) => {
+      c.stmt(this.#sql.resetHealth).run({ id: webhookId });
     });
   }
 
-  async prune(request: PruneRequest): Promise<PruneResult> {
-    return this.run('prune', (c) => {
+  async prune(request: S.PruneRequest): Promise<S.PruneResult> {
+    return this.#run('prune', (c) => {
       const { stripSuccessfulBodiesBefore: strip, deleteSucceededBefore: okBefore, deleteFailedBefore: failBefore } = request;
-      const p = this.prefix;
+      const p = this.#prefix;
       return c.transaction(() => {
-        const result: PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
+        const result: S.PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
         if (okBefore !== undefined) {
           result.executionsDeleted += c.stmt(`DELETE FROM ${p}executions WHERE success = 1 AND started_at < @before`).run({ before: okBefore }).changes;
         }
@@ -561,20 +481,17 @@ export class SqliteStorage implements WebhookStorage {
         }
         if (strip !== undefined) {
           result.executionsStripped = c
-            .stmt(
-              `UPDATE ${p}executions SET request_body = '', response_body = '' ` +
-                `WHERE success = 1 AND started_at < @before AND (request_body IS NULL OR request_body <> '' OR response_body <> '')`,
-            )
+            .stmt(`UPDATE ${p}executions SET ${STRIP_BODIES} WHERE success = 1 AND started_at < @before AND ${UNSTRIPPED}`)
             .run({ before: strip }).changes;
         }
         if (okBefore !== undefined) {
           result.deliveriesDeleted += c
-            .stmt(`DELETE FROM ${p}deliveries WHERE status = 'succeeded' AND updated_at < @before`)
+            .stmt(`DELETE FROM ${p}deliveries WHERE ${PRUNED_WITH_SUCCESSES} AND updated_at < @before`)
             .run({ before: okBefore }).changes;
         }
         if (failBefore !== undefined) {
           result.deliveriesDeleted += c
-            .stmt(`DELETE FROM ${p}deliveries WHERE status IN ('failed', 'cancelled') AND updated_at < @before`)
+            .stmt(`DELETE FROM ${p}deliveries WHERE ${PRUNED_WITH_FAILURES} AND updated_at < @before`)
             .run({ before: failBefore }).changes;
         }
         return result;
@@ -588,17 +505,17 @@ export class SqliteStorage implements WebhookStorage {
    */
   async pauseQueue(webhookId: string, until: number | null): Promise<void> {
     checkPause(webhookId, until);
-    this.run('pause queue', (c) => {
+    this.#run('pause queue', (c) => {
       c.transaction(() => {
-        if (until === null) c.stmt(this.sql.unpause).run({ id: webhookId });
-        else c.stmt(this.sql.pause).run({ id: webhookId, until });
+        if (until === null) c.stmt(this.#sql.unpause).run({ id: webhookId });
+        else c.stmt(this.#sql.pause).run({ id: webhookId, until });
       });
     });
   }
 
-  async getQueueStats(webhookId: string, now: number): Promise<QueueStats | null> {
+  async getQueueStats(webhookId: string, now: number): Promise<S.QueueStats | null> {
     checkStats(webhookId, now);
-    return this.run('get queue stats', (c) => queueStats(c, this.sql, webhookId, now));
+    return this.#run('get queue stats', (c) => queueStats(c, this.#sql, webhookId, now));
   }
 
   /**
@@ -606,19 +523,19 @@ export class SqliteStorage implements WebhookStorage {
    * open. Afterwards every method rejects. Idempotent.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.thread) await this.thread.close();
-    await this.checkpointer?.close();
-    if (this.ownsDatabase && this.db?.open) {
-      forgetConnection(this.db);
-      this.db.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#thread) await this.#thread.close();
+    await this.#checkpointer?.close();
+    if (this.#ownsDatabase && this.#db?.open) {
+      forgetConnection(this.#db);
+      this.#db.close();
     }
   }
 
-  private insertTriggers(c: Connection, webhook: WebhookRecord): void {
+  #insertTriggers(c: Connection, webhook: S.WebhookRecord): void {
     for (const t of webhook.triggers) {
-      c.stmt(this.sql.insertTrigger).run({ entity: t.entity, event: t.event, id: webhook.id });
+      c.stmt(this.#sql.insertTrigger).run({ entity: t.entity, event: t.event, id: webhook.id });
     }
   }
 
@@ -627,22 +544,20 @@ export class SqliteStorage implements WebhookStorage {
    * database is at this build's schema version, turning driver failures into
    * {@link StorageError} with the cause attached.
    */
-  private run<T>(action: string, fn: (c: Connection) => T, checked = true, host: Connection | null = null): T {
+  #run<T>(action: string, fn: (c: Connection) => T, checked = true, host: Connection | null = null): T {
     try {
-      const c = host ?? this.connection();
-      if (checked) checkSchema(c, this.prefix);
+      const c = host ?? this.#connection();
+      if (checked) checkSchema(c, this.#prefix);
       return fn(c);
     } catch (error) {
-      if (error instanceof WebhookError) throw error;
-      const message = error instanceof Error ? error.message : String(error);
-      throw new StorageError(`SqliteStorage: ${action} failed: ${message}`, { cause: error });
+      throw storageFailure(`SqliteStorage: ${action}`, error);
     }
   }
 
-  private connection(): Connection {
-    if (this.closed) throw new StorageError('SqliteStorage is closed');
+  #connection(): Connection {
+    if (this.#closed) throw new StorageError('SqliteStorage is closed');
     // Only an outbox enqueue runs here in thread mode, and it uses the host's connection.
-    if (this.db === null) throw new StorageError('SqliteStorage: the connection is on the database thread');
-    return connectionOf(this.db);
+    if (this.#db === null) throw new StorageError('SqliteStorage: the connection is on the database thread');
+    return connectionOf(this.#db);
   }
 }

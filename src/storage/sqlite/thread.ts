@@ -5,7 +5,7 @@
  * better-sqlite3 is synchronous: on the caller's thread every commit, index update and
  * checkpoint (with its fsync) stops the host's event loop, its HTTP server included. On a
  * worker thread the SQL runs beside it, on another core; the event loop pays only for copying
- * the records across (structured clone), a few µs per delivery.
+ * the records across (structured clone).
  *
  * @module
  */

@@ -7,6 +7,7 @@
  */
 import type { ValidationIssue } from '../../errors.js';
 import { WebhookValidationError } from '../../errors.js';
+import { COMPLETION_OUTCOMES } from '../sql/fragments.js';
 import type { ClaimRequest, DeliveryRecord, DeliveryStatus, RateLimit, WebhookRecord, WriteOptions } from '../types.js';
 
 const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
@@ -113,7 +114,7 @@ export function checkCompletions(inputs: unknown): void {
     const outcome = input?.outcome as Record<string, unknown> | undefined;
     if (typeof input?.deliveryId !== 'string' || typeof input.leaseToken !== 'string') {
       issues.push({ path: `${i}.deliveryId`, message: 'each completion needs a deliveryId and leaseToken' });
-    } else if (!outcome || !['succeeded', 'failed', 'scheduled'].includes(outcome.status as string)) {
+    } else if (!outcome || !COMPLETION_OUTCOMES.includes(outcome.status as DeliveryStatus)) {
       issues.push({ path: `${i}.outcome.status`, message: "must be 'succeeded', 'failed' or 'scheduled'" });
     } else if (outcome.status === 'scheduled' && outcome.runAt !== undefined && !isFiniteNumber(outcome.runAt)) {
       issues.push({ path: `${i}.outcome.runAt`, message: 'must be a finite number (epoch ms)' });

@@ -7,21 +7,14 @@
  */
 import { StorageError } from '../../errors.js';
 import type { LeasedBodies } from '../leased-bodies.js';
+import { FINAL, WEBHOOK_DELETED } from '../sql/fragments.js';
+import { EXECUTION_COLUMNS } from '../sql/records.js';
 import type { CompleteAttempt, DeliveryRecord, DeliveryStatus, EnqueueResult, RequeueRequest } from '../types.js';
 import type { Connection } from './connection.js';
 import { assignSequence, handOn, withSequence } from './ordering.js';
 import { QueueNotes } from './queues.js';
-import {
-  chunkSize,
-  DELIVERY_INSERT_COLUMNS,
-  DELIVERY_INSERT_WIDTH,
-  deliveryValues,
-  EXECUTION_COLUMNS,
-  EXECUTION_WIDTH,
-  executionValues,
-  where,
-} from './rows.js';
-import { FINAL, type Statements } from './statements.js';
+import { chunkSize, DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH, deliveryValues, EXECUTION_WIDTH, executionValues, where } from './rows.js';
+import type { Statements } from './statements.js';
 
 type Stored = Parameters<typeof deliveryValues>[3];
 
@@ -59,7 +52,7 @@ export class Writes {
         }
         if (!exists) {
           // The webhook was deleted after the caller found it: cancelled, as deleting it would have.
-          plain.push({ d, stored: { status: 'cancelled', body: d.body, sequence: null, lastError: 'webhook was deleted', coalesceSlot: null } });
+          plain.push({ d, stored: { status: 'cancelled', body: d.body, sequence: null, lastError: WEBHOOK_DELETED, coalesceSlot: null } });
           result.deliveries.push({ id: d.id, webhookId: d.webhookId, coalesced: false, sequence: null });
           continue;
         }
