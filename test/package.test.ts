@@ -9,11 +9,11 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir } from './helpers/unique.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -60,6 +60,7 @@ import { WebhookDispatcher, expressVerifier, createWebhookVerifier, generateSecr
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { createManagementHandler, toExpressMiddleware } from 'webhook-dispatcher/management';
+import { makeTempDir } from './helpers/unique.js';
 
 const report = {};
 // /testing imports vitest, which this project does not have: only check that it resolves.
@@ -110,7 +111,7 @@ describe('the published package', () => {
   let check: RunResult = { code: -1, output: '' };
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'webhook-dispatcher-package-'));
+    work = makeTempDir('webhook-dispatcher-package');
     // Builds dist/ (tsup, declarations included), then publint and attw on the packed package.
     check = await run(process.execPath, [join(root, 'scripts', 'check-package.mjs')], root, 170_000);
   }, 180_000);
@@ -136,7 +137,7 @@ describe('the published package', () => {
   it('runs the built SQLite adapter on its database thread (dist/storage/sqlite-worker.js)', async () => {
     expectSuccess(check, 'the build');
     // From the repository root, where better-sqlite3 is installed; the tarball test has no peers.
-    const dir = await mkdtemp(join(tmpdir(), 'webhook-dispatcher-dist-sqlite-'));
+    const dir = makeTempDir('webhook-dispatcher-dist-sqlite');
     const script = `
       import { WebhookDispatcher } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
       import { SqliteStorage } from ${JSON.stringify(new URL('../dist/storage/sqlite.js', import.meta.url).href)};

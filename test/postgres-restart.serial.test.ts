@@ -12,6 +12,7 @@ import { StorageError } from 'webhook-dispatcher';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
 import { clusterUnavailable, startThrowawayCluster, type ThrowawayCluster } from './helpers/pg-cluster.js';
+import { uniqueSchema } from './helpers/postgres.js';
 
 const unavailable = clusterUnavailable();
 if (unavailable !== null && !process.env.CI) console.warn(`[postgres-restart] skipped: ${unavailable}`);
@@ -61,8 +62,9 @@ describe.runIf(unavailable === null)('PostgresStorage across a server restart', 
 
   it('fails calls with StorageError while down, works after, listens again and wakes within about a second, and crashes nothing', async () => {
     const errors: StorageError[] = [];
-    const storage = new PostgresStorage({ pool, schema: 'wd_restart', onError: (e) => errors.push(e) });
-    const emitter = new PostgresStorage({ pool, schema: 'wd_restart', notifyIntervalMs: 0 });
+    const schema = uniqueSchema('wd_restart');
+    const storage = new PostgresStorage({ pool, schema, onError: (e) => errors.push(e) });
+    const emitter = new PostgresStorage({ pool, schema, notifyIntervalMs: 0 });
     storages.push(storage, emitter);
     await storage.migrate();
     const w = makeWebhook();

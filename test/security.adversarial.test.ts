@@ -10,10 +10,9 @@
  * test/ssrf.test.ts and test/address-guard.test.ts for the guard itself).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
@@ -34,6 +33,7 @@ import {
   type WebhookDispatcherOptions,
 } from 'webhook-dispatcher';
 import { Receiver, refusedUrl } from './helpers/receiver.js';
+import { makeTempDir } from './helpers/unique.js';
 
 const ORDER_CREATE = [{ entity: 'order', event: 'Create' }];
 const MB = 1024 * 1024;
@@ -527,7 +527,7 @@ describe('per-webhook TLS settings never share a pooled connection', () => {
   let close: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'wd-sec-tls-'));
+    dir = makeTempDir('wd-sec-tls');
     const selfSigned = (name: string, cn: string, ext: string[]) =>
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${cn}`, ...ext], { cwd: dir, stdio: 'pipe' });
     selfSigned('server', '127.0.0.1', ['-addext', 'subjectAltName=IP:127.0.0.1']);
