@@ -6,6 +6,10 @@
  *
  * Builds dist/ itself, so it passes on a clean clone. Needs the npm cache that `npm ci` fills:
  * the tarball's dependencies are installed with --prefer-offline.
+ *
+ * Serial: it rewrites dist/ and runs npm and node processes. Everything runs on the Node that runs
+ * the tests (process.execPath, and the npm on PATH), so each CI leg (.ci/run) checks the package
+ * on its own Node: the Node 24 leg installs and runs the tarball on Node 24.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -106,7 +110,7 @@ console.log('DELIVERED ' + JSON.stringify({
 }));
 `;
 
-describe('the published package', () => {
+describe(`the published package, on Node ${process.versions.node}`, () => {
   let work = '';
   let check: RunResult = { code: -1, output: '' };
 
