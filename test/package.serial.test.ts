@@ -64,7 +64,6 @@ import { WebhookDispatcher, expressVerifier, createWebhookVerifier, generateSecr
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { createManagementHandler, toExpressMiddleware } from 'webhook-dispatcher/management';
-import { makeTempDir } from './helpers/unique.js';
 
 const report = {};
 // /testing imports vitest, which this project does not have: only check that it resolves.
