@@ -10,13 +10,13 @@ function breaker(options = {}) {
 
 describe('CircuitBreaker', () => {
   it('opens at the failure rate over the minimum attempts, never on a success', () => {
-    const { b } = breaker();
+    const { b, now } = breaker();
     expect(b.record('e', false)).toBeNull();
     expect(b.record('e', false)).toBeNull();
     expect(b.record('e', true)).toBeNull(); // 2/3 failed, below the minimum anyway
     expect(b.record('e', false)).toBe('opened'); // 3/4 = 0.75
     expect(b.tryAcquire('e')).toBe(false);
-    expect(b.pausedUntil('e')).not.toBeNull();
+    expect(b.pausedUntil('e')).toBe(now() + 10_000); // the cooldown
     expect(b.tryAcquire('other')).toBe(true);
     expect(b.pausedUntil('other')).toBeNull();
   });

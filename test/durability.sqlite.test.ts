@@ -1,106 +1,15 @@
 /**
- * Durability of the SQLite adapter through the dispatcher, with real processes and a real HTTP
- * receiver:
- *
- * - crash recovery: a child process dispatching a backlog is SIGKILLed mid-run; a new dispatcher
- *   on the same file finishes the work once the dead process's leases expire. Every delivery
- *   reaches the receiver; duplicates are bounded by what the child had in flight.
- * - the transactional outbox: `emit({ transaction })` on a host connection inside BEGIN delivers
- *   only if the host commits.
+ * Durability of the SQLite adapter through the dispatcher, with a real HTTP receiver: the
+ * transactional outbox. `emit({ transaction })` on a host connection inside BEGIN delivers only if
+ * the host commits. (Crash recovery with a real child process: durability.sqlite.serial.test.ts.)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebhookDispatcher, type DispatcherErrorEvent, type WebhookDispatcherOptions } from 'webhook-dispatcher';
-import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
-import { runCrashRecovery, sleep } from './helpers/durability.js';
-import { Receiver } from './helpers/receiver.js';
+import { describe, expect, it } from 'vitest';
+import type { WebhookDispatcher, WebhookDispatcherOptions } from 'webhook-dispatcher';
+import { sleep } from './helpers/durability.js';
+import { sqliteDurability } from './helpers/durability-sqlite.js';
 
-// Everything a test opens is disposed of after it, in reverse order.
-const disposers: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const dispose of disposers.reverse()) await dispose();
-  disposers.length = 0;
-});
-
-/** A fresh temporary directory holding the test's database file. */
-function tempDbPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'wd-durability-'));
-  disposers.push(() => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, 'webhooks.db');
-}
-
-async function startReceiver(...args: Parameters<typeof Receiver.start>): Promise<Receiver> {
-  const receiver = await Receiver.start(...args);
-  disposers.push(() => receiver.close());
-  return receiver;
-}
-
-async function openStorage(path: string): Promise<SqliteStorage> {
-  const storage = new SqliteStorage({ path });
-  await storage.migrate();
-  disposers.push(() => storage.close());
-  return storage;
-}
-
-/** A dispatcher allowed to deliver to the loopback receiver; errors are collected, not thrown. */
-function newDispatcher(storage: SqliteStorage, options: WebhookDispatcherOptions = {}) {
-  const dispatcher = new WebhookDispatcher({
-    storage,
-    // The receiver is on 127.0.0.1: this is the explicit opt-out of the SSRF guard, which blocks
-    // loopback (and other private addresses) by default.
-    allowPrivateNetworks: true,
-    circuitBreaker: false,
-    ...options,
-  });
-  const errors: DispatcherErrorEvent[] = [];
-  dispatcher.on('error', (event) => errors.push(event));
-  disposers.push(() => dispatcher.close());
-  return { dispatcher, errors };
-}
-
-function statusCounts(path: string): Record<string, number> {
-  const db = new Database(path, { readonly: true });
-  try {
-    const rows = db.prepare('SELECT status, count(*) AS n FROM webhook_deliveries GROUP BY status').all() as Array<{
-      status: string;
-      n: number;
-    }>;
-    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-  } finally {
-    db.close();
-  }
-}
-
-describe('SQLite durability: crash recovery', () => {
-  it('finishes a SIGKILLed process\'s backlog from the same file: every delivery arrives, duplicates bounded by its window', async () => {
-    const path = tempDbPath();
-    await runCrashRecovery({
-      label: 'durability.sqlite',
-      adapter: 'sqlite',
-      target: path,
-      // A short answer delay keeps a few requests in flight at the moment of the kill.
-      receiver: await startReceiver({ respond: { delayMs: 5 } }),
-      disposers,
-      statusCounts: () => statusCounts(path),
-      startSurvivor: async (options) => newDispatcher(await openStorage(path), options),
-      storageTotals: async () => {
-        const db = new Database(path, { readonly: true });
-        try {
-          const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-          return {
-            successfulExecutions: one('SELECT count(*) AS n FROM webhook_executions WHERE success = 1'),
-            notAttemptedOnce: one('SELECT count(*) AS n FROM webhook_deliveries WHERE attempts <> 1'),
-          };
-        } finally {
-          db.close();
-        }
-      },
-    });
-  }, 60_000); // 5-11 s measured on a loaded 2-vCPU machine; headroom for slower CI runners
-});
+const { disposers, tempDbPath, startReceiver, openStorage, newDispatcher } = sqliteDurability();
 
 describe('SQLite durability: transactional outbox through the dispatcher', () => {
   const ORDERS = 'CREATE TABLE orders (id INTEGER PRIMARY KEY, code TEXT NOT NULL)';

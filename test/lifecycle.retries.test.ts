@@ -114,7 +114,8 @@ describe('attempt counts', () => {
     expect(executions.every((e) => e.status === 500 && !e.success && !e.hardError)).toBe(true);
     for (const e of executions.slice(0, 3)) {
       expect(e.nextAttemptAt).not.toBeNull();
-      expect(e.nextAttemptAt ?? 0).toBeGreaterThan(e.endedAt);
+      // The default backoff's shortest wait, as for runAt above.
+      expect(e.nextAttemptAt! - e.endedAt).toBeGreaterThanOrEqual(5 * SECOND);
     }
     expect(executions[3]?.nextAttemptAt).toBeNull();
 
@@ -351,8 +352,7 @@ describe('final failures', () => {
     await dispatcher.drain();
     const [execution] = await executionsOf(dispatcher, deliveryId);
     expect(execution).toMatchObject({ attempt: 1, status: 0, success: false, hardError: true, errorCode: 'transport_error' });
-    expect(execution?.errorMessage).toEqual(expect.any(String));
-    expect(execution?.errorMessage?.length).toBeGreaterThan(0);
+    expect(execution?.errorMessage).toMatch(/ECONNREFUSED/);
     expect(execution?.nextAttemptAt).not.toBeNull();
 
     const delivery = await dispatcher.getDelivery(deliveryId);

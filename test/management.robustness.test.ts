@@ -271,10 +271,12 @@ describe('the OpenAPI document describes the new fields', () => {
     const document = (await fetchCall(handler, 'GET', '/openapi.json')).body;
     const schemas = document.components.schemas;
     expect(schemas.Error.properties.error.properties.issues.items.properties).toMatchObject({ field: {}, message: {} });
-    expect(schemas.Webhook.properties.payload).toBeDefined();
-    expect(schemas.CreateWebhookRequest.properties.payload).toBeDefined();
-    expect(schemas.CreateWebhookRequest.properties.secret_encoding).toBeDefined();
-    expect(schemas.UpdateWebhookRequest.properties.payload).toBeDefined();
+    // payload: a mime_type and template object, or null (the default JSON payload).
+    const payload = { anyOf: [expect.objectContaining({ type: 'object', required: ['mime_type', 'template'] }), { type: 'null' }] };
+    expect(schemas.Webhook.properties.payload).toMatchObject(payload);
+    expect(schemas.CreateWebhookRequest.properties.payload).toMatchObject(payload);
+    expect(schemas.CreateWebhookRequest.properties.secret_encoding).toMatchObject({ type: 'string', const: 'base64' });
+    expect(schemas.UpdateWebhookRequest.properties.payload).toMatchObject(payload);
     expect(JSON.stringify(schemas.CreateWebhookRequest.properties.payload)).toContain('application/JSON');
   });
 });

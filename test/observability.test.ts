@@ -42,10 +42,14 @@ describe('observability', () => {
 
   it('counts emits, attempts by outcome and latency, and reports the queue depth by status', async () => {
     const { receiver, dispatcher } = await setup();
+    // /ok answers after 80 ms, /fail at once: the latency summary must tell the two apart.
+    receiver.respondWith((r) => (r.path === '/fail' ? { status: 500 } : { status: 200, delayMs: 80 }));
     await dispatcher.createWebhook({ url: receiver.url('/ok'), triggers: [{ entity: 'order', event: 'Create' }] });
     await dispatcher.createWebhook({ url: receiver.url('/fail'), triggers: [{ entity: 'order', event: 'Create' }] });
+    const started = Date.now();
     for (let i = 0; i < 3; i++) await dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: i } });
     await dispatcher.drain();
+    const elapsed = Date.now() - started;
 
     const metrics = await dispatcher.getMetrics();
     expect(metrics).toMatchObject({
@@ -57,9 +61,14 @@ describe('observability', () => {
       inFlight: 0,
       deliveriesByStatus: { succeeded: 3, failed: 3 },
     });
-    expect(metrics.attemptLatencyMs.count).toBe(6);
-    expect(metrics.attemptLatencyMs.p50).toBeGreaterThanOrEqual(0);
-    expect(metrics.attemptLatencyMs.max).toBeGreaterThanOrEqual(metrics.attemptLatencyMs.p50!);
+    const { count, p50, p90, p99, max } = metrics.attemptLatencyMs;
+    expect(count).toBe(6);
+    // Sorted, the six latencies are three quick 500s, then three 200s of at least 80 ms: p50 (the
+    // fourth) is a slow one. Milliseconds, not seconds or nanoseconds: no attempt outlasted the test.
+    expect(p50).toBeGreaterThanOrEqual(75);
+    expect(max).toBeGreaterThanOrEqual(p50!);
+    expect(max).toBeLessThanOrEqual(elapsed);
+    expect([p90, p99]).toEqual([max, max]);
   });
 
   it('makes one client span per attempt with semantic HTTP attributes, without the query string', async () => {

@@ -242,7 +242,7 @@ describe('listMergeFields', () => {
     expect(pick(fields, 'order.Customer.Name')).toMatchObject({ type: 'string', example: ORDER.Customer.Name });
     expect(pick(fields, 'order.Total')).toMatchObject({ type: 'number', example: 99.5 });
     expect(pick(fields, 'data.Lines[].Sku')).toMatchObject({ type: 'string' });
-    expect(pick(fields, 'meta.id')).toBeDefined();
+    expect(pick(fields, 'meta.id')).toMatchObject({ type: 'string' });
     // Only what the record has: not the entity's generic fields.
     expect(pick(fields, 'order.Nope')).toBeUndefined();
 

@@ -3,7 +3,6 @@
  * SQL frozen in test/fixtures), holding queued work, is migrated to per-webhook queues without
  * losing or resending anything; and processes refuse to run on a schema of another version.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SchemaMismatchError } from 'webhook-dispatcher';
@@ -11,7 +10,7 @@ import { POSTGRES_SCHEMA_VERSION, PostgresStorage } from 'webhook-dispatcher/sto
 import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
 import type { DeliveryRecord, WebhookRecord } from 'webhook-dispatcher';
 import { mainSchemaStatements } from './fixtures/postgres-main-schema.js';
-import { pgConfig, requirePostgres } from './helpers/postgres.js';
+import { pgConfig, requirePostgres, uniqueSchema } from './helpers/postgres.js';
 
 const available = await requirePostgres('postgres-migration');
 const T0 = Date.UTC(2030, 0, 1);
@@ -20,11 +19,9 @@ const CLAIM = { defaultConcurrency: 10_000, leaseMs: 3_600_000 };
 describe.runIf(available)('PostgresStorage upgrades', () => {
   const pool = new pg.Pool({ ...pgConfig, max: 6 });
   pool.on('error', () => undefined);
-  const run = randomBytes(4).toString('hex');
   const schemas: string[] = [];
-  let count = 0;
   const newSchema = () => {
-    const schema = `wd_mig_${process.pid}_${run}_${count++}`;
+    const schema = uniqueSchema('wd_mig');
     schemas.push(schema);
     return schema;
   };

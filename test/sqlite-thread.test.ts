@@ -6,9 +6,7 @@
  * A file it opens is checkpointed by a thread of its own unless `checkpoints: 'auto'`.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
@@ -17,6 +15,7 @@ import { StorageError } from '../src/errors.js';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { makeDelivery, makeWebhook } from 'webhook-dispatcher/testing';
 import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
+import { tempFilePath } from './helpers/unique.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 
@@ -72,7 +71,7 @@ describe('SqliteStorage database thread', () => {
   });
 
   it('reports a database that cannot be opened on the first call; close() still resolves', async () => {
-    const storage = new SqliteStorage({ path: join(tmpdir(), `missing-${randomUUID()}`, 'webhooks.db') });
+    const storage = new SqliteStorage({ path: join(tempFilePath('missing'), 'webhooks.db') });
     const error = await storage.migrate().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(/cannot open SQLite database/);
@@ -160,7 +159,7 @@ describe('SqliteStorage database thread', () => {
     const path = tempDbPath();
     disposers.push(() => removeDb(path));
     const moduleUrl = pathToFileURL(fileURLToPath(new URL('../src/storage/sqlite.ts', import.meta.url))).href;
-    const script = join(tmpdir(), `webhook-dispatcher-idle-${randomUUID()}.mts`);
+    const script = tempFilePath('webhook-dispatcher-idle', '.mts');
     disposers.push(() => rmSync(script, { force: true }));
     writeFileSync(
       script,

@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookDispatcher, WebhookValidationError } from 'webhook-dispatcher';
+import { makeTempDir } from './helpers/unique.js';
 
 /** A throwaway PKI: a CA, a server certificate for 127.0.0.1 and a client certificate, by openssl. */
 function makePki(dir: string) {
@@ -29,7 +29,7 @@ let url: string;
 const seen: Array<{ authorized: boolean; subject: string | undefined }> = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wd-tls-'));
+  dir = makeTempDir('wd-tls');
   pki = makePki(dir);
   // The merchant's endpoint requires a client certificate issued by its CA.
   server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {

@@ -8,11 +8,11 @@
  * @module
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeTempDir } from './unique.js';
 
 const run = promisify(execFile);
 
@@ -63,7 +63,7 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
   const initdb = findBinary('initdb')!;
   const pgCtl = findBinary('pg_ctl')!;
   const asRoot = process.getuid?.() === 0;
-  const dir = mkdtempSync(join(tmpdir(), 'wd-pg-cluster-'));
+  const dir = makeTempDir('wd-pg-cluster');
   if (asRoot) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: gid } = await run('id', ['-g', 'postgres']);

@@ -1,6 +1,6 @@
 /**
  * A claim/complete loop on a Postgres schema, run as a child process by the two-process tests
- * (`test/postgres-two-processes.test.ts`): several such processes share one database the way
+ * (`test/postgres-two-processes.serial.test.ts`): several such processes share one database the way
  * dispatcher processes do, without the dispatcher (the tests are about the storage).
  *
  * ```sh

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { uniqueTag } from './unique.js';
 
 /** Connection settings: 127.0.0.1:5432, user postgres, database test, or the PG* variables. */
 export const pgConfig = {
@@ -13,6 +14,18 @@ export const pgConfig = {
   user: process.env.PGUSER ?? 'postgres',
   database: process.env.PGDATABASE ?? 'test',
 };
+
+/**
+ * A schema name of this test's own on the shared server: `<prefix>_<pid>_<random>`. Every file,
+ * CI leg and developer's run uses the same database, so names carry the process id and a random
+ * part (see unique.ts). Postgres cuts identifiers at 63 bytes; a longer name throws here rather
+ * than collide there.
+ */
+export function uniqueSchema(prefix: string): string {
+  const name = `${prefix}_${uniqueTag().replace('-', '_')}`;
+  if (Buffer.byteLength(name) > 63) throw new Error(`schema name over 63 bytes: ${name}`);
+  return name;
+}
 
 export const pgWhere = `${pgConfig.user}@${pgConfig.host}:${pgConfig.port}/${pgConfig.database}`;
 
@@ -50,10 +63,8 @@ export async function requirePostgres(suite: string): Promise<boolean> {
   describe(`${suite}: server`, () => {
     // Always runs, so CI output never shows a skipped Postgres check: in CI an absent server fails.
     it('answers, or we are not in CI', () => {
-      if (unavailable !== null && process.env.CI) {
-        throw new Error(`PostgreSQL at ${pgWhere} did not answer (${unavailable}); CI must start it (see .ci/run)`);
-      }
-      expect(unavailable === null || !process.env.CI).toBe(true);
+      const why = `PostgreSQL at ${pgWhere} did not answer (${unavailable}); CI must start it (see .ci/run)`;
+      expect(unavailable === null || !process.env.CI, why).toBe(true);
     });
   });
   return unavailable === null;

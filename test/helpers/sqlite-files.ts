@@ -1,12 +1,13 @@
 /** Temporary SQLite database files for tests. */
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tempFilePath } from './unique.js';
 
-/** A fresh database file path in the OS temp dir, removed (with its WAL files) by {@link removeDb}. */
+/**
+ * A fresh database file path in the OS temp dir (process id and a random part in its name, see
+ * unique.ts), removed (with its WAL files) by {@link removeDb}.
+ */
 export function tempDbPath(): string {
-  return join(tmpdir(), `webhook-dispatcher-${process.pid}-${randomUUID()}.db`);
+  return tempFilePath('webhook-dispatcher', '.db');
 }
 
 export function removeDb(path: string): void {

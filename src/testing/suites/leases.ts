@@ -42,6 +42,8 @@ export function leaseSuite(ctx: ConformanceContext): void {
         expect(c.leaseToken).toBeTruthy();
         expect(c.leaseExpiresAt).toBe(T0 + 120_000);
       }
+      // One token per lease: a shared token would let one worker complete another's delivery.
+      expect(new Set(claimed.map((c) => c.leaseToken)).size).toBe(claimed.length);
       expect(await ctx.claim({ now: T0, limit: 10, leaseMs: 1000 })).toEqual([]);
       const later = await ctx.claim({ now: T0 + 60_000, limit: 10, leaseMs: 1000 });
       expect(later.map((d) => d.id)).toEqual([future.id]);
@@ -88,7 +90,9 @@ export function leaseSuite(ctx: ConformanceContext): void {
       await storage.enqueueDeliveries([makeDelivery(w.id)]);
       const stale = await claimOne(T0, 1000);
       const [current] = await ctx.claim({ now: T0 + 2000, limit: 1, leaseMs: 1000 });
-      expect(current).toBeDefined();
+      // The same delivery, under a new lease.
+      expect(current?.id).toBe(stale.id);
+      expect(current!.leaseToken).not.toBe(stale.leaseToken);
 
       const outcome = { status: 'succeeded' as const, lastStatus: 200, lastError: null };
       expect(await storage.completeAttempt({ deliveryId: stale.id, leaseToken: stale.leaseToken, outcome, execution: makeExecution(stale) })).toBe(false);

@@ -6,14 +6,18 @@
  *
  * Builds dist/ itself, so it passes on a clean clone. Needs the npm cache that `npm ci` fills:
  * the tarball's dependencies are installed with --prefer-offline.
+ *
+ * Serial: it rewrites dist/ and runs npm and node processes. Everything runs on the Node that runs
+ * the tests (process.execPath, and the npm on PATH), so each CI leg (.ci/run) checks the package
+ * on its own Node: the Node 24 leg installs and runs the tarball on Node 24.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir } from './helpers/unique.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
@@ -112,12 +116,12 @@ console.log('DELIVERED ' + JSON.stringify({
 }));
 `;
 
-describe('the published package', () => {
+describe(`the published package, on Node ${process.versions.node}`, () => {
   let work = '';
   let check: RunResult = { code: -1, output: '' };
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'webhook-dispatcher-package-'));
+    work = makeTempDir('webhook-dispatcher-package');
     // Builds dist/ (tsup, declarations included), then publint and attw on the packed package.
     check = await run(process.execPath, [join(root, 'scripts', 'check-package.mjs')], root, 170_000);
   }, 180_000);
@@ -146,7 +150,7 @@ describe('the published package', () => {
   it('runs the built SQLite adapter on its database thread (dist/storage/sqlite-worker.js)', async () => {
     expectSuccess(check, 'the build');
     // From the repository root, where better-sqlite3 is installed; the tarball test has no peers.
-    const dir = await mkdtemp(join(tmpdir(), 'webhook-dispatcher-dist-sqlite-'));
+    const dir = makeTempDir('webhook-dispatcher-dist-sqlite');
     const script = `
       import { WebhookDispatcher } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
       import { SqliteStorage } from ${JSON.stringify(new URL('../dist/storage/sqlite.js', import.meta.url).href)};

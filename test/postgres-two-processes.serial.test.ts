@@ -8,13 +8,12 @@
  * leases); the order of events per key is read from an audit trigger this test installs on its
  * own schema.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import { makeDelivery, makeWebhook } from 'webhook-dispatcher/testing';
 import type { WebhookRecord } from 'webhook-dispatcher';
-import { pgConfig, requirePostgres } from './helpers/postgres.js';
+import { pgConfig, requirePostgres, uniqueSchema } from './helpers/postgres.js';
 import { startQueueWorker, type QueueWorker } from './helpers/pg-queue-worker.js';
 
 const available = await requirePostgres('postgres-two-processes');
@@ -22,7 +21,6 @@ const available = await requirePostgres('postgres-two-processes');
 describe.runIf(available)('PostgresStorage: two processes on one database', () => {
   const pool = new pg.Pool({ ...pgConfig, max: 6 });
   pool.on('error', () => undefined);
-  const run = randomBytes(4).toString('hex');
   const schemas: string[] = [];
   const workers: QueueWorker[] = [];
 
@@ -43,7 +41,7 @@ describe.runIf(available)('PostgresStorage: two processes on one database', () =
 
   /** A schema with three webhooks and their backlogs, and the audit trigger. */
   async function setUp(): Promise<Setup> {
-    const schema = `wd_two_${process.pid}_${run}_${schemas.length}`;
+    const schema = uniqueSchema('wd_two');
     schemas.push(schema);
     const storage = new PostgresStorage({ pool, schema });
     await storage.migrate();

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from 'webhook-dispatcher';
 import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
-import { WriteCounter } from '../bench/common.js';
-import type { CompleteAttempt, WebhookStorage } from '../src/storage/types.js';
+import { WriteCounter } from '../common.js';
+import type { CompleteAttempt, WebhookStorage } from '../../src/storage/types.js';
 
 describe('WriteCounter', () => {
   it('counts write calls by method, and total, snapshot and reset report them', async () => {

@@ -3,7 +3,7 @@
  * round's R0 runs, not with the single R0 run measured next to it.
  */
 import { describe, expect, it } from 'vitest';
-import { setRoundBaseline } from '../bench/common.js';
+import { setRoundBaseline } from '../common.js';
 
 describe('setRoundBaseline', () => {
   it("gives every row of the round the median of the round's R0 runs, whatever R0 ran next to it", () => {
