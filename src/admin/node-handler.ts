@@ -6,6 +6,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { headersOf, lazyRequestBody, urlOf, writeResponse } from '../http/node-bridge.js';
 import type { AdminHandler } from './handler.js';
 
 /** A request as Node (or Express, with its extras) hands it over. */
@@ -61,41 +62,13 @@ export function toNodeHandler(
       return;
     }
     handler(request)
-      .then((response) => writeResponse(response, res))
+      .then((response) => writeResponse(response, res, req))
       .catch((error: unknown) => {
         report(error, req);
         if (!res.headersSent) res.statusCode = 500;
         res.end();
       });
   };
-}
-
-function urlOf(req: AdminNodeRequest): string {
-  const protocol = req.protocol ?? ((req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http');
-  const path = req.originalUrl ?? req.url ?? '/';
-  const host = req.headers.host;
-  for (const base of host ? [`${protocol}://${host}`, 'http://localhost'] : ['http://localhost']) {
-    try {
-      return new URL(path.startsWith('/') ? path : `/${path}`, base).href;
-    } catch {
-      // a malformed Host: try the next base
-    }
-  }
-  return 'http://localhost/';
-}
-
-function headersOf(req: IncomingMessage): Headers {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i] ?? '';
-    if (name.startsWith(':')) continue; // HTTP/2 pseudo-headers
-    try {
-      headers.append(name, req.rawHeaders[i + 1] ?? '');
-    } catch {
-      // a header Fetch refuses is one the page does not read
-    }
-  }
-  return headers;
 }
 
 /** The request body: the stream itself, or what a body parser already read, encoded again. */
@@ -112,79 +85,5 @@ function bodyOf(req: AdminNodeRequest): string | Uint8Array | ReadableStream<Uin
     }
     return undefined;
   }
-  return lazyStream(req);
-}
-
-/**
- * The request's body as a Fetch stream that reads nothing until the handler reads. A request
- * refused before its form is read (a cross-site POST, a 403) leaves its body untouched, and Node
- * discards it once the answer is sent, so a keep-alive connection stays usable; a body the handler
- * stops reading (too large) is drained and discarded.
- */
-function lazyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
-  let attached = false;
-  let finished = false;
-  const detach = () => {
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onError);
-    req.off('close', onClose);
-  };
-  let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  const onData = (chunk: Buffer) => {
-    if (finished || !controller) return;
-    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if ((controller.desiredSize ?? 0) <= 0) req.pause();
-  };
-  const onEnd = () => {
-    if (finished) return;
-    finished = true;
-    detach();
-    controller?.close();
-  };
-  const onError = (error: Error) => {
-    if (finished) return;
-    finished = true;
-    detach();
-    controller?.error(error);
-  };
-  const onClose = () => {
-    if (!req.readableEnded) onError(new Error('the client closed the connection before sending the whole body'));
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-      },
-      pull() {
-        if (!attached) {
-          attached = true;
-          req.on('data', onData);
-          req.on('end', onEnd);
-          req.on('error', onError);
-          req.on('close', onClose);
-        }
-        req.resume();
-      },
-      cancel() {
-        finished = true;
-        detach();
-        req.resume(); // drain: nobody listens, so the rest is discarded
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
-async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
-  const bytes = response.body ? Buffer.from(await response.arrayBuffer()) : null;
-  if (res.destroyed) return;
-  res.statusCode = response.status;
-  response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') res.setHeader(name, value);
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
-  if (bytes) res.setHeader('content-length', String(bytes.byteLength));
-  res.end(bytes ?? undefined);
+  return lazyRequestBody(req).stream;
 }
