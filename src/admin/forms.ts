@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from 'zod';
+import { readLimited, type ReadLimitedErrors } from '../http/read-limited.js';
 import { CSRF_FIELD } from './csrf-token.js';
 import type { GeneralDraft, PayloadDraft } from './drafts.js';
 import { AdminHttpError } from './responses.js';
@@ -33,7 +34,7 @@ export async function readForm(request: Request, maxBytes: number): Promise<URLS
   }
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw new AdminHttpError(413, `The form is larger than ${maxBytes} bytes.`);
-  const bytes = request.body ? await readLimited(request.body, maxBytes) : new Uint8Array(0);
+  const bytes = request.body ? await readLimited(request.body, maxBytes, FORM_READ_ERRORS) : new Uint8Array(0);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -43,33 +44,6 @@ export async function readForm(request: Request, maxBytes: number): Promise<URLS
   return new URLSearchParams(text);
 }
 
-async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let chunk: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      chunk = await reader.read();
-    } catch {
-      throw new AdminHttpError(400, 'The form ended before it was complete.');
-    }
-    if (chunk.done) break;
-    total += chunk.value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw new AdminHttpError(413, `The form is larger than ${limit} bytes.`);
-    }
-    chunks.push(chunk.value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
 
 /** The CSRF token a form carries (checked by the handler before the form's own schema). */
 export function csrfTokenOf(form: URLSearchParams): string | null {
@@ -159,3 +133,8 @@ export function payloadFormFields(form: URLSearchParams): PayloadDraft {
 export function parsePayloadForm(form: URLSearchParams): PayloadDraft {
   return parse(payloadSchema, payloadFormFields(form));
 }
+
+const FORM_READ_ERRORS: ReadLimitedErrors = {
+  tooLarge: (limit) => new AdminHttpError(413, `The form is larger than ${limit} bytes.`),
+  aborted: () => new AdminHttpError(400, 'The form ended before it was complete.'),
+};

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { readLimited, type ReadLimitedErrors } from '../http/read-limited.js';
 import { HttpError } from './http-errors.js';
 
 /** Reads the JSON body of `request`; `undefined` when an optional body is absent. */
@@ -21,7 +22,7 @@ export function bodyReader(maxBodyBytes: number): BodyReader {
     if (required && !jsonType) throw new HttpError(415, 'unsupported_media_type', 'send a JSON body with Content-Type: application/json');
     const declared = Number(request.headers.get('content-length') ?? NaN);
     if (declared > maxBodyBytes) throw tooLarge(maxBodyBytes);
-    const bytes = request.body ? await readLimited(request.body, maxBodyBytes) : new Uint8Array(0);
+    const bytes = request.body ? await readLimited(request.body, maxBodyBytes, BODY_READ_ERRORS) : new Uint8Array(0);
     if (bytes.byteLength === 0) {
       if (required) throw new HttpError(400, 'malformed_json', 'the request body is empty; expected a JSON object');
       return undefined;
@@ -51,35 +52,8 @@ function isJsonMediaType(type: string): boolean {
   return essence === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(essence);
 }
 
-/** Reads a body stream up to `limit` bytes; beyond that, stops reading and answers 413. */
-async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let chunk: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      chunk = await reader.read();
-    } catch {
-      // A request body fails mid-way only when the client (or its connection) goes away: its
-      // doing, answered as such and not reported as a server error.
-      throw new HttpError(400, 'request_aborted', 'the request body ended before it was complete (the client disconnected)');
-    }
-    const { done, value } = chunk;
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      // Cancel rather than drain: an oversized body is not worth receiving.
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
+const BODY_READ_ERRORS: ReadLimitedErrors = {
+  tooLarge,
+  // A request body fails mid-way only when the client goes away: answered as such, not reported as a server error.
+  aborted: () => new HttpError(400, 'request_aborted', 'the request body ended before it was complete (the client disconnected)'),
+};
