@@ -3,8 +3,7 @@
  * plain node:http server adapting to Fetch itself, plus direct `handler(new Request(…))` calls.
  * Deliveries go to a real receiver on 127.0.0.1.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import express from 'express';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebhookDispatcher, WebhookValidationError, type WebhookDispatcherOptions } from 'webhook-dispatcher';
@@ -14,21 +13,25 @@ import {
   type ManagementDispatcher,
   type ManagementHandlerOptions,
 } from '../src/management/index.js';
+import {
+  apiClient,
+  authorizeByToken,
+  listen as listenOn,
+  serveExpress as serveExpressOn,
+  serveFetch as serveFetchOn,
+  tokenOf,
+  type Answer,
+  type Call,
+  type FetchHandler,
+  type Json,
+} from './helpers/management-http.js';
 import { Receiver } from './helpers/receiver.js';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, checked field by field with expect()
-type Json = any;
 
 const ORG_A = 'org-a';
 const ORG_B = 'org-b';
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 const GOOD_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-/** The test host's authentication: `Bearer token-<org>` may manage `<org>`. */
-const tokenOf = (org: string) => `token-${org}`;
-const authorizeByToken = (request: Request, organizationId: string) =>
-  request.headers.get('authorization') === `Bearer ${tokenOf(organizationId)}`;
 
 // ------------------------------------------------------------------ resources
 
@@ -51,96 +54,11 @@ async function startReceiver(): Promise<Receiver> {
   return receiver;
 }
 
-async function listen(server: Server): Promise<string> {
-  server.keepAliveTimeout = 500;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-/** Express app with the API mounted as middleware. */
-async function serveExpress(handler: (request: Request) => Promise<Response>, setup?: (app: express.Express) => void): Promise<string> {
-  const app = express();
-  setup?.(app);
-  app.use(toExpressMiddleware(handler, { fallthrough: false }));
-  return listen(createServer(app));
-}
-
-/** Plain node:http server with its own IncomingMessage → Request → ServerResponse conversion. */
-async function serveFetch(handler: (request: Request) => Promise<Response>): Promise<string> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const body = Buffer.concat(chunks);
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers)) {
-        for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
-      }
-      const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && body.length > 0;
-      const response = await handler(
-        new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-          method: req.method ?? 'GET',
-          headers,
-          ...(hasBody ? { body } : {}),
-        }),
-      );
-      res.writeHead(response.status, Object.fromEntries(response.headers));
-      res.end(Buffer.from(await response.arrayBuffer()));
-    })().catch((error: unknown) => {
-      res.statusCode = 599;
-      res.end(String(error));
-    });
-  });
-  return listen(server);
-}
-
-interface CallOptions {
-  /** Organization whose token to send; null sends none. Default: the organization of the path. */
-  as?: string | null;
-  body?: unknown;
-  raw?: string | Uint8Array;
-  contentType?: string | null;
-  headers?: Record<string, string>;
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Json;
-  text: string;
-}
-
-/** A tiny API client over real HTTP. */
-function client(baseUrl: string) {
-  return async (method: string, path: string, options: CallOptions = {}): Promise<Answer> => {
-    const org = /\/organizations\/([^/]+)/.exec(path)?.[1];
-    const as = options.as === undefined ? (org ? decodeURIComponent(org) : null) : options.as;
-    const headers: Record<string, string> = { ...options.headers };
-    if (as !== null) headers.authorization = `Bearer ${tokenOf(as)}`;
-    let body: string | Uint8Array | undefined;
-    if (options.raw !== undefined) body = options.raw;
-    else if (options.body !== undefined) body = JSON.stringify(options.body);
-    if (body !== undefined && options.contentType !== null) headers['content-type'] = options.contentType ?? 'application/json';
-    const response = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-    const text = await response.text();
-    let parsed: Json = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = null;
-    }
-    return { status: response.status, headers: response.headers, body: parsed, text };
-  };
-}
-
-type Call = ReturnType<typeof client>;
+const onClose = (close: () => Promise<void>) => void closers.push(close);
+const listen = (server: Server) => listenOn(server, onClose);
+const serveExpress = (handler: FetchHandler, setup?: (app: express.Express) => void) => serveExpressOn(handler, onClose, setup);
+const serveFetch = (handler: FetchHandler) => serveFetchOn(handler, onClose);
+const client = apiClient;
 
 function handlerFor(dispatcher: ManagementDispatcher, options: Partial<ManagementHandlerOptions> = {}) {
   return createManagementHandler({ dispatcher, authorize: authorizeByToken, onError: () => {}, ...options });

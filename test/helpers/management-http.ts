@@ -41,9 +41,10 @@ export async function listen(server: Server, onClose: OnClose): Promise<string> 
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** An Express app with the API mounted as middleware. */
-export async function serveExpress(handler: FetchHandler, onClose: OnClose): Promise<string> {
+/** An Express app with the API mounted as middleware (`setup` adds middleware before it, e.g. a body parser). */
+export async function serveExpress(handler: FetchHandler, onClose: OnClose, setup?: (app: express.Express) => void): Promise<string> {
   const app = express();
+  setup?.(app);
   app.use(toExpressMiddleware(handler, { fallthrough: false }));
   return listen(createServer(app), onClose);
 }
@@ -89,6 +90,11 @@ export interface CallOptions {
   as?: string | null;
   /** Sent as JSON. */
   body?: unknown;
+  /** Sent as is instead of `body`. */
+  raw?: string | Uint8Array;
+  /** The body's content type (default `application/json`); null sends none. */
+  contentType?: string | null;
+  headers?: Record<string, string>;
 }
 
 /** An answer, its body parsed when it is JSON. */
@@ -107,10 +113,12 @@ export function apiClient(baseUrl: string): Call {
   return async (method, path, options = {}) => {
     const org = /\/organizations\/([^/]+)/.exec(path)?.[1];
     const as = options.as === undefined ? (org ? decodeURIComponent(org) : null) : options.as;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.headers };
     if (as !== null) headers.authorization = `Bearer ${tokenOf(as)}`;
-    const body = options.body !== undefined ? JSON.stringify(options.body) : undefined;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    let body: string | Uint8Array | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined && options.contentType !== null) headers['content-type'] = options.contentType ?? 'application/json';
     const response = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
     const text = await response.text();
     let parsed: Json = null;
