@@ -7,40 +7,15 @@
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
+import { describe, expect, it } from 'vitest';
 import { makeDelivery, makeWebhook } from 'webhook-dispatcher/testing';
-import type { WebhookRecord } from '../src/storage/types.js';
-import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
+import { useSqliteFiles } from './helpers/sqlite-queue-files.js';
 import { tempFilePath } from './helpers/unique.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 
 describe('SqliteStorage: several processes on one file', () => {
-  const disposers: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const dispose of disposers.reverse()) await dispose();
-    disposers.length = 0;
-  });
-
-  function fileDb(): string {
-    const path = tempDbPath();
-    disposers.push(() => removeDb(path));
-    return path;
-  }
-
-  async function open(options: ConstructorParameters<typeof SqliteStorage>[0]): Promise<SqliteStorage> {
-    const storage = new SqliteStorage(options);
-    disposers.push(() => storage.close());
-    await storage.migrate();
-    return storage;
-  }
-
-  async function seed(storage: SqliteStorage, overrides: Partial<WebhookRecord> = {}): Promise<WebhookRecord> {
-    const webhook = makeWebhook(overrides);
-    await storage.insertWebhook(webhook);
-    return webhook;
-  }
+  const { disposers, fileDb, open, seed } = useSqliteFiles();
 
   it('two processes claiming concurrently never get the same delivery', async () => {
     const path = fileDb();

@@ -5,41 +5,18 @@
  * sqlite-processes.serial.test.ts.)
  */
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebhookValidationError } from '../src/errors.js';
-import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
+import type { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
-import type { AttemptOutcome, ClaimRequest, ClaimedDelivery, WebhookRecord } from '../src/storage/types.js';
-import { removeDb, tempDbPath } from './helpers/sqlite-files.js';
+import type { AttemptOutcome, ClaimRequest, ClaimedDelivery } from '../src/storage/types.js';
+import { useSqliteFiles } from './helpers/sqlite-queue-files.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const OK: AttemptOutcome = { status: 'succeeded', lastStatus: 200, lastError: null };
 
 describe('SqliteStorage queues', () => {
-  const disposers: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const dispose of disposers.reverse()) await dispose();
-    disposers.length = 0;
-  });
-
-  function fileDb(): string {
-    const path = tempDbPath();
-    disposers.push(() => removeDb(path));
-    return path;
-  }
-
-  async function open(options: ConstructorParameters<typeof SqliteStorage>[0]): Promise<SqliteStorage> {
-    const storage = new SqliteStorage(options);
-    disposers.push(() => storage.close());
-    await storage.migrate();
-    return storage;
-  }
-
-  async function seed(storage: SqliteStorage, overrides: Partial<WebhookRecord> = {}): Promise<WebhookRecord> {
-    const webhook = makeWebhook(overrides);
-    await storage.insertWebhook(webhook);
-    return webhook;
-  }
+  const { disposers, fileDb, open, seed } = useSqliteFiles();
 
   const claim = (storage: SqliteStorage, request: Partial<ClaimRequest> = {}) =>
     storage.claimDueDeliveries({ now: T0, limit: 100, leaseMs: 60_000, defaultConcurrency: 100, ...request });
