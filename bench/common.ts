@@ -282,6 +282,24 @@ export class WriteCounter {
   }
 }
 
+/**
+ * Counts the successes `storage` records (results of `completeAttempts` that were written with
+ * outcome `succeeded`), by wrapping the method as an own property, as {@link WriteCounter} does.
+ * A counter in the process costs nothing; asking the database whether a queue is empty loads it.
+ */
+export function countSuccesses<T extends WebhookStorage>(storage: T): { n: number } {
+  const counter = { n: 0 };
+  const target = storage as unknown as Record<string, unknown>;
+  const complete = target.completeAttempts as WebhookStorage['completeAttempts'];
+  const counting: WebhookStorage['completeAttempts'] = async (inputs) => {
+    const recorded = await complete.call(storage, inputs);
+    for (const [i, written] of recorded.entries()) if (written && inputs[i]!.outcome.status === 'succeeded') counter.n++;
+    return recorded;
+  };
+  Object.defineProperty(target, 'completeAttempts', { value: counting, writable: true, configurable: true, enumerable: false });
+  return counter;
+}
+
 // ---------------------------------------------------------------- statistics
 
 export function median(values: readonly number[]): number {

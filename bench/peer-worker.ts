@@ -7,7 +7,7 @@
 import process from 'node:process';
 import type { Pool } from 'pg';
 import { WebhookDispatcher } from '../src/dispatcher.js';
-import { WriteCounter } from './common.js';
+import { countSuccesses, WriteCounter } from './common.js';
 import type { PeerCommand, PeerReply, PeerStats } from './peer.js';
 import { countQueries, firstLine, importAdapter, pgPoolOptions, type AdapterInstance } from './rows.js';
 
@@ -17,12 +17,13 @@ interface Open {
   dispatcher: WebhookDispatcher;
   statements: { n: number };
   claimed: { n: number };
+  succeeded: { n: number };
   writes: WriteCounter;
   errors: string[];
 }
 
 let current: Open | null = null;
-let mark = { cpu: process.cpuUsage(), claimed: 0, statements: 0 };
+let mark = { cpu: process.cpuUsage(), claimed: 0, succeeded: 0, statements: 0 };
 
 async function open(schema: string): Promise<void> {
   if (current) throw new Error('a dispatcher is already open');
@@ -42,6 +43,7 @@ async function open(schema: string): Promise<void> {
     await storage.migrate?.();
     const writes = new WriteCounter();
     writes.wrap(storage);
+    const succeeded = countSuccesses(storage);
     // Its share of the deliveries, from the claims it got (an own property, as WriteCounter does).
     const claim = storage.claimDueDeliveries;
     Object.defineProperty(storage, 'claimDueDeliveries', {
@@ -59,7 +61,7 @@ async function open(schema: string): Promise<void> {
     dispatcher.on('error', ({ error, context }) => {
       if (errors.length < 20) errors.push(`${context}: ${firstLine(error)}`);
     });
-    current = { pool, storage, dispatcher, statements, claimed, writes, errors };
+    current = { pool, storage, dispatcher, statements, claimed, succeeded, writes, errors };
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw error;
@@ -83,6 +85,7 @@ function read(): PeerStats {
   return {
     cpuUs: cpu.user + cpu.system,
     claimed: (current?.claimed.n ?? 0) - mark.claimed,
+    succeeded: (current?.succeeded.n ?? 0) - mark.succeeded,
     sqlStatements: (current?.statements.n ?? 0) - mark.statements,
     writeCounts: current?.writes.snapshot() ?? {},
     errors: current?.errors.slice(0, 5) ?? [],
@@ -95,7 +98,7 @@ async function handle(command: PeerCommand): Promise<PeerStats | undefined> {
       await open(command.schema);
       return undefined;
     case 'mark':
-      mark = { cpu: process.cpuUsage(), claimed: current?.claimed.n ?? 0, statements: current?.statements.n ?? 0 };
+      mark = { cpu: process.cpuUsage(), claimed: current?.claimed.n ?? 0, succeeded: current?.succeeded.n ?? 0, statements: current?.statements.n ?? 0 };
       if (current) {
         current.errors.length = 0;
         current.writes.reset();

@@ -18,6 +18,8 @@ export interface PeerStats {
   cpuUs: number;
   /** Deliveries its dispatcher claimed (and so sent). */
   claimed: number;
+  /** Deliveries it recorded as succeeded. */
+  succeeded: number;
   /** SQL statements it sent. */
   sqlStatements: number;
   /** Its storage write calls by method. */
