@@ -27,6 +27,9 @@ const MAX_COMPLETIONS_PER_WRITE = 256;
 /** Lookups sharing one turn's batch; distinct matches each take a query of their own. */
 const MAX_LOOKUPS_PER_BATCH = 256;
 
+const sameResult = (recorded: boolean): boolean => recorded;
+const asEnqueueResult = (perEmit: EnqueueResult['deliveries']): EnqueueResult => ({ deliveries: perEmit });
+
 /** Looks up webhooks and writes deliveries and attempt results, one storage call per event-loop turn when batching. */
 export class BatchedStorage {
   private readonly lookups: GroupCommit<EventMatch, WebhookRecord[]>;
@@ -104,15 +107,21 @@ export class BatchedStorage {
    */
   enqueue(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     if (options?.transaction !== undefined || deliveries.length === 0) return this.storage.enqueueDeliveries(deliveries, options);
-    return this.enqueues.submitOrWrite(
-      deliveries,
-      () => this.storage.enqueueDeliveries(deliveries, this.writeOptions),
-      (perEmit) => ({ deliveries: perEmit }),
-    );
+    return this.enqueues.submitOrWrite(deliveries, this.enqueueAlone, asEnqueueResult);
   }
+
+  private readonly enqueueAlone = (deliveries: readonly DeliveryRecord[]): Promise<EnqueueResult> =>
+    this.storage.enqueueDeliveries(deliveries, this.writeOptions);
 
   /** Records one attempt's result (see {@link WebhookStorage.completeAttempt}). */
   complete(input: CompleteAttempt): Promise<boolean> {
+    // A store whose writes cost nothing writes each result at once, through the same batch method.
+    if (this.completions.writesAreCheap) return this.completions.submitOrWrite(input, this.completeAlone, sameResult);
     return this.completions.submit(input);
   }
+
+  private readonly completeAlone = async (input: CompleteAttempt): Promise<boolean> => {
+    const [recorded] = await this.storage.completeAttempts([input]);
+    return recorded!;
+  };
 }

@@ -53,18 +53,29 @@ export class GroupCommit<I, O> {
   /**
    * Writes `item` with `single` at once when nothing is being written or waiting (no batch to
    * join: one call, no gathering cost), else queues it for the next batch like {@link submit}.
-   * `single` must write exactly what `write([item])` would.
+   * `single` must write exactly what `write([item])` would. Both callbacks take what they need as
+   * arguments, so callers pass functions made once rather than a closure per item.
    */
-  submitOrWrite<R>(item: I, single: () => Promise<R>, fromBatch: (result: O) => R): Promise<R> {
+  submitOrWrite<R>(item: I, single: (item: I) => Promise<R>, fromBatch: (result: O) => R): Promise<R> {
     if (this.inFlight > 0 || this.scheduled || this.waiting.length > 0) return this.submit(item).then(fromBatch);
     this.inFlight++;
-    const written = single();
+    const started = performance.now();
+    const written = single(item);
     const done = (): void => {
       this.inFlight--;
+      this.writeMs += (performance.now() - started - this.writeMs) / 8;
       if (this.waiting.length > 0) this.schedule();
     };
     written.then(done, done);
     return written;
+  }
+
+  /**
+   * Whether recent writes cost next to nothing (an in-memory store): then gathering saves no
+   * commit or round trip, only adds bookkeeping.
+   */
+  get writesAreCheap(): boolean {
+    return this.writeMs < CHEAP_WRITE_MS;
   }
 
   /** Queues `item` for the next write and resolves with its result. */

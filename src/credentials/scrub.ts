@@ -64,7 +64,9 @@ export function scrubText(text: string, values: readonly string[]): string {
 /** Header values scrubbed (a copy when anything changed, else the object itself). */
 export function scrubHeaders(headers: Record<string, string>, values: readonly string[]): Record<string, string> {
   let result: Record<string, string> | null = null;
-  for (const [name, value] of Object.entries(headers)) {
+  // for…in rather than Object.entries: this runs on every attempt's response headers.
+  for (const name in headers) {
+    const value = headers[name]!;
     const scrubbed = scrubText(value, values);
     if (scrubbed !== value) (result ??= { ...headers })[name] = scrubbed;
   }

@@ -196,6 +196,7 @@ export class Deliverer {
       return;
     }
     const transition = breaker.record(webhook.id, endpointHealthy);
+    if (transition === null) return;
     const origin = new URL(webhook.url).origin;
     if (transition === 'opened') {
       const until = breaker.pausedUntil(webhook.id) ?? clock.now();

@@ -218,7 +218,9 @@ export class DeliveryPump {
     // With deliveries in flight, each completion claims again: the poll is only a safety net, and
     // asking storage for the next run time after every claim would double the round trips.
     if (this.claimedCount > 0) {
-      this.setTimer(delay);
+      // A safety net already set stays as it is: setting a fresh timer after every claim (one per
+      // completion) would cost a timer per delivery.
+      if (!this.timer) this.setTimer(delay);
       return;
     }
     try {
