@@ -336,7 +336,6 @@ export async function openPostgres(cleanup: Cleanup): Promise<OpenedStorage> {
   return { storage, dispose, sqlStatements: () => statements.n, schema };
 }
 
-/** Resolves once the webhook's queue in storage is empty and nothing of it is in flight, in any process. */
 /**
  * Until both processes together have recorded `n` successes. This process's `drain()` ends when
  * it finds nothing to claim, which happens while the peer holds the webhook's places; the peer's
@@ -358,8 +357,8 @@ async function allSucceeded(storage: AdapterInstance, n: number): Promise<void> 
 /**
  * The dispatcher end to end: `n` emits (batches of concurrent calls) then `drain()`. With `peer`,
  * a second dispatcher process (bench/peer.ts) runs on the same Postgres schema without emitting;
- * this process's `drain()` covers only what it claimed, so the run ends when the webhook's queue in
- * storage is empty and nothing is in flight in either process.
+ * this process's `drain()` covers only what it claimed, so the run ends when the two processes
+ * together have recorded `n` successes.
  */
 function dispatcherRow(open: OpenStorage, { peer = false } = {}): RowDef['prepare'] {
   return async ({ n, receiver, cleanup }) => {
@@ -416,6 +415,11 @@ function dispatcherRow(open: OpenStorage, { peer = false } = {}): RowDef['prepar
             batch.push(d.emit({ entity: 'order', event: 'Create', data: eventData() }));
           }
           await Promise.all(batch);
+          // The next batch in a later turn, as request handlers' emits arrive in separate I/O
+          // callbacks. With MemoryStorage an emit resolves without I/O, so a loop that never
+          // yields would run all n emits in one turn, holding every response the receiver sent
+          // back meanwhile: the row would measure that stall, not the dispatcher.
+          await new Promise((resolve) => setImmediate(resolve));
         }
         await d.drain();
         if (p) await allRecorded(succeeded, p, n);
