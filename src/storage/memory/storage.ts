@@ -9,6 +9,7 @@ import { StorageError, WebhookValidationError } from '../../errors.js';
 import { RunHeap } from '../run-heap.js';
 // The contract's types, as S.*: an adapter names nearly all of them.
 import type * as S from '../types.js';
+import { DeliveryIndex } from './delivery-index.js';
 import { ExecutionLog } from './execution-log.js';
 import { OrderingKeys, type KeyState } from './ordering.js';
 import { QueueBoard, WebhookQueue } from './queues.js';
@@ -51,9 +52,7 @@ const emptyHealth = (): S.WebhookHealth => ({
 export class MemoryStorage implements S.WebhookStorage {
   readonly #webhooks = new Map<string, S.WebhookRecord>();
   readonly #triggers = new TriggerIndex();
-  readonly #deliveries = new Map<string, StoredDelivery>();
-  /** Every key of `deliveries` is ≤ this (see enqueueDeliveries). */
-  #greatestDeliveryId = '';
+  readonly #deliveries = new DeliveryIndex<StoredDelivery>();
   /**
    * Lease tokens: a random prefix per store and a counter. They only fence claims inside this
    * process, so unique is enough, and a counter is cheaper than a UUID per claim.
@@ -156,14 +155,11 @@ export class MemoryStorage implements S.WebhookStorage {
 
   async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     if (options?.transaction !== undefined) this.checkTransaction(options.transaction);
-    // The dispatcher's ids are ULIDs, increasing within a process: an id above every id stored so
-    // far cannot be taken, so the usual enqueue skips a Map lookup per delivery.
-    let greatest = this.#greatestDeliveryId;
+    // (The dispatcher's ids are ULIDs, increasing within a process: above every stored id, each
+    // check is one string comparison.)
     for (const d of deliveries) {
-      if (d.id > greatest) greatest = d.id;
-      else if (this.#deliveries.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
+      if (this.#deliveries.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
     }
-    this.#greatestDeliveryId = greatest;
     const placeholder = options?.sequencePlaceholder;
     const result: S.EnqueueResult = { deliveries: [] };
     for (const d of deliveries) {
