@@ -36,7 +36,13 @@ export class DeliveryIndex<V> {
 
   get(id: string): V | undefined {
     if (this.#single !== null) return this.#single.get(id);
-    return id > this.#greatest ? undefined : this.#chunkOf(id)?.get(id);
+    const last = this.#chunks.length - 1;
+    if (last < 0) return undefined;
+    // Most lookups are of recent deliveries, and a new id's hash is needed for its insert anyway:
+    // the newest chunk is asked first, and the id compared only when it is not there.
+    const found = this.#chunks[last]!.get(id);
+    if (found !== undefined || id >= this.#firsts[last]!) return found;
+    return this.#olderChunkOf(id, last)?.get(id);
   }
 
   has(id: string): boolean {
@@ -104,12 +110,16 @@ export class DeliveryIndex<V> {
 
   /** The chunk whose id range holds `id` (the last one whose first id is ≤ it). */
   #chunkOf(id: string): Map<string, V> | undefined {
+    const last = this.#firsts.length - 1;
+    if (last < 0 || id >= this.#firsts[last]!) return this.#chunks[last];
+    return this.#olderChunkOf(id, last);
+  }
+
+  /** {@link #chunkOf} for an id below the first id of chunk `high`. */
+  #olderChunkOf(id: string, high: number): Map<string, V> | undefined {
     const firsts = this.#firsts;
-    let high = firsts.length - 1;
-    // Lookups are mostly of recent deliveries.
-    if (high < 0 || id >= firsts[high]!) return this.#chunks[high];
-    let low = 0;
     if (id < firsts[0]!) return undefined;
+    let low = 0;
     // Invariant: firsts[low] ≤ id < firsts[high].
     while (high - low > 1) {
       const mid = (low + high) >>> 1;
