@@ -20,13 +20,23 @@ export interface StoredDelivery extends DeliveryRecord {
   laterExecutions: ExecutionRecord[] | null;
 }
 
-/** A place in a heap of deliveries; a delivery's first entry is the StoredDelivery itself. */
-export interface QueueEntry {
+/**
+ * A later place of a delivery in a heap (requeued, released, its lease expired): the delivery
+ * itself, so a claim needs no lookup by id, and the version and time it was queued with.
+ */
+export interface RequeuedEntry {
   id: string;
   webhookId: string;
   version: number;
   runAt: number;
+  delivery: StoredDelivery;
 }
+
+/** A place in a heap of deliveries; a delivery's first entry is the StoredDelivery itself. */
+export type QueueEntry = StoredDelivery | RequeuedEntry;
+
+/** A queue entry for `d` as it is now. */
+export const requeuedEntry = (d: StoredDelivery): RequeuedEntry => ({ id: d.id, webhookId: d.webhookId, version: d.version, runAt: d.runAt, delivery: d });
 
 /** Due order within a queue: earlier `runAt`, then id. */
 export const dueOrder = (a: QueueEntry, b: QueueEntry): boolean => (a.runAt !== b.runAt ? a.runAt < b.runAt : a.id < b.id);
