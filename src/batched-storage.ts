@@ -27,6 +27,9 @@ const MAX_COMPLETIONS_PER_WRITE = 256;
 /** Lookups sharing one turn's batch; distinct matches each take a query of their own. */
 const MAX_LOOKUPS_PER_BATCH = 256;
 
+/** One emit's share of a batched enqueue, as the storage answers a single one. */
+const asEnqueueResult = (deliveries: EnqueueResult['deliveries']): EnqueueResult => ({ deliveries });
+
 /** Looks up webhooks and writes deliveries and attempt results, one storage call per event-loop turn when batching. */
 export class BatchedStorage {
   private readonly lookups: GroupCommit<EventMatch, WebhookRecord[]>;
@@ -104,11 +107,7 @@ export class BatchedStorage {
    */
   enqueue(deliveries: readonly DeliveryRecord[], options?: WriteOptions): Promise<EnqueueResult> {
     if (options?.transaction !== undefined || deliveries.length === 0) return this.storage.enqueueDeliveries(deliveries, options);
-    return this.enqueues.submitOrWrite(
-      deliveries,
-      () => this.storage.enqueueDeliveries(deliveries, this.writeOptions),
-      (perEmit) => ({ deliveries: perEmit }),
-    );
+    return this.enqueues.submitOrWrite(deliveries, () => this.storage.enqueueDeliveries(deliveries, this.writeOptions), asEnqueueResult);
   }
 
   /** Records one attempt's result (see {@link WebhookStorage.completeAttempt}). */
