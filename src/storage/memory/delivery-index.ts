@@ -46,6 +46,8 @@ export class DeliveryIndex<V> {
   }
 
   has(id: string): boolean {
+    // A new id (above every id so far) costs one comparison, not a probe of its own.
+    if (this.#single === null && id > this.#greatest) return false;
     return this.get(id) !== undefined;
   }
 
