@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookRecord } from '../types.js';
+import type { ClaimedDelivery, DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookRecord } from '../types.js';
 
 /** A delivery as MemoryStorage holds it. */
 export interface StoredDelivery extends DeliveryRecord {
@@ -88,6 +88,35 @@ export function publicDelivery(d: DeliveryRecord): DeliveryRecord {
     coalescedCount: d.coalescedCount,
     orderingKey: d.orderingKey,
     sequence: d.sequence,
+  };
+}
+
+/** A claimed delivery's copy: one literal with the lease fields too (added afterwards, they would need a second allocation). */
+export function claimedDelivery(d: StoredDelivery & { leaseToken: string; leaseExpiresAt: number }): ClaimedDelivery {
+  return {
+    id: d.id,
+    webhookId: d.webhookId,
+    tenantId: d.tenantId,
+    entity: d.entity,
+    event: d.event,
+    origin: d.origin,
+    priority: d.priority,
+    body: d.body,
+    contentType: d.contentType,
+    status: d.status,
+    attempts: d.attempts,
+    runAt: d.runAt,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError,
+    isTest: d.isTest,
+    coalesceKey: d.coalesceKey,
+    coalescedCount: d.coalescedCount,
+    orderingKey: d.orderingKey,
+    sequence: d.sequence,
+    leaseToken: d.leaseToken,
+    leaseExpiresAt: d.leaseExpiresAt,
   };
 }
 

@@ -15,6 +15,7 @@ import { OrderingKeys, type KeyState } from './ordering.js';
 import { QueueBoard, WebhookQueue } from './queues.js';
 import {
   byIdDesc,
+  claimedDelivery,
   copyExecution,
   dueOrder,
   freezeCopy,
@@ -282,14 +283,12 @@ export class MemoryStorage implements S.WebhookStorage {
   #lease(d: StoredDelivery, now: number, leaseMs: number): S.ClaimedDelivery {
     this.#setStatus(d, 'delivering');
     d.version++;
-    d.leaseToken = `${this.#leasePrefix}${++this.#leaseSequence}`;
-    d.leaseExpiresAt = now + leaseMs;
+    const leased = d as StoredDelivery & { leaseToken: string; leaseExpiresAt: number };
+    leased.leaseToken = `${this.#leasePrefix}${++this.#leaseSequence}`;
+    leased.leaseExpiresAt = now + leaseMs;
     d.updatedAt = now;
-    this.#leases.push({ delivery: d, token: d.leaseToken, expiresAt: d.leaseExpiresAt });
-    const claim = publicDelivery(d) as S.ClaimedDelivery;
-    claim.leaseToken = d.leaseToken;
-    claim.leaseExpiresAt = d.leaseExpiresAt;
-    return claim;
+    this.#leases.push({ delivery: d, token: leased.leaseToken, expiresAt: leased.leaseExpiresAt });
+    return claimedDelivery(leased);
   }
 
   async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
