@@ -28,7 +28,8 @@ const MAX_COMPLETIONS_PER_WRITE = 256;
 const MAX_LOOKUPS_PER_BATCH = 256;
 
 const sameResult = (recorded: boolean): boolean => recorded;
-const asEnqueueResult = (perEmit: EnqueueResult['deliveries']): EnqueueResult => ({ deliveries: perEmit });
+/** One emit's share of a batched enqueue, as the storage answers a single one. */
+const asEnqueueResult = (deliveries: EnqueueResult['deliveries']): EnqueueResult => ({ deliveries });
 
 /** Looks up webhooks and writes deliveries and attempt results, one storage call per event-loop turn when batching. */
 export class BatchedStorage {

@@ -17,8 +17,8 @@ import { hasSubscribers, publish } from './observability/channels.js';
 import type { MetricsRecorder } from './observability/metrics.js';
 import type { EmitInput } from './input/emit.js';
 import { parseEmitInput } from './input/emit.js';
-import { isoTimestamp, renderPayload, type PayloadEvent, type RenderedDefaults } from './payload.js';
-import type { DeliveryRecord, WebhookRecord, WebhookStorage } from './storage/types.js';
+import { isoTimestamp, renderDefaultPayload, renderTemplate, type PayloadEvent } from './payload.js';
+import type { DeliveryRecord, WebhookRecord, WebhookStorage, WriteOptions } from './storage/types.js';
 
 /** What {@link Emitter.emit} queued. */
 export interface EmitResult {
@@ -33,10 +33,29 @@ export interface EmitResult {
 /** Origins remembered before the map starts afresh. */
 const MAX_ORIGINS = 10_000;
 
+/** Which of an emit's shared default bodies a webhook without a template gets (see {@link WebhookTarget}). */
+const enum DefaultBody {
+  Full = 0,
+  Thin = 1,
+  FullWithSequence = 2,
+  ThinWithSequence = 3,
+}
+
+/** What an emit needs of a matching webhook beyond its record, worked out once per lookup. */
+interface WebhookTarget {
+  webhook: WebhookRecord;
+  origin: string;
+  ordered: boolean;
+  /** The shared default body it gets; null when it has a template of its own. */
+  defaultBody: DefaultBody | null;
+}
+
 export class Emitter {
   private readonly sequenceStandIn: number;
   private readonly origins = new Map<string, string>();
-  private readonly originsByLookup = new WeakMap<readonly WebhookRecord[], readonly string[]>();
+  private readonly targetsByLookup = new WeakMap<readonly WebhookRecord[], readonly WebhookTarget[]>();
+  /** The enqueue options outside a host transaction: the same for every emit. */
+  private readonly writeOptions: WriteOptions;
 
   constructor(
     private readonly o: {
@@ -47,7 +66,7 @@ export class Emitter {
       metrics: MetricsRecorder;
       entityFields: EntityFieldRegistry;
       maxPayloadBytes: number;
-      /** Whether lookups are cached (then each cached array's origins are worked out once). */
+      /** Whether lookups are cached (then each cached array's targets are worked out once). */
       lookupsCached: boolean;
       /** New deliveries are waiting: claim them. */
       wake: () => void;
@@ -56,6 +75,7 @@ export class Emitter {
     },
   ) {
     this.sequenceStandIn = Number(o.sequencePlaceholder);
+    this.writeOptions = { sequencePlaceholder: o.sequencePlaceholder };
   }
 
   async emit(input: EmitInput): Promise<EmitResult> {
@@ -79,17 +99,22 @@ export class Emitter {
       tenantId,
       data: parsed.data,
     };
-    const rendered: RenderedDefaults = {};
-    const failures: Array<{ webhook: WebhookRecord; error: unknown; delivery: DeliveryRecord }> = [];
-    const origins = this.originsOf(webhooks);
-    const deliveries: DeliveryRecord[] = webhooks.map((webhook, i) => {
-      const ordered = webhook.ordering === 'entity';
+    const targets = this.targetsOf(webhooks);
+    // The default bodies of this emit, rendered when first needed (see DefaultBody).
+    const defaultBodies: Array<string | undefined> = [undefined, undefined, undefined, undefined];
+    let failures: Array<{ webhook: WebhookRecord; error: unknown; delivery: DeliveryRecord }> | null = null;
+    const deliveries: DeliveryRecord[] = [];
+    for (const { webhook, origin, ordered, defaultBody } of targets) {
       let body = '';
       let contentType = 'application/json';
       let failure: string | null = null;
       let error: unknown;
       try {
-        ({ body, contentType } = renderPayload(webhook, event, o.entityFields, dataJson, rendered, ordered ? this.sequenceStandIn : null));
+        if (defaultBody === null) {
+          ({ body, contentType } = renderTemplate(webhook.payload!, event, webhook.id, ordered ? this.sequenceStandIn : null));
+        } else {
+          body = defaultBodies[defaultBody] ??= this.renderDefault(event, defaultBody, dataJson);
+        }
         this.assertPayloadSize(body);
       } catch (caught) {
         // One webhook's template failing on this data must not stop the others' deliveries:
@@ -103,7 +128,7 @@ export class Emitter {
         tenantId,
         entity: parsed.entity,
         event: parsed.event,
-        origin: origins[i]!,
+        origin,
         priority: webhook.priority,
         body,
         contentType,
@@ -121,14 +146,12 @@ export class Emitter {
         orderingKey: ordered ? (parsed.orderingKey ?? orderingKeyOf(parsed.entity, parsed.data, webhook)) : null,
         sequence: null,
       };
-      if (failure !== null) failures.push({ webhook, error, delivery });
-      return delivery;
-    });
+      deliveries.push(delivery);
+      if (failure !== null) (failures ??= []).push({ webhook, error, delivery });
+    }
     const result = await o.batched.enqueue(
       deliveries,
-      parsed.transaction !== undefined
-        ? { transaction: parsed.transaction, sequencePlaceholder: this.o.sequencePlaceholder }
-        : { sequencePlaceholder: this.o.sequencePlaceholder },
+      parsed.transaction !== undefined ? { transaction: parsed.transaction, sequencePlaceholder: o.sequencePlaceholder } : this.writeOptions,
     );
     // Inside a host transaction the rows are invisible until commit: the storage's subscription,
     // the poll, or the host's wake() picks them up then.
@@ -145,16 +168,18 @@ export class Emitter {
         deliveryIds: result.deliveries.map((d) => d.id),
       }));
     }
-    for (const { webhook, error, delivery } of failures) {
-      o.bus.error(error, `render payload for ${webhook.id}`);
-      o.bus.alert({
-        type: 'delivery_failed',
-        webhookId: webhook.id,
-        tenantId: webhook.tenantId,
-        reason: delivery.lastError ?? 'payload could not be rendered',
-        delivery,
-        execution: null,
-      });
+    if (failures !== null) {
+      for (const { webhook, error, delivery } of failures) {
+        o.bus.error(error, `render payload for ${webhook.id}`);
+        o.bus.alert({
+          type: 'delivery_failed',
+          webhookId: webhook.id,
+          tenantId: webhook.tenantId,
+          reason: delivery.lastError ?? 'payload could not be rendered',
+          delivery,
+          execution: null,
+        });
+      }
     }
     // The storage's result entries are fresh objects of exactly this shape: handed on as they are.
     return { deliveries: result.deliveries };
@@ -180,19 +205,41 @@ export class Emitter {
     return origin;
   }
 
+  private renderDefault(event: PayloadEvent, which: DefaultBody, dataJson: string): string {
+    const mode = which === DefaultBody.Full || which === DefaultBody.FullWithSequence ? 'full' : 'thin';
+    const sequence = which === DefaultBody.FullWithSequence || which === DefaultBody.ThinWithSequence ? this.sequenceStandIn : null;
+    return renderDefaultPayload(event, mode, this.o.entityFields, dataJson, sequence);
+  }
+
   /**
-   * The origins of a lookup's webhooks, in order. A cached lookup hands every emit the same array,
+   * The targets of a lookup's webhooks, in order. A cached lookup hands every emit the same array,
    * so they are worked out once per lookup rather than once per delivery (uncached, every lookup is
    * a new array and remembering it would only cost).
    */
-  private originsOf(webhooks: readonly WebhookRecord[]): readonly string[] {
-    if (!this.o.lookupsCached) return webhooks.map((webhook) => this.originOf(webhook.url));
-    let origins = this.originsByLookup.get(webhooks);
-    if (origins === undefined) {
-      origins = webhooks.map((webhook) => this.originOf(webhook.url));
-      this.originsByLookup.set(webhooks, origins);
+  private targetsOf(webhooks: readonly WebhookRecord[]): readonly WebhookTarget[] {
+    if (!this.o.lookupsCached) return webhooks.map((webhook) => this.targetOf(webhook));
+    let targets = this.targetsByLookup.get(webhooks);
+    if (targets === undefined) {
+      targets = webhooks.map((webhook) => this.targetOf(webhook));
+      this.targetsByLookup.set(webhooks, targets);
     }
-    return origins;
+    return targets;
+  }
+
+  private targetOf(webhook: WebhookRecord): WebhookTarget {
+    const ordered = webhook.ordering === 'entity';
+    // Anything but 'full' renders as thin, as renderPayload does.
+    const full = webhook.payloadMode === 'full';
+    const defaultBody = webhook.payload
+      ? null
+      : ordered
+        ? full
+          ? DefaultBody.FullWithSequence
+          : DefaultBody.ThinWithSequence
+        : full
+          ? DefaultBody.Full
+          : DefaultBody.Thin;
+    return { webhook, origin: this.originOf(webhook.url), ordered, defaultBody };
   }
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ExecutionQuery, ExecutionRecord, Page, PruneRequest, PruneResult } from '../types.js';
+import type { DeliveryIndex } from './delivery-index.js';
 import { byIdDesc, copyExecution, paginate, type StoredDelivery } from './records.js';
 
 export class ExecutionLog {
@@ -45,7 +46,7 @@ export class ExecutionLog {
   }
 
   /** Deletes and blanks records as requested, and finished deliveries older than the cut-offs. */
-  prune(request: PruneRequest, deliveries: Map<string, StoredDelivery>): PruneResult {
+  prune(request: PruneRequest, deliveries: DeliveryIndex<StoredDelivery>): PruneResult {
     const result: PruneResult = { executionsDeleted: 0, executionsStripped: 0, deliveriesDeleted: 0 };
     const { stripSuccessfulBodiesBefore: strip, deleteSucceededBefore: okBefore, deleteFailedBefore: failBefore } = request;
     const keep = (e: ExecutionRecord): boolean => {
@@ -100,7 +101,7 @@ export class ExecutionLog {
   }
 
   /** Maps every stored execution record through `replace`, in every index. */
-  private replace(replace: (e: ExecutionRecord) => ExecutionRecord, deliveries: Map<string, StoredDelivery>): void {
+  private replace(replace: (e: ExecutionRecord) => ExecutionRecord, deliveries: DeliveryIndex<StoredDelivery>): void {
     for (let i = 0; i < this.all.length; i++) this.all[i] = replace(this.all[i]!);
     for (const index of [this.byWebhook, this.ofDeletedDeliveries]) {
       for (const list of index.values()) for (let i = 0; i < list.length; i++) list[i] = replace(list[i]!);

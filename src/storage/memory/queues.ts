@@ -96,10 +96,15 @@ interface WakingListing {
   at: number;
 }
 
+// Module-level, as MemoryStorage's: optimised code that inlined one board's comparator would be
+// thrown away when that board is collected.
+const readyOrder = (a: ReadyListing, b: ReadyListing): boolean => (a.priority !== b.priority ? a.priority > b.priority : a.turn < b.turn);
+const byWakingTime = (a: WakingListing, b: WakingListing): boolean => a.at < b.at;
+
 /** The queues a claim may take from: ready now, or waking at a known time (pause end, next token). */
 export class QueueBoard {
-  private readonly ready = new RunHeap<ReadyListing>((a, b) => (a.priority !== b.priority ? a.priority > b.priority : a.turn < b.turn));
-  private readonly waking = new RunHeap<WakingListing>((a, b) => a.at < b.at);
+  private readonly ready = new RunHeap<ReadyListing>(readyOrder);
+  private readonly waking = new RunHeap<WakingListing>(byWakingTime);
   private turn = 0;
 
   /** Lists `queue` as ready, behind the ready queues of its priority. */

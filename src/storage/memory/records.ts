@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookRecord } from '../types.js';
+import type { ClaimedDelivery, DeliveryRecord, DeliveryStatus, ExecutionRecord, Page, WebhookRecord } from '../types.js';
 
 /** A delivery as MemoryStorage holds it. */
 export interface StoredDelivery extends DeliveryRecord {
@@ -20,13 +20,23 @@ export interface StoredDelivery extends DeliveryRecord {
   laterExecutions: ExecutionRecord[] | null;
 }
 
-/** A place in a heap of deliveries; a delivery's first entry is the StoredDelivery itself. */
-export interface QueueEntry {
+/**
+ * A later place of a delivery in a heap (requeued, released, its lease expired): the delivery
+ * itself, so a claim needs no lookup by id, and the version and time it was queued with.
+ */
+export interface RequeuedEntry {
   id: string;
   webhookId: string;
   version: number;
   runAt: number;
+  delivery: StoredDelivery;
 }
+
+/** A place in a heap of deliveries; a delivery's first entry is the StoredDelivery itself. */
+export type QueueEntry = StoredDelivery | RequeuedEntry;
+
+/** A queue entry for `d` as it is now. */
+export const requeuedEntry = (d: StoredDelivery): RequeuedEntry => ({ id: d.id, webhookId: d.webhookId, version: d.version, runAt: d.runAt, delivery: d });
 
 /** Due order within a queue: earlier `runAt`, then id. */
 export const dueOrder = (a: QueueEntry, b: QueueEntry): boolean => (a.runAt !== b.runAt ? a.runAt < b.runAt : a.id < b.id);
@@ -78,6 +88,35 @@ export function publicDelivery(d: DeliveryRecord): DeliveryRecord {
     coalescedCount: d.coalescedCount,
     orderingKey: d.orderingKey,
     sequence: d.sequence,
+  };
+}
+
+/** A claimed delivery's copy: one literal with the lease fields too (added afterwards, they would need a second allocation). */
+export function claimedDelivery(d: StoredDelivery & { leaseToken: string; leaseExpiresAt: number }): ClaimedDelivery {
+  return {
+    id: d.id,
+    webhookId: d.webhookId,
+    tenantId: d.tenantId,
+    entity: d.entity,
+    event: d.event,
+    origin: d.origin,
+    priority: d.priority,
+    body: d.body,
+    contentType: d.contentType,
+    status: d.status,
+    attempts: d.attempts,
+    runAt: d.runAt,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError,
+    isTest: d.isTest,
+    coalesceKey: d.coalesceKey,
+    coalescedCount: d.coalescedCount,
+    orderingKey: d.orderingKey,
+    sequence: d.sequence,
+    leaseToken: d.leaseToken,
+    leaseExpiresAt: d.leaseExpiresAt,
   };
 }
 

@@ -9,11 +9,13 @@ import { StorageError, WebhookValidationError } from '../../errors.js';
 import { RunHeap } from '../run-heap.js';
 // The contract's types, as S.*: an adapter names nearly all of them.
 import type * as S from '../types.js';
+import { DeliveryIndex } from './delivery-index.js';
 import { ExecutionLog } from './execution-log.js';
 import { OrderingKeys, type KeyState } from './ordering.js';
 import { QueueBoard, WebhookQueue } from './queues.js';
 import {
   byIdDesc,
+  claimedDelivery,
   copyExecution,
   dueOrder,
   freezeCopy,
@@ -22,17 +24,24 @@ import {
   isWaiting,
   paginate,
   publicDelivery,
+  requeuedEntry,
   storedDelivery,
   type QueueEntry,
   type StoredDelivery,
 } from './records.js';
 import { TriggerIndex } from './trigger-index.js';
 
+/** A lease granted: the delivery itself (no lookup by id), and the token and expiry it was granted with. */
 interface LeaseEntry {
-  id: string;
+  delivery: StoredDelivery;
   token: string;
   expiresAt: number;
 }
+
+// Module-level rather than per store: optimised code that inlined one store's comparator would be
+// thrown away when that store is collected.
+const byRunAt = (a: QueueEntry, b: QueueEntry): boolean => a.runAt < b.runAt;
+const byExpiry = (a: LeaseEntry, b: LeaseEntry): boolean => a.expiresAt < b.expiresAt;
 
 const emptyHealth = (): S.WebhookHealth => ({
   consecutiveFailures: 0,
@@ -51,9 +60,7 @@ const emptyHealth = (): S.WebhookHealth => ({
 export class MemoryStorage implements S.WebhookStorage {
   readonly #webhooks = new Map<string, S.WebhookRecord>();
   readonly #triggers = new TriggerIndex();
-  readonly #deliveries = new Map<string, StoredDelivery>();
-  /** Every key of `deliveries` is ≤ this (see enqueueDeliveries). */
-  #greatestDeliveryId = '';
+  readonly #deliveries = new DeliveryIndex<StoredDelivery>();
   /**
    * Lease tokens: a random prefix per store and a counter. They only fence claims inside this
    * process, so unique is enough, and a counter is cheaper than a UUID per claim.
@@ -61,10 +68,10 @@ export class MemoryStorage implements S.WebhookStorage {
   readonly #leasePrefix = `${randomUUID()}:`;
   #leaseSequence = 0;
   /** Waiting deliveries not yet promoted into their queue, by `runAt`. */
-  readonly #scheduled = new RunHeap<QueueEntry>((a, b) => a.runAt < b.runAt);
+  readonly #scheduled = new RunHeap<QueueEntry>(byRunAt);
   /** Due test sends: claimed before every queue. */
   readonly #tests = new RunHeap<QueueEntry>(dueOrder);
-  readonly #leases = new RunHeap<LeaseEntry>((a, b) => a.expiresAt < b.expiresAt);
+  readonly #leases = new RunHeap<LeaseEntry>(byExpiry);
   readonly #queues = new Map<string, WebhookQueue>();
   readonly #board = new QueueBoard();
   /** Queues left off the board at their cap: a freed place, or a claim with a higher default cap, lists them again. */
@@ -156,14 +163,11 @@ export class MemoryStorage implements S.WebhookStorage {
 
   async enqueueDeliveries(deliveries: readonly S.DeliveryRecord[], options?: S.WriteOptions): Promise<S.EnqueueResult> {
     if (options?.transaction !== undefined) this.checkTransaction(options.transaction);
-    // The dispatcher's ids are ULIDs, increasing within a process: an id above every id stored so
-    // far cannot be taken, so the usual enqueue skips a Map lookup per delivery.
-    let greatest = this.#greatestDeliveryId;
+    // (The dispatcher's ids are ULIDs, increasing within a process: above every stored id, each
+    // check is one string comparison.)
     for (const d of deliveries) {
-      if (d.id > greatest) greatest = d.id;
-      else if (this.#deliveries.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
+      if (this.#deliveries.has(d.id)) throw new StorageError(`delivery ${d.id} already exists`);
     }
-    this.#greatestDeliveryId = greatest;
     const placeholder = options?.sequencePlaceholder;
     const result: S.EnqueueResult = { deliveries: [] };
     for (const d of deliveries) {
@@ -279,17 +283,26 @@ export class MemoryStorage implements S.WebhookStorage {
   #lease(d: StoredDelivery, now: number, leaseMs: number): S.ClaimedDelivery {
     this.#setStatus(d, 'delivering');
     d.version++;
-    d.leaseToken = `${this.#leasePrefix}${++this.#leaseSequence}`;
-    d.leaseExpiresAt = now + leaseMs;
+    const leased = d as StoredDelivery & { leaseToken: string; leaseExpiresAt: number };
+    leased.leaseToken = `${this.#leasePrefix}${++this.#leaseSequence}`;
+    leased.leaseExpiresAt = now + leaseMs;
     d.updatedAt = now;
-    this.#leases.push({ id: d.id, token: d.leaseToken, expiresAt: d.leaseExpiresAt });
-    const claim = publicDelivery(d) as S.ClaimedDelivery;
-    claim.leaseToken = d.leaseToken;
-    claim.leaseExpiresAt = d.leaseExpiresAt;
-    return claim;
+    this.#leases.push({ delivery: d, token: leased.leaseToken, expiresAt: leased.leaseExpiresAt });
+    return claimedDelivery(leased);
   }
 
   async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
+    return this.#complete(input);
+  }
+
+  async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
+    // One promise for the batch: each completion is synchronous.
+    const results: boolean[] = [];
+    for (const input of inputs) results.push(this.#complete(input));
+    return results;
+  }
+
+  #complete(input: S.CompleteAttempt): boolean {
     const d = this.#deliveries.get(input.deliveryId);
     if (!d || d.status !== 'delivering' || d.leaseToken !== input.leaseToken) return false;
     const { outcome } = input;
@@ -310,12 +323,6 @@ export class MemoryStorage implements S.WebhookStorage {
     return true;
   }
 
-  async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
-    const results: boolean[] = [];
-    for (const input of inputs) results.push(await this.completeAttempt(input));
-    return results;
-  }
-
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {
     const d = this.#deliveries.get(deliveryId);
     if (!d || d.status !== 'delivering' || d.leaseToken !== leaseToken) return false;
@@ -330,7 +337,7 @@ export class MemoryStorage implements S.WebhookStorage {
     const d = this.#deliveries.get(deliveryId);
     if (!d || d.status !== 'delivering' || d.leaseToken !== leaseToken) return false;
     d.leaseExpiresAt = leaseExpiresAt;
-    this.#leases.push({ id: d.id, token: leaseToken, expiresAt: leaseExpiresAt });
+    this.#leases.push({ delivery: d, token: leaseToken, expiresAt: leaseExpiresAt });
     return true;
   }
 
@@ -446,7 +453,7 @@ export class MemoryStorage implements S.WebhookStorage {
       if (!isFinal(candidate.status)) continue;
       if (!this.#webhooks.has(candidate.webhookId)) continue;
       // It may still be its own queue entry (see enqueueDeliveries): requeue a copy, so that entry
-      // keeps its sort keys and, by its older version, reads as stale.
+      // keeps its sort keys and, the original staying final, reads as stale.
       const d = { ...candidate };
       this.#deliveries.set(d.id, d);
       this.#setStatus(d, 'pending');
@@ -508,10 +515,13 @@ export class MemoryStorage implements S.WebhookStorage {
     return queue;
   }
 
-  /** The stored delivery of a heap entry while the entry is current; undefined when stale. */
+  /**
+   * The delivery of a heap entry while the entry is current; undefined when stale. A delivery
+   * replaced (requeueDeliveries' copy) or pruned is final, so it never reads as waiting.
+   */
   #live(entry: QueueEntry): StoredDelivery | undefined {
-    const d = this.#deliveries.get(entry.id);
-    return d && d.version === entry.version && isWaiting(d.status) ? d : undefined;
+    const d = 'delivery' in entry ? entry.delivery : entry;
+    return d.version === entry.version && isWaiting(d.status) ? d : undefined;
   }
 
   /** The first current entry of a heap, dropping stale ones on the way. */
@@ -540,7 +550,7 @@ export class MemoryStorage implements S.WebhookStorage {
   /** Puts a waiting delivery back into the heaps with a new version. */
   #requeue(d: StoredDelivery): void {
     d.version++;
-    this.#scheduled.push({ id: d.id, webhookId: d.webhookId, version: d.version, runAt: d.runAt });
+    this.#scheduled.push(requeuedEntry(d));
   }
 
   /** A claimed delivery's lease ends: its place under the cap is free again. */
@@ -590,10 +600,10 @@ export class MemoryStorage implements S.WebhookStorage {
     if (state.held.size === 0) queue.blockedKeys--;
   }
 
-  /** The delivery a lease entry is for, while that lease is still held; undefined once it ended. */
+  /** The delivery a lease entry is for, while that lease is still held; undefined once it ended (tokens are never reused). */
   #leaseHolder(lease: LeaseEntry): StoredDelivery | undefined {
-    const d = this.#deliveries.get(lease.id);
-    return d && d.status === 'delivering' && d.leaseToken === lease.token && d.leaseExpiresAt === lease.expiresAt ? d : undefined;
+    const d = lease.delivery;
+    return d.status === 'delivering' && d.leaseToken === lease.token && d.leaseExpiresAt === lease.expiresAt ? d : undefined;
   }
 
   /** Moves due deliveries into their queues (or the test line), wakes queues, and takes back expired leases. */
@@ -615,7 +625,7 @@ export class MemoryStorage implements S.WebhookStorage {
         this.#endLease(d);
         d.status = d.attempts === 0 ? 'pending' : 'scheduled';
         d.version++;
-        this.#admit(d, { id: d.id, webhookId: d.webhookId, version: d.version, runAt: d.runAt });
+        this.#admit(d, requeuedEntry(d));
       }
     }
     this.#board.wake(now);
