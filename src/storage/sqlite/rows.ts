@@ -46,6 +46,26 @@ export type ClaimedRow = [
   leaseToken: string,
 ];
 
+/** Values in a {@link ClaimedRow}. */
+export const CLAIMED_WIDTH = 22;
+
+/**
+ * Claimed rows as one packed array, for the thread boundary: better-sqlite3's raw rows are holey
+ * arrays, which a structured clone writes index by index as if they were objects.
+ */
+export function packClaimedRows(rows: readonly ClaimedRow[]): unknown[] {
+  const out: unknown[] = [];
+  for (const row of rows) for (let k = 0; k < CLAIMED_WIDTH; k++) out.push(row[k]);
+  return out;
+}
+
+/** The rows {@link packClaimedRows} packed. */
+export function unpackClaimedRows(values: readonly unknown[]): ClaimedRow[] {
+  const rows: ClaimedRow[] = [];
+  for (let at = 0; at < values.length; at += CLAIMED_WIDTH) rows.push(values.slice(at, at + CLAIMED_WIDTH) as ClaimedRow);
+  return rows;
+}
+
 /** Index of the lease token in a {@link ClaimedRow}. */
 export const CLAIMED_TOKEN = 21;
 /** Index of the body in a {@link ClaimedRow}. */
@@ -198,7 +218,8 @@ export const COMPLETION_DELIVERY_ID = 5;
 
 /** Encodes completions (see {@link COMPLETION_WIDTH}), taking each lease out of `leasedBodies`. */
 export function encodeCompletions(inputs: readonly CompleteAttempt[], leasedBodies: LeasedBodies): unknown[] {
-  const out = new Array<unknown>(inputs.length * COMPLETION_WIDTH);
+  // Filled in index order from empty, so the array stays packed: a holey one is cloned key by key.
+  const out: unknown[] = [];
   for (let i = 0; i < inputs.length; i++) {
     const input = inputs[i]!;
     const { outcome, execution } = input;

@@ -39,9 +39,11 @@ import {
   COMPLETION_WIDTH,
   encodeCompletions,
   EXECUTION_SELECT,
+  packClaimedRows,
   pageSize,
   paramsInto,
   toClaimed,
+  unpackClaimedRows,
   webhookParams,
   type ClaimedRow,
 } from './rows.js';
@@ -245,7 +247,7 @@ export class SqliteStorage implements S.WebhookStorage {
     const db = this.#db;
     // What a database thread runs for the claims and completions its host encodes (worker.ts).
     const threadCalls: ThreadCalls = {
-      claim: (request) => this.#claimRows(request),
+      claim: (request) => packClaimedRows(this.#claimRows(request)),
       complete: (encoded) => this.#complete(encoded),
     };
     Object.defineProperty(this, THREAD_CALLS, { value: threadCalls });
@@ -403,12 +405,13 @@ export class SqliteStorage implements S.WebhookStorage {
     return this.#claimed(request, this.#claimRows(request));
   }
 
-  /** The claim on the database thread: the rows cross as arrays. */
+  /** The claim on the database thread: the rows cross as one packed array. */
   async #claimOnThread(thread: SqliteThread, request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     if (pageSize(request.limit) === 0) return [];
     const { now, limit, leaseMs, defaultConcurrency } = request;
-    return this.#claimed(request, await thread.call<ClaimedRow[]>(THREAD_CALLS_CLAIM, [{ now, limit, leaseMs, defaultConcurrency }]));
+    const packed = await thread.call<unknown[]>(THREAD_CALLS_CLAIM, [{ now, limit, leaseMs, defaultConcurrency }]);
+    return this.#claimed(request, unpackClaimedRows(packed));
   }
 
   /** Claimed rows in claim order, as a validated request with a positive limit takes them. */

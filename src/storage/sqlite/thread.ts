@@ -12,7 +12,6 @@
 import { Worker } from 'node:worker_threads';
 import { SchemaMismatchError, StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../../errors.js';
 import type { ClaimRequest } from '../types.js';
-import type { ClaimedRow } from './rows.js';
 
 /**
  * Where an in-thread adapter keeps the entry points of the calls its host thread encodes itself
@@ -22,8 +21,8 @@ import type { ClaimedRow } from './rows.js';
 export const THREAD_CALLS = Symbol.for('webhook-dispatcher.sqlite.thread-calls');
 
 export interface ThreadCalls {
-  /** Claims for a validated request with a positive limit. */
-  claim(request: ClaimRequest): ClaimedRow[];
+  /** Claims for a validated request with a positive limit, as `packClaimedRows` (rows.ts) packs them. */
+  claim(request: ClaimRequest): unknown[];
   complete(encoded: unknown[]): boolean[];
 }
 

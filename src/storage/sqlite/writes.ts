@@ -156,7 +156,8 @@ export class Writes {
     return c.transaction(() => {
       const notes = new QueueNotes();
       let now = 0;
-      const recorded = new Array<boolean>(count);
+      // Pushed, not preallocated: a packed array crosses the thread boundary as one block.
+      const recorded: boolean[] = [];
       // The executions of the items that kept their lease, inserted together at the end.
       let values: unknown[] | null = null;
       let rows = 0;
@@ -168,7 +169,7 @@ export class Writes {
         const row = c.stmt(sql.complete).get(encoded.slice(at, at + COMPLETE_PARAMS)) as
           | { webhook_id: string; is_test: number; ordering_key: string | null; sequence: number | null }
           | undefined;
-        recorded[i] = row !== undefined;
+        recorded.push(row !== undefined);
         if (!row) continue; // lease lost: fenced off, nothing written
         if (row.is_test === 0) {
           notes.free(row.webhook_id);
