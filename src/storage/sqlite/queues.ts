@@ -30,6 +30,13 @@ export interface QueueRow {
   in_flight: number;
 }
 
+/** A ready queue as the claim reads it: also its place in the round and its wake-up time. */
+interface ReadyQueueRow extends QueueRow {
+  turn: number;
+  wake_at: number | null;
+  blocked_at: number | null;
+}
+
 export function bucketOf(q: QueueRow): Bucket {
   return { perSecond: q.rate_per_second, burst: q.rate_burst, fullAt: q.bucket_full_at, clock: q.bucket_clock };
 }
@@ -71,6 +78,7 @@ export class QueueNotes {
   flush(c: Connection, sql: Statements, now: number): void {
     for (const webhookId of [...this.notes.keys()].sort()) {
       const note = this.notes.get(webhookId)!;
+      if (note.at === null && note.freed > 0 && c.stmt(sql.free).run({ freed: note.freed, id: webhookId }).changes > 0) continue;
       const params = { freed: note.freed, at: note.at, id: webhookId };
       if (c.stmt(sql.touch).run(params).changes > 0) continue;
       // No queue row: a webhook an older release inserted gets one; a deleted webhook's
@@ -131,7 +139,7 @@ export function claimRows(c: Connection, sql: Statements, request: ClaimRequest,
 
   const visited = new Set<string>();
   while (out.length < limit) {
-    const q = c.stmt(sql.firstReady).get() as QueueRow | undefined;
+    const q = c.stmt(sql.firstReady).get() as ReadyQueueRow | undefined;
     // A queue goes back into the round only when the limit stopped it, so a second visit in one
     // claim cannot happen; the check keeps a corrupted row from looping.
     if (!q || visited.has(q.webhook_id)) break;
@@ -145,7 +153,7 @@ export function claimRows(c: Connection, sql: Statements, request: ClaimRequest,
 function serve(
   c: Connection,
   sql: Statements,
-  q: QueueRow,
+  q: ReadyQueueRow,
   claim: { now: number; leaseExpiresAt: number; cap: number; room: number },
   out: ClaimedRow[],
 ): void {
@@ -190,7 +198,15 @@ function serve(
       state.wakeAt = now;
     }
   }
-  c.stmt(sql.setQueueState).run(state);
+  // Ready again and already at the round's end, with its wake-up time passed: it keeps its turn and
+  // wake-up time (a past one means "now" as well), so the queue indexes are not written.
+  const stays =
+    state.ready === 1 &&
+    q.blocked_at === null &&
+    q.wake_at !== null &&
+    q.wake_at <= now &&
+    c.stmt(sql.laterTurn).get({ priority: q.priority, turn: q.turn }) === undefined;
+  c.stmt(stays ? sql.setQueueFlight : sql.setQueueState).run(stays ? { id: state.id, inFlight: state.inFlight, fullAt: state.fullAt, clock: state.clock } : state);
 }
 
 /** See `WebhookStorage.nextRunAt`: one index seek per kind of event, on one snapshot. */

@@ -7,7 +7,8 @@
 import type { Param } from '../sql/listing.js';
 import { claimOrder } from '../sql/order.js';
 import { DELIVERY_COLUMNS, executionSelect } from '../sql/records.js';
-import type { ClaimedDelivery, DeliveryRecord, DeliveryStatus, ExecutionRecord, WebhookRecord } from '../types.js';
+import type { LeasedBodies } from '../leased-bodies.js';
+import type { ClaimedDelivery, CompleteAttempt, DeliveryRecord, DeliveryStatus, ExecutionRecord, WebhookRecord } from '../types.js';
 import { SQLITE_SCHEMA_VERSION } from './schema.js';
 
 /** Columns of a delivery INSERT, in the order of {@link deliveryValues}. */
@@ -44,6 +45,26 @@ export type ClaimedRow = [
   sequence: number | null,
   leaseToken: string,
 ];
+
+/** Values in a {@link ClaimedRow}. */
+export const CLAIMED_WIDTH = 22;
+
+/**
+ * Claimed rows as one packed array, for the thread boundary: better-sqlite3's raw rows are holey
+ * arrays, which a structured clone writes index by index as if they were objects.
+ */
+export function packClaimedRows(rows: readonly ClaimedRow[]): unknown[] {
+  const out: unknown[] = [];
+  for (const row of rows) for (let k = 0; k < CLAIMED_WIDTH; k++) out.push(row[k]);
+  return out;
+}
+
+/** The rows {@link packClaimedRows} packed. */
+export function unpackClaimedRows(values: readonly unknown[]): ClaimedRow[] {
+  const rows: ClaimedRow[] = [];
+  for (let at = 0; at < values.length; at += CLAIMED_WIDTH) rows.push(values.slice(at, at + CLAIMED_WIDTH) as ClaimedRow);
+  return rows;
+}
 
 /** Index of the lease token in a {@link ClaimedRow}. */
 export const CLAIMED_TOKEN = 21;
@@ -145,7 +166,14 @@ export function deliveryValues(
   return out;
 }
 
-/** Writes the {@link EXECUTION_COLUMNS} values of `e` into `out` from `at`. */
+/** Offsets of the header maps in {@link executionValues}, left as objects there. */
+export const EXECUTION_REQUEST_HEADERS = 17;
+export const EXECUTION_RESPONSE_HEADERS = 19;
+
+/**
+ * Writes the {@link EXECUTION_COLUMNS} values of `e` into `out` from `at`, the header maps still
+ * as objects (the side that binds them turns them into JSON: on the database thread, not its host).
+ */
 export function executionValues(out: unknown[], at: number, e: ExecutionRecord, sameBody: boolean): void {
   out[at] = e.id;
   out[at + 1] = e.webhookId;
@@ -164,13 +192,48 @@ export function executionValues(out: unknown[], at: number, e: ExecutionRecord, 
   out[at + 14] = e.errorCode;
   out[at + 15] = e.method;
   out[at + 16] = e.url;
-  out[at + 17] = JSON.stringify(e.requestHeaders);
+  out[at + 17] = e.requestHeaders;
   // NULL: the delivery's body (migration 2). A transformed body differs and is stored in full.
   out[at + 18] = sameBody ? null : e.requestBody;
-  out[at + 19] = JSON.stringify(e.responseHeaders);
+  out[at + 19] = e.responseHeaders;
   out[at + 20] = e.responseBody;
   out[at + 21] = e.nextAttemptAt;
   out[at + 22] = e.coalescedCount;
+}
+
+/**
+ * A completion as the SQL binds it, one flat run of {@link COMPLETION_WIDTH} values per item: the
+ * positional parameters of the `complete` statement ({@link COMPLETE_PARAMS} of them: status, the
+ * retry's run time or null, last status, last error, end time, delivery id, lease token), then the
+ * execution's {@link EXECUTION_WIDTH} insert values ({@link executionValues}). Plain strings and numbers: on the database
+ * thread it crosses as one array instead of a graph of records, and the body the delivery was
+ * leased with (see {@link LeasedBodies}) does not cross again.
+ */
+export const COMPLETE_PARAMS = 7;
+export const COMPLETION_WIDTH = COMPLETE_PARAMS + EXECUTION_WIDTH;
+/** Offsets in an encoded completion. */
+export const COMPLETION_RUN_AT = 1;
+export const COMPLETION_ENDED_AT = 4;
+export const COMPLETION_DELIVERY_ID = 5;
+
+/** Encodes completions (see {@link COMPLETION_WIDTH}), taking each lease out of `leasedBodies`. */
+export function encodeCompletions(inputs: readonly CompleteAttempt[], leasedBodies: LeasedBodies): unknown[] {
+  // Filled in index order from empty, so the array stays packed: a holey one is cloned key by key.
+  const out: unknown[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i]!;
+    const { outcome, execution } = input;
+    const at = i * COMPLETION_WIDTH;
+    out[at] = outcome.status;
+    out[at + 1] = outcome.status === 'scheduled' ? (outcome.runAt ?? execution.endedAt) : null;
+    out[at + 2] = outcome.lastStatus;
+    out[at + 3] = outcome.lastError;
+    out[at + 4] = execution.endedAt;
+    out[at + 5] = input.deliveryId;
+    out[at + 6] = input.leaseToken;
+    executionValues(out, at + COMPLETE_PARAMS, execution, leasedBodies.takeIsLeasedBody(input.leaseToken, execution.requestBody));
+  }
+  return out;
 }
 
 /** Rows per multi-row INSERT: the largest power of two up to 64 within `remaining`. */

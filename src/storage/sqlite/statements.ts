@@ -94,6 +94,9 @@ export function statements(p: string) {
       `THEN min(blocked_at, coalesce(@at, blocked_at), coalesce(wake_at, blocked_at)) ` +
       `WHEN @at IS NULL THEN wake_at ELSE min(coalesce(wake_at, @at), @at) END, ` +
       `blocked_at = CASE WHEN @freed > 0 THEN NULL ELSE blocked_at END WHERE webhook_id = @id`,
+    // {@link touch} for places freed in a queue not stopped at its cap, with no new waiting work:
+    // only the count changes, and no indexed column is written.
+    free: `UPDATE ${q} SET in_flight = max(0, in_flight - @freed) WHERE webhook_id = @id AND blocked_at IS NULL`,
     insertSignal: `INSERT INTO ${p}queue_signals (webhook_id, run_at) VALUES (?, ?)`,
 
     // ------------------------------------------------------------------ claims
@@ -112,8 +115,14 @@ export function statements(p: string) {
       `AND in_flight < @cap ORDER BY in_flight`,
     unblock: `UPDATE ${q} SET turn = coalesce(turn, ${lastTurn}), wake_at = blocked_at, blocked_at = NULL WHERE webhook_id = @id`,
     firstReady:
-      `SELECT webhook_id, priority, cap, rate_per_second, rate_burst, bucket_full_at, bucket_clock, paused_until, in_flight ` +
-      `FROM ${q} INDEXED BY ${p}queues_ready WHERE turn IS NOT NULL ORDER BY priority DESC, turn LIMIT 1`,
+      `SELECT webhook_id, priority, cap, rate_per_second, rate_burst, bucket_full_at, bucket_clock, paused_until, in_flight, ` +
+      `turn, wake_at, blocked_at FROM ${q} INDEXED BY ${p}queues_ready WHERE turn IS NOT NULL ORDER BY priority DESC, turn LIMIT 1`,
+    // Whether a ready queue of the priority comes after the turn (else that turn is the round's end).
+    laterTurn:
+      `SELECT 1 AS later FROM ${q} INDEXED BY ${p}queues_ready WHERE turn IS NOT NULL AND priority = @priority AND turn > @turn LIMIT 1`,
+    // A queue that stays where it is in the round: the columns its indexes hold are left out of the
+    // SET (SQLite rewrites an index entry for every indexed column assigned, even to its own value).
+    setQueueFlight: `UPDATE ${q} SET in_flight = @inFlight, bucket_full_at = @fullAt, bucket_clock = @clock WHERE webhook_id = @id`,
     setQueueState:
       `UPDATE ${q} SET in_flight = @inFlight, bucket_full_at = @fullAt, bucket_clock = @clock, ` +
       `turn = CASE WHEN @ready THEN ${lastTurn} ELSE NULL END, wake_at = @wakeAt, blocked_at = @blockedAt WHERE webhook_id = @id`,

@@ -33,10 +33,23 @@ import {
   type SqliteDatabase,
 } from './connection.js';
 import { bucketOf, claimRows, nextRunAt, queueStats, type QueueRow } from './queues.js';
-import { CLAIMED_BODY, CLAIMED_TOKEN, EXECUTION_SELECT, pageSize, paramsInto, toClaimed, webhookParams } from './rows.js';
+import {
+  CLAIMED_BODY,
+  CLAIMED_TOKEN,
+  COMPLETION_WIDTH,
+  encodeCompletions,
+  EXECUTION_SELECT,
+  packClaimedRows,
+  pageSize,
+  paramsInto,
+  toClaimed,
+  unpackClaimedRows,
+  webhookParams,
+  type ClaimedRow,
+} from './rows.js';
 import { checkSchema, migrate } from './schema.js';
 import { statements, type Statements } from './statements.js';
-import { SqliteThread } from './thread.js';
+import { SqliteThread, THREAD_CALLS, THREAD_CALLS_CLAIM, THREAD_CALLS_COMPLETE, type ThreadCalls } from './thread.js';
 import { checkClaim, checkCompletions, checkEnqueue, checkPause, checkStats, queueSettings } from './validate.js';
 import { Writes } from './writes.js';
 
@@ -90,9 +103,13 @@ function listPage<T extends { id: string }>(c: Connection, listing: Listing, lim
 
 const BUSY_TIMEOUT_MS = 5000;
 
+const completeAction = (count: number): string => (count === 1 ? 'complete attempt' : 'complete attempts');
+
 /**
- * The methods a database thread runs. `enqueueDeliveries` is not here: inside a host transaction
- * it runs on the host's connection, on the host's thread (it forwards the other case itself).
+ * The methods a database thread runs as they are called. `enqueueDeliveries` is not here: inside
+ * a host transaction it runs on the host's connection, on the host's thread (it forwards the other
+ * case itself). Claims and completions are not either: they cross in a compact form of their own
+ * (see the constructor).
  */
 const THREAD_METHODS = [
   'migrate',
@@ -102,12 +119,7 @@ const THREAD_METHODS = [
   'deleteWebhook',
   'listWebhooks',
   'findWebhooksForEvent',
-  'claimDueDeliveries',
-  'completeAttempt',
-  'completeAttempts',
-  'releaseDelivery',
   'extendLease',
-  'cancelDelivery',
   'getDelivery',
   'listDeliveries',
   'nextRunAt',
@@ -208,15 +220,37 @@ export class SqliteStorage implements S.WebhookStorage {
         this.#thread = thread;
         // Every call but an outbox enqueue (which must run on the host's connection, here) goes
         // to the database thread: own properties shadow the in-thread methods below.
-        for (const method of THREAD_METHODS) {
+        const forwarded: Partial<Record<keyof SqliteStorage, (...args: never[]) => Promise<unknown>>> = {
+          // Rows come back as arrays and become records here; the leased bodies are remembered on
+          // this side, so a completion sends an execution's body only when it differs.
+          claimDueDeliveries: (request: S.ClaimRequest) => this.#claimOnThread(thread, request),
+          completeAttempts: (inputs: readonly S.CompleteAttempt[]) => this.#completeOnThread(thread, inputs),
+          completeAttempt: async (input: S.CompleteAttempt) => (await this.completeAttempts([input]))[0]!,
+          releaseDelivery: (deliveryId: string, leaseToken: string, runAt?: number) => {
+            this.#leasedBodies.forget(leaseToken);
+            return thread.call('releaseDelivery', runAt === undefined ? [deliveryId, leaseToken] : [deliveryId, leaseToken, runAt]);
+          },
+          cancelDelivery: (deliveryId: string, options?: { leaseToken?: string }) => {
+            if (options?.leaseToken !== undefined) this.#leasedBodies.forget(options.leaseToken);
+            return thread.call('cancelDelivery', options === undefined ? [deliveryId] : [deliveryId, options]);
+          },
+        };
+        for (const method of THREAD_METHODS) forwarded[method] = (...args: unknown[]) => thread.call(method, args);
+        for (const [method, value] of Object.entries(forwarded)) {
           // Writable and configurable like a method: spies and wrappers (vi.spyOn, proxies) keep working.
-          Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
+          Object.defineProperty(this, method, { value, writable: true, configurable: true });
         }
         return;
       }
       this.#db = openDatabase(options.path);
     }
     const db = this.#db;
+    // What a database thread runs for the claims and completions its host encodes (worker.ts).
+    const threadCalls: ThreadCalls = {
+      claim: (request) => packClaimedRows(this.#claimRows(request)),
+      complete: (encoded) => this.#complete(encoded),
+    };
+    Object.defineProperty(this, THREAD_CALLS, { value: threadCalls });
     try {
       this.#configure(db);
       if (options.path !== undefined && options.checkpoints !== 'auto' && !db.memory) {
@@ -367,17 +401,31 @@ export class SqliteStorage implements S.WebhookStorage {
 
   async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
-    const limit = pageSize(request.limit);
-    if (limit === 0) return [];
-    return this.#run('claim deliveries', (c) =>
-      c.transaction(() => {
-        const leaseExpiresAt = request.now + request.leaseMs;
-        return claimRows(c, this.#sql, request, limit).map((row) => {
-          this.#leasedBodies.remember(row[CLAIMED_TOKEN], row[CLAIMED_BODY]);
-          return toClaimed(row, leaseExpiresAt);
-        });
-      }),
-    );
+    if (pageSize(request.limit) === 0) return [];
+    return this.#claimed(request, this.#claimRows(request));
+  }
+
+  /** The claim on the database thread: the rows cross as one packed array. */
+  async #claimOnThread(thread: SqliteThread, request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
+    checkClaim(request);
+    if (pageSize(request.limit) === 0) return [];
+    const { now, limit, leaseMs, defaultConcurrency } = request;
+    const packed = await thread.call<unknown[]>(THREAD_CALLS_CLAIM, [{ now, limit, leaseMs, defaultConcurrency }]);
+    return this.#claimed(request, unpackClaimedRows(packed));
+  }
+
+  /** Claimed rows in claim order, as a validated request with a positive limit takes them. */
+  #claimRows(request: S.ClaimRequest): ClaimedRow[] {
+    return this.#run('claim deliveries', (c) => c.transaction(() => claimRows(c, this.#sql, request, pageSize(request.limit))));
+  }
+
+  /** Records of claimed rows, their bodies remembered for the completions. */
+  #claimed(request: S.ClaimRequest, rows: ClaimedRow[]): S.ClaimedDelivery[] {
+    const leaseExpiresAt = request.now + request.leaseMs;
+    return rows.map((row) => {
+      this.#leasedBodies.remember(row[CLAIMED_TOKEN], row[CLAIMED_BODY]);
+      return toClaimed(row, leaseExpiresAt);
+    });
   }
 
   async completeAttempt(input: S.CompleteAttempt): Promise<boolean> {
@@ -388,7 +436,26 @@ export class SqliteStorage implements S.WebhookStorage {
   async completeAttempts(inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
     checkCompletions(inputs);
     if (inputs.length === 0) return [];
-    return this.#run(inputs.length === 1 ? 'complete attempt' : 'complete attempts', (c) => this.#writes.complete(c, inputs, this.#leasedBodies));
+    return this.#complete(this.#encode(inputs));
+  }
+
+  /** Completions on the database thread: they cross encoded (see `encodeCompletions`). */
+  async #completeOnThread(thread: SqliteThread, inputs: readonly S.CompleteAttempt[]): Promise<boolean[]> {
+    checkCompletions(inputs);
+    if (inputs.length === 0) return [];
+    return thread.call<boolean[]>(THREAD_CALLS_COMPLETE, [this.#encode(inputs)]);
+  }
+
+  #encode(inputs: readonly S.CompleteAttempt[]): unknown[] {
+    try {
+      return encodeCompletions(inputs, this.#leasedBodies);
+    } catch (error) {
+      throw storageFailure(`SqliteStorage: ${completeAction(inputs.length)}`, error);
+    }
+  }
+
+  #complete(encoded: unknown[]): boolean[] {
+    return this.#run(completeAction(encoded.length / COMPLETION_WIDTH), (c) => this.#writes.complete(c, encoded));
   }
 
   async releaseDelivery(deliveryId: string, leaseToken: string, runAt?: number): Promise<boolean> {

@@ -11,6 +11,25 @@
  */
 import { Worker } from 'node:worker_threads';
 import { SchemaMismatchError, StorageError, WebhookError, WebhookValidationError, type ValidationIssue } from '../../errors.js';
+import type { ClaimRequest } from '../types.js';
+
+/**
+ * Where an in-thread adapter keeps the entry points of the calls its host thread encodes itself
+ * (claims answered as row arrays, completions sent as `encodeCompletions` values): a registered
+ * symbol, so the worker's copy of this module finds it and no public name shows it.
+ */
+export const THREAD_CALLS = Symbol.for('webhook-dispatcher.sqlite.thread-calls');
+
+export interface ThreadCalls {
+  /** Claims for a validated request with a positive limit, as `packClaimedRows` (rows.ts) packs them. */
+  claim(request: ClaimRequest): unknown[];
+  complete(encoded: unknown[]): boolean[];
+}
+
+/** The `method` of a {@link SqliteThreadCall} that runs a {@link ThreadCalls} entry: its name, prefixed. */
+export const THREAD_CALL_PREFIX = 'thread:';
+export const THREAD_CALLS_CLAIM = `${THREAD_CALL_PREFIX}claim`;
+export const THREAD_CALLS_COMPLETE = `${THREAD_CALL_PREFIX}complete`;
 
 /** What the worker is started with. */
 export interface SqliteThreadInit {

@@ -9,7 +9,15 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError, type SqliteThreadCall, type SqliteThreadInit, type SqliteThreadReply } from './thread.js';
+import {
+  serializeError,
+  THREAD_CALL_PREFIX,
+  THREAD_CALLS,
+  type SqliteThreadCall,
+  type SqliteThreadInit,
+  type SqliteThreadReply,
+  type ThreadCalls,
+} from './thread.js';
 import type { SqliteStorage } from './storage.js';
 
 const init = workerData as SqliteThreadInit;
@@ -37,6 +45,12 @@ function run(call: SqliteThreadCall): Promise<unknown> {
       // Nothing was opened, so closing has nothing to do; anything else fails as the open did.
       if (call.method === 'close') return Promise.resolve();
       throw openError;
+    }
+    if (call.method.startsWith(THREAD_CALL_PREFIX)) {
+      // A claim or completion its host encoded: run synchronously, answered the same way.
+      const calls = (storage as unknown as { [THREAD_CALLS]: ThreadCalls })[THREAD_CALLS];
+      const entry = calls[call.method.slice(THREAD_CALL_PREFIX.length) as keyof ThreadCalls] as (...args: unknown[]) => unknown;
+      return Promise.resolve(entry.apply(calls, call.args));
     }
     const method = (storage as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[call.method];
     if (typeof method !== 'function') throw new TypeError(`SqliteStorage has no method ${call.method}`);

@@ -6,14 +6,27 @@
  * @module
  */
 import { StorageError } from '../../errors.js';
-import type { LeasedBodies } from '../leased-bodies.js';
 import { FINAL, WEBHOOK_DELETED } from '../sql/fragments.js';
 import { EXECUTION_COLUMNS } from '../sql/records.js';
-import type { CompleteAttempt, DeliveryRecord, DeliveryStatus, EnqueueResult, RequeueRequest } from '../types.js';
+import type { DeliveryRecord, DeliveryStatus, EnqueueResult, RequeueRequest } from '../types.js';
 import type { Connection } from './connection.js';
 import { assignSequence, handOn, withSequence } from './ordering.js';
 import { QueueNotes } from './queues.js';
-import { chunkSize, DELIVERY_INSERT_COLUMNS, DELIVERY_INSERT_WIDTH, deliveryValues, EXECUTION_WIDTH, executionValues, where } from './rows.js';
+import {
+  chunkSize,
+  COMPLETE_PARAMS,
+  COMPLETION_DELIVERY_ID,
+  COMPLETION_ENDED_AT,
+  COMPLETION_RUN_AT,
+  COMPLETION_WIDTH,
+  DELIVERY_INSERT_COLUMNS,
+  DELIVERY_INSERT_WIDTH,
+  deliveryValues,
+  EXECUTION_REQUEST_HEADERS,
+  EXECUTION_RESPONSE_HEADERS,
+  EXECUTION_WIDTH,
+  where,
+} from './rows.js';
 import type { Statements } from './statements.js';
 
 type Stored = Parameters<typeof deliveryValues>[3];
@@ -133,49 +146,52 @@ export class Writes {
     return sql;
   }
 
-  /** All in one transaction (one commit), each item fenced by its lease token on its own. */
-  complete(c: Connection, inputs: readonly CompleteAttempt[], leasedBodies: LeasedBodies): boolean[] {
+  /**
+   * Completions as `encodeCompletions` (rows.ts) writes them, all in one transaction (one commit), each
+   * item fenced by its lease token on its own.
+   */
+  complete(c: Connection, encoded: readonly unknown[]): boolean[] {
     const sql = this.sql;
+    const count = encoded.length / COMPLETION_WIDTH;
     return c.transaction(() => {
       const notes = new QueueNotes();
       let now = 0;
-      const recorded = inputs.map((input) => {
-        const { outcome } = input;
-        const endedAt = input.execution.endedAt;
+      // Pushed, not preallocated: a packed array crosses the thread boundary as one block.
+      const recorded: boolean[] = [];
+      // The executions of the items that kept their lease, inserted together at the end.
+      let values: unknown[] | null = null;
+      let rows = 0;
+      for (let i = 0; i < count; i++) {
+        const at = i * COMPLETION_WIDTH;
+        const endedAt = encoded[at + COMPLETION_ENDED_AT] as number;
         now = Math.max(now, endedAt);
-        const runAt = outcome.status === 'scheduled' ? (outcome.runAt ?? endedAt) : null;
-        const row = c
-          .stmt(sql.complete)
-          .get(outcome.status, runAt, outcome.lastStatus, outcome.lastError, endedAt, input.deliveryId, input.leaseToken) as
+        const runAt = encoded[at + COMPLETION_RUN_AT] as number | null;
+        const row = c.stmt(sql.complete).get(encoded.slice(at, at + COMPLETE_PARAMS)) as
           | { webhook_id: string; is_test: number; ordering_key: string | null; sequence: number | null }
           | undefined;
-        if (!row) return false; // lease lost: fenced off, nothing written
+        recorded.push(row !== undefined);
+        if (!row) continue; // lease lost: fenced off, nothing written
         if (row.is_test === 0) {
           notes.free(row.webhook_id);
-          if (runAt !== null) notes.wake(row.webhook_id, runAt, input.deliveryId);
+          if (runAt !== null) notes.wake(row.webhook_id, runAt, encoded[at + COMPLETION_DELIVERY_ID] as string);
         }
         // A retry keeps its key's turn; a final outcome hands the key on.
         if (runAt === null && row.ordering_key !== null && row.sequence !== null) {
           handOn(c, sql, notes, row.webhook_id, row.ordering_key, row.sequence);
         }
-        return true;
-      });
-      notes.flush(c, sql, now);
-      // The executions of the items that kept their lease, inserted together at the end.
-      const values: unknown[] = [];
-      let rows = 0;
-      for (let i = 0; i < inputs.length; i++) {
-        const input = inputs[i]!;
-        const sameBody = leasedBodies.takeIsLeasedBody(input.leaseToken, input.execution.requestBody);
-        if (!recorded[i]) continue;
-        executionValues(values, rows * EXECUTION_WIDTH, input.execution, sameBody);
+        values ??= new Array<unknown>(count * EXECUTION_WIDTH);
+        const to = rows * EXECUTION_WIDTH;
+        for (let k = 0; k < EXECUTION_WIDTH; k++) values[to + k] = encoded[at + COMPLETE_PARAMS + k];
+        values[to + EXECUTION_REQUEST_HEADERS] = JSON.stringify(values[to + EXECUTION_REQUEST_HEADERS]);
+        values[to + EXECUTION_RESPONSE_HEADERS] = JSON.stringify(values[to + EXECUTION_RESPONSE_HEADERS]);
         rows++;
       }
+      notes.flush(c, sql, now);
       for (let start = 0; start < rows; ) {
-        const count = chunkSize(rows - start);
-        const chunk = count === rows ? values : values.slice(start * EXECUTION_WIDTH, (start + count) * EXECUTION_WIDTH);
-        c.stmt(this.multiRowSql('executions', count)).run(chunk);
-        start += count;
+        const size = chunkSize(rows - start);
+        const chunk = size * EXECUTION_WIDTH === values!.length ? values! : values!.slice(start * EXECUTION_WIDTH, (start + size) * EXECUTION_WIDTH);
+        c.stmt(this.multiRowSql('executions', size)).run(chunk);
+        start += size;
       }
       return recorded;
     });
