@@ -44,10 +44,12 @@ export class BatchedStorage {
   /**
    * `matchCacheMs`: how long a lookup's answer is reused (see {@link MatchCache}); 0 asks storage
    * every time. `sequencePlaceholder`: what stands for the sequence number in ordered bodies.
+   * `afterCompletions`: called once after each completion write, whatever its size (the places
+   * it freed under webhooks' caps may be claimed now).
    */
   constructor(
     private readonly storage: WebhookStorage,
-    options: { matchCacheMs: number; sequencePlaceholder: string },
+    options: { matchCacheMs: number; sequencePlaceholder: string; afterCompletions?: () => void },
   ) {
     this.matches = new MatchCache(options.matchCacheMs);
     const writeOptions = (this.writeOptions = { sequencePlaceholder: options.sequencePlaceholder });
@@ -84,6 +86,7 @@ export class BatchedStorage {
       maxBatch: MAX_COMPLETIONS_PER_WRITE,
       maxInFlight: 1,
       gather: 'auto',
+      ...(options.afterCompletions ? { afterWrite: options.afterCompletions } : {}),
     });
   }
 

@@ -193,7 +193,8 @@ export class WebhookDispatcher {
     });
     const wake = () => this.#pump.wake();
     const sequencePlaceholder = newSequencePlaceholder();
-    const batched = new BatchedStorage(this.storage, { matchCacheMs: webhookCacheMs, sequencePlaceholder });
+    // One claim per completion write rather than one per delivery it completed (see DeliveryPump.run).
+    const batched = new BatchedStorage(this.storage, { matchCacheMs: webhookCacheMs, sequencePlaceholder, afterCompletions: wake });
     this.#batched = batched;
     this.#emitter = new Emitter({
       storage: this.storage,

@@ -30,6 +30,11 @@ export interface GroupCommitOptions {
    * a round trip), at once while they cost next to nothing (an in-memory store).
    */
   gather: 'microtask' | 'turn' | 'auto';
+  /**
+   * Called once after each successful write (a batch or a single item), right after its requests
+   * are resolved and before their continuations run: one signal per write, not one per item.
+   */
+  afterWrite?: () => void;
 }
 
 /** Gathers items submitted together, or while a write is in flight, into one call of `write`. */
@@ -66,7 +71,10 @@ export class GroupCommit<I, O> {
       this.writeMs += (performance.now() - started - this.writeMs) / 8;
       if (this.waiting.length > 0) this.schedule();
     };
-    written.then(done, done);
+    written.then(() => {
+      done();
+      this.options.afterWrite?.();
+    }, done);
     return written;
   }
 
@@ -124,14 +132,17 @@ export class GroupCommit<I, O> {
       }
       // Nothing of the batch was written. Retry one by one, in order, so one bad item fails
       // only its own request and the others are written.
+      let written = false;
       for (const w of batch) {
         try {
           const [result] = await this.write([w.item]);
           w.resolve(result!);
+          written = true;
         } catch (itemError) {
           w.reject(itemError);
         }
       }
+      if (written) this.options.afterWrite?.();
       return;
     }
     if (results.length !== batch.length) {
@@ -141,5 +152,6 @@ export class GroupCommit<I, O> {
       return;
     }
     for (const [i, w] of batch.entries()) w.resolve(results[i]!);
+    this.options.afterWrite?.();
   }
 }

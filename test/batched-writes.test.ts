@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebhookDispatcher } from 'webhook-dispatcher';
+import { MemoryStorage, WebhookDispatcher } from 'webhook-dispatcher';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { Receiver } from './helpers/receiver.js';
 
@@ -98,6 +98,42 @@ describe('batched writes (group commit)', () => {
     const log = await dispatcher.listExecutions({ webhookId: hook.id, limit: 1000 });
     expect(log.items).toHaveLength(n);
     expect(log.items.filter((e) => e.success)).toHaveLength(n - n / 5);
+  });
+
+  it('a completion write wakes the pump once: one claim for the places it freed, not one per delivery it completed', async () => {
+    const receiver = await Receiver.start();
+    cleanups.push(() => receiver.close());
+    const storage = new MemoryStorage();
+    // A store whose writes take a while (a commit, a round trip): results gather into batches.
+    const completeAttempts = storage.completeAttempts.bind(storage);
+    const writes = { calls: 0, items: 0 };
+    storage.completeAttempts = async (inputs) => {
+      writes.calls++;
+      writes.items += inputs.length;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return completeAttempts(inputs);
+    };
+    const claims = { calls: 0 };
+    const claim = storage.claimDueDeliveries.bind(storage);
+    storage.claimDueDeliveries = (request) => {
+      claims.calls++;
+      return claim(request);
+    };
+    const dispatcher = new WebhookDispatcher({ storage, allowPrivateNetworks: true, autoStart: false, circuitBreaker: false });
+    cleanups.push(() => dispatcher.close());
+    await dispatcher.createWebhook({ url: receiver.url('/h'), triggers: [{ entity: 'order', event: 'Create' }] });
+    const n = 300;
+    await Promise.all(Array.from({ length: n }, (_, i) => dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: i } })));
+    dispatcher.start();
+    await dispatcher.drain();
+
+    expect(receiver.requests).toHaveLength(n);
+    expect(writes.items).toBe(n);
+    expect(writes.calls).toBeLessThan(n / 2); // batched
+    // The first claim, one per completion write, and drain's last look. Woken by each delivery of
+    // a batch, the pump claimed the freed places and then claimed again, finding nothing: a write
+    // transaction and (on a worker or a server) a round trip each.
+    expect(claims.calls).toBeLessThanOrEqual(writes.calls + 2);
   });
 
   it('one emit whose enqueue fails rejects alone; the emits written with it are delivered', async () => {

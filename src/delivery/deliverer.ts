@@ -51,15 +51,19 @@ export interface DelivererOptions {
 export class Deliverer {
   constructor(private readonly o: DelivererOptions) {}
 
-  /** One attempt of a claimed delivery, and everything that follows from its result. Never throws. */
-  async deliver(delivery: ClaimedDelivery, releaseSlot: () => void): Promise<void> {
+  /**
+   * One attempt of a claimed delivery, and everything that follows from its result. Never throws.
+   * Resolves `true` when its result was written through the completion batch (whose write wakes
+   * the pump), `false` when it ended any other way.
+   */
+  async deliver(delivery: ClaimedDelivery, releaseSlot: () => void): Promise<boolean> {
     const { o } = this;
     // A cache hit needs no promise: one await fewer per delivery.
     const webhook = o.cache.fresh(delivery.webhookId) ?? (await o.cache.get(delivery.webhookId));
     if (!webhook || (!webhook.enabled && !delivery.isTest)) {
       const reason = webhook ? 'webhook is disabled' : 'webhook was deleted';
       await o.storage.cancelDelivery(delivery.id, { leaseToken: delivery.leaseToken, reason, now: o.clock.now() });
-      return;
+      return false;
     }
     if (o.breaker && !delivery.isTest) {
       if (!o.breaker.tryAcquire(webhook.id)) {
@@ -67,7 +71,7 @@ export class Deliverer {
         // attempt. Its queue is paused meanwhile, so it is not claimed again before then.
         const until = o.breaker.pausedUntil(webhook.id) ?? o.clock.now();
         await o.storage.releaseDelivery(delivery.id, delivery.leaseToken, until);
-        return;
+        return false;
       }
       if (o.breaker.isProbing(webhook.id)) {
         // This attempt is the probe: the queue stays paused until its result opens or closes the circuit.
@@ -100,16 +104,16 @@ export class Deliverer {
     if (sent.aborted) {
       // Shutdown cut the attempt short: give the delivery back so another process (or a restart) sends it.
       await o.storage.releaseDelivery(delivery.id, sent.leaseToken);
-      return;
+      return false;
     }
     if (!sent.leaseToken) {
       o.bus.error(new Error(`lease on ${delivery.id} was lost before sending`), `attempt ${delivery.id}`);
-      return;
+      return false;
     }
-    await this.record(webhook, delivery, sent, span);
+    return await this.record(webhook, delivery, sent, span);
   }
 
-  private async record(webhook: WebhookRecord, delivery: ClaimedDelivery, attempted: SentAttempt, span: ReturnType<typeof startAttemptSpan> | null): Promise<void> {
+  private async record(webhook: WebhookRecord, delivery: ClaimedDelivery, attempted: SentAttempt, span: ReturnType<typeof startAttemptSpan> | null): Promise<true> {
     const { o } = this;
     // Before anything is decided, stored or emitted from what the receiver said.
     const sent = scrubCredentials(attempted, webhook);
@@ -133,7 +137,7 @@ export class Deliverer {
     if (!recorded) {
       span?.end();
       o.bus.error(new Error(`lease on ${delivery.id} was lost; its result was not recorded`), `attempt ${delivery.id}`);
-      return;
+      return true;
     }
 
     const outcomeName = success ? 'succeeded' : outcome.status === 'scheduled' ? 'retry_scheduled' : 'failed';
@@ -158,8 +162,9 @@ export class Deliverer {
     else announceAttempt(o.bus, delivery, outcome, sent.endedAt, execution, webhook, breakerStep);
 
     // A success on a webhook known healthy writes nothing: skip the call (and its promise).
-    if (success && o.health.knownHealthy(webhook.id)) return;
+    if (success && o.health.knownHealthy(webhook.id)) return true;
     await o.health.record(webhook.id, success, sent.endedAt, decision.action === 'disable' ? decision.reason : null);
+    return true;
   }
 
   /**

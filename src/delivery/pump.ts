@@ -32,9 +32,11 @@ export interface DeliveryPumpOptions {
    * Performs one attempt. Must not throw (errors are the caller's to record). Calling
    * `releaseSlot` once the HTTP exchange is over frees its concurrency slot for the next delivery
    * while the result is still being written; the delivery counts against the window until `run`
-   * settles.
+   * settles. Resolves `true` when the write that freed the delivery's place under its webhook's
+   * cap has woken the pump already (a completion write wakes it once for all the results it
+   * wrote); otherwise the pump claims again when `run` settles.
    */
-  run: (delivery: ClaimedDelivery, releaseSlot: () => void) => Promise<void>;
+  run: (delivery: ClaimedDelivery, releaseSlot: () => void) => Promise<boolean | void>;
   onError: (error: unknown, context: string) => void;
 }
 
@@ -74,6 +76,8 @@ export class DeliveryPump {
   private fillPromise: Promise<void> | null = null;
   private refillRequested = false;
   private lastFillClaimed = 0;
+  /** The last fill stopped at the window's size: every finished delivery makes room to claim into. */
+  private windowFull = false;
   private timer: NodeJS.Timeout | null = null;
   private idleWaiters: Array<() => void> = [];
 
@@ -208,6 +212,7 @@ export class DeliveryPump {
       exhausted = true; // try again after the poll interval
     }
     this.lastFillClaimed = claimedTotal;
+    this.windowFull = !exhausted && this.claimedCount >= this.window;
     // With a full window, completions trigger the next claim; only a drained queue needs a timer.
     if (this.running && exhausted) await this.armTimer();
   }
@@ -285,25 +290,27 @@ export class DeliveryPump {
       else if (line.active === 0 && line.waiting.length === 0 && this.lines.get(origin) === line) this.lines.delete(origin);
       this.startReady();
     };
-    let attempt: Promise<void>;
+    let attempt: Promise<boolean | void>;
     try {
       attempt = this.options.run(delivery, releaseSlot);
     } catch (error) {
       attempt = Promise.reject(error as Error);
     }
     attempt.then(
-      () => this.settled(releaseSlot),
+      (woken) => this.settled(releaseSlot, woken === true),
       (error: unknown) => {
         this.options.onError(error, `attempt ${delivery.id}`);
-        this.settled(releaseSlot);
+        this.settled(releaseSlot, false);
       },
     );
   }
 
-  private settled(releaseSlot: () => void): void {
+  private settled(releaseSlot: () => void, woken: boolean): void {
     releaseSlot();
     this.finished();
-    // A finished delivery freed a place under its webhook's cap in storage: claim again.
-    this.wake();
+    // A finished delivery freed a place under its webhook's cap in storage: claim again, unless
+    // the write that freed it woke the pump already. Waking once per delivery of a completion
+    // batch sent one claim for the freed places and then empty ones, a round trip each.
+    if (!woken || this.windowFull) this.wake();
   }
 }
