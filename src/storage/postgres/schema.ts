@@ -217,7 +217,8 @@ const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX "${n.raw('queues_wake_idx')}" ON ${n.queues} (wake_at) WHERE wake_at IS NOT NULL`,
       `CREATE INDEX "${n.raw('queues_full_idx')}" ON ${n.queues} (full_cap) WHERE full_cap IS NOT NULL AND cap IS NULL`,
       `CREATE SEQUENCE ${n.turns}`,
-      `CREATE TABLE ${n.signals} (webhook_id text COLLATE "C" NOT NULL, run_at bigint NOT NULL)`,
+      // freed > 0: that many places given back (run_at 0), for the next promotion to count.
+      `CREATE TABLE ${n.signals} (webhook_id text COLLATE "C" NOT NULL, run_at bigint NOT NULL, freed integer NOT NULL DEFAULT 0)`,
       `CREATE INDEX "${n.raw('queue_signals_run_at_idx')}" ON ${n.signals} (run_at)`,
       `CREATE TABLE ${n.keys} (
         webhook_id text COLLATE "C" NOT NULL,

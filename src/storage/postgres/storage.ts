@@ -31,7 +31,7 @@ import { Listening } from './listen.js';
 import type { PostgresStorageOptions } from './driver.js';
 import { pruneIn, requeueIn } from './maintenance.js';
 import { findWebhooks, listDeliveries, listExecutions, listWebhooks, readHealth, recordResult } from './reads.js';
-import { claimFunctionName, handoverSignalsSql, nextRunAtSql, promoteSql, queueStatsSql } from './queue-sql.js';
+import { claimFunctionName, nextRunAtSql, queueStatsSql } from './queue-sql.js';
 import { SCHEMA_VERSION, databaseVersion, mismatch, names, runMigrations, type Names } from './schema.js';
 import { checkClaim, checkCompletion, checkTime, queueSettings } from './validate.js';
 
@@ -46,7 +46,8 @@ const MAX_PREFIX_LENGTH = 32;
  *   refuses its first call with a `SchemaMismatchError`.
  * - One queue row per webhook holds its cap, in-flight count, token bucket, pause and claim state;
  *   claims take ready queues in priority and turn order and read each one's due rows through its
- *   own index, so their cost does not grow with any backlog.
+ *   own index, so their cost does not grow with any backlog. Completions never lock it: they leave
+ *   insert-only signals that the next claim counts.
  * - `enqueueDeliveries(…, { transaction: client })` writes through your open transaction (a `pg`
  *   client after `BEGIN`) and locks nothing but the ordering key rows of what it enqueues.
  * - {@link subscribe} holds one pooled connection per subscription for `LISTEN`, and listens
@@ -278,20 +279,14 @@ export class PostgresStorage implements S.WebhookStorage {
   }
 
   /**
-   * Promotes due signals, expired leases and wake-ups into ready queues (handing on deferred keys
-   * when there are any), then claims through the claim function, which first locks the queues it
-   * serves (see `claimFunctionSql`): two round trips.
+   * One call of the claim function: it locks the queues it serves, hands on deferred keys,
+   * promotes due signals, expired leases and wake-ups, and claims (see `claimFunctionSql`).
    */
   async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     return this.#guard('claimDueDeliveries', async () => {
       if (request.limit === 0) return [];
-      const promoted = await this.#hotQuery(this.#pool, this.#statementText('promote', () => promoteSql(this.#n)), [request.now]);
-      if ((promoted.rows[0] as Row | undefined)?.handovers === true) {
-        await this.#pool.query(handoverSignalsSql(this.#n));
-        await this.#hotQuery(this.#pool, this.#statementText('promote', () => promoteSql(this.#n)), [request.now]);
-      }
-      // Lock and claim in one server-side function: one round trip, one transaction.
+      // One round trip, one transaction.
       const result = await this.#hotQuery(this.#pool, this.#statementText('claim', () => `SELECT c FROM ${claimFunctionName(this.#n)}($1, $2, $3, $4) c`), [
         request.now,
         request.limit,
