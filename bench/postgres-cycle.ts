@@ -5,6 +5,7 @@
  * and calls per statement kind.
  *
  * - serial: one connection, claim `batch` then complete them, for batch 1, 6 and 16.
+ * - fresh: connections that each live a few dozen cycles (every statement's planning counts).
  * - contended: WORKERS connections (default 4) on one webhook with the default cap 16, each
  *   claiming up to 8 and completing them: claims and completions meet on the queue.
  *
@@ -62,7 +63,7 @@ function kind(query: string): string | null {
   if (/FROM "[^"]+"\."[^"]*claim"/.test(query) || /^SELECT c FROM/.test(query)) return 'claim call';
   // Its own round trip before the claim until the claim function took it in (with the lock).
   if (query.includes('WITH due AS')) return query.includes('candidates AS') ? '  lock+promote (in claim)' : 'promote';
-  if (query.includes('WITH input (delivery_id')) return 'complete';
+  if (query.includes('WITH input (delivery_id') || query.includes('_complete"(')) return 'complete';
   if (query.includes('INSERT INTO') && query.includes('deliveries') && query.includes('WITH ins AS')) return 'enqueue';
   if (query.includes('array_agg(x.webhook_id)')) return '  lock (in claim)';
   if (query.startsWith('WITH tests AS')) return '  claim CTE (in claim)';
@@ -147,7 +148,44 @@ async function run(label: string, workers: number, limit: number, cap: number, p
   await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
 }
 
+/**
+ * Short-lived connections, as in bench/run.ts's D-pg rounds (a new pool per round: each connection
+ * does a few dozen claims and completions): every statement's planning counts. Claims and
+ * completes batches of 1 to 16 (varying) on `CONNECTIONS` fresh connections in turn.
+ */
+async function freshConnections(): Promise<void> {
+  const { schema } = await fresh();
+  const connections = Number(process.env.CONNECTIONS ?? 24);
+  const sizes = [6, 1, 14, 3, 16, 8, 2, 11, 5, 16, 4, 9];
+  let cpu = 0;
+  let done = 0;
+  for (let c = 0; c < connections; c++) {
+    const one = new pg.Pool({ ...pool.options, max: 1 });
+    const storage = new PostgresStorage({ pool: one, schema });
+    const client = await one.connect();
+    const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+    client.release();
+    const before = cpuMs(pid);
+    for (let i = 0; i < 24; i++) {
+      const claimed = await storage.claimDueDeliveries({ limit: sizes[i % sizes.length]!, leaseMs: 600_000, defaultConcurrency: 64, now: NOW });
+      await storage.completeAttempts(
+        claimed.map((d) => ({ deliveryId: d.id, leaseToken: d.leaseToken, outcome: OK, execution: makeExecution(d) })),
+      );
+      done += claimed.length;
+    }
+    cpu += cpuMs(pid) - before;
+    await one.end();
+  }
+  console.log(`fresh connections: backend CPU ${((cpu * 1000) / done).toFixed(0)} µs/delivery over ${connections} connections of 24 cycles (${done} deliveries)`);
+  await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+}
+
 const mode = process.argv[2] ?? 'all';
+if (mode === 'fresh') {
+  await freshConnections();
+  await pool.end();
+  process.exit(0);
+}
 const batches = (process.env.BATCHES ?? '1,6,16').split(',').map(Number);
 const pids = await backendPids();
 const statements = await hasStatements();

@@ -82,7 +82,7 @@ export interface PostgresStorageOptions {
   preparedStatements?: boolean;
 }
 
-/** Rows per multi-row statement: Postgres takes at most 65,535 parameters (28 per completion). */
+/** Rows per multi-row statement: Postgres takes at most 65,535 parameters (22 per enqueued delivery). */
 export const MAX_ROWS_PER_STATEMENT = 1_000;
 
 export function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -8,6 +8,7 @@
 import { SchemaMismatchError } from '../../errors.js';
 import { num, type Row } from '../sql/records.js';
 import type { PostgresQueryable } from './driver.js';
+import { completeFunctionSql } from './completion.js';
 import { claimFunctionSql } from './queue-sql.js';
 
 /** The schema version this code reads and writes. */
@@ -235,8 +236,9 @@ const MIGRATIONS: readonly Migration[] = [
          COALESCE((record->'rateLimit'->>'burst')::numeric, (record->'rateLimit'->>'perSecond')::numeric),
          COALESCE((record->'rateLimit'->>'burst')::numeric, (record->'rateLimit'->>'perSecond')::numeric, 0)
        FROM ${n.webhooks}`,
-      // The claim in one round trip (see queue-sql.ts).
+      // The claim and the completion, each in one round trip and planned once (see queue-sql.ts, completion.ts).
       claimFunctionSql(n),
+      completeFunctionSql(n),
       // Queued work of a webhook that is gone is still claimed (and then cancelled by the dispatcher).
       `INSERT INTO ${n.queues} (webhook_id)
        SELECT DISTINCT webhook_id FROM ${n.deliveries} WHERE status IN ('pending', 'scheduled', 'delivering') AND NOT is_test

@@ -12,15 +12,13 @@ import { claimOrder } from '../sql/order.js';
 import { DELIVERY_COLUMNS, num, numOrNull, str, toDelivery, toQueueStats, toStatusCounts, toWebhook, type Row } from '../sql/records.js';
 // The contract's types, as S.*: an adapter names nearly all of them.
 import type * as S from '../types.js';
-import { COMPLETE_TYPES, completeSql, executionSelect, finishSql, requestBodyParam } from './completion.js';
+import { completeFunctionName, executionSelect, finishSql, requestBodyParam, type CompleteColumn } from './completion.js';
 import {
   MAX_ROWS_PER_STATEMENT,
   asError,
   chunks,
   invalid,
   isQueryable,
-  padRows,
-  preparedRowCount,
   type PostgresPool,
   type PostgresQueryResult,
   type PostgresQueryable,
@@ -338,21 +336,20 @@ export class PostgresStorage implements S.WebhookStorage {
   }
 
   async #completeRound(q: PostgresQueryable, round: readonly S.CompleteAttempt[], recorded: Set<string>): Promise<void> {
-    const params: unknown[] = [];
-    for (const input of round) {
+    const rows = round.map((input): Record<CompleteColumn, unknown> => {
       const { deliveryId, leaseToken, outcome, execution: e } = input;
-      params.push(
-        deliveryId, leaseToken, outcome.status, outcome.lastStatus, outcome.lastError, e.endedAt,
-        outcome.status === 'scheduled' ? (outcome.runAt ?? e.endedAt) : null,
-        e.id, e.webhookId, e.tenantId, e.entity, e.event, e.attempt, e.startedAt, e.durationMs, e.status, e.success,
-        e.hardError, e.errorMessage, e.errorCode, e.method, e.url, JSON.stringify(e.requestHeaders),
-        requestBodyParam(this.#leasedBodies, input), JSON.stringify(e.responseHeaders), e.responseBody, e.nextAttemptAt, e.coalescedCount,
-      );
-    }
-    // Prepared: padded to a few row counts with all-NULL rows, which match no delivery.
-    const rows = this.#prepared ? preparedRowCount(round.length) : round.length;
-    padRows(params, rows - round.length, COMPLETE_TYPES.length);
-    const result = await this.#hotQuery(q, this.#statementText(`complete:${rows}`, () => completeSql(this.#n, rows)), params);
+      return {
+        delivery_id: deliveryId, lease_token: leaseToken, outcome: outcome.status, last_status: outcome.lastStatus,
+        last_error: outcome.lastError, ended_at: e.endedAt, run_at: outcome.status === 'scheduled' ? (outcome.runAt ?? e.endedAt) : null,
+        id: e.id, webhook_id: e.webhookId, tenant_id: e.tenantId, entity: e.entity, event: e.event, attempt: e.attempt,
+        started_at: e.startedAt, duration_ms: e.durationMs, status: e.status, success: e.success, hard_error: e.hardError,
+        error_message: e.errorMessage, error_code: e.errorCode, method: e.method, url: e.url, request_headers: e.requestHeaders,
+        request_body: requestBodyParam(this.#leasedBodies, input), response_headers: e.responseHeaders, response_body: e.responseBody,
+        next_attempt_at: e.nextAttemptAt, coalesced_count: e.coalescedCount,
+      };
+    });
+    const text = this.#statementText('complete', () => `SELECT c AS id FROM ${completeFunctionName(this.#n)}($1::json) c`);
+    const result = await this.#hotQuery(q, text, [JSON.stringify(rows)]);
     for (const row of result.rows as Row[]) recorded.add(str(row.id));
   }
 
