@@ -73,16 +73,17 @@ export interface PostgresStorageOptions {
   notifyIntervalMs?: number;
   /**
    * Send the hot statements (claim, completion, enqueue outside a host transaction) as named
-   * prepared statements, parsed and planned once per connection. Batches are padded to a few row
-   * counts so each connection keeps a handful of them. Needs `pool.query` to take pg's
-   * `{ name, text, values }` form, as `pg.Pool` does; set `false` for a pool that only takes
-   * `(text, values)`, or behind a pooler that does not keep prepared statements (PgBouncer in
-   * transaction mode before 1.21). Default `true`.
+   * prepared statements, parsed and planned once per connection. Enqueue batches are padded to a
+   * few row counts so each connection keeps a handful of them (claims and completions call
+   * server-side functions, which plan their statements once per connection either way). Needs
+   * `pool.query` to take pg's `{ name, text, values }` form, as `pg.Pool` does; set `false` for a
+   * pool that only takes `(text, values)`, or behind a pooler that does not keep prepared
+   * statements (PgBouncer in transaction mode before 1.21). Default `true`.
    */
   preparedStatements?: boolean;
 }
 
-/** Rows per multi-row statement: Postgres takes at most 65,535 parameters (28 per completion). */
+/** Rows per multi-row statement: Postgres takes at most 65,535 parameters (22 per enqueued delivery). */
 export const MAX_ROWS_PER_STATEMENT = 1_000;
 
 export function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -4,14 +4,16 @@
  * places, signals, key hand-over), the deferred key hand-overs, `nextRunAt` and the queue figures.
  *
  * Lock order, so no two of these deadlock: several queue rows are always locked in `webhook_id`
- * order, in one statement (a claim locks them first, in its own statement; completions after
- * their delivery rows); a claim never waits for a delivery row (SKIP LOCKED); ordering key rows are
- * taken with SKIP LOCKED by hand-overs (a key held by a host transaction defers its hand-over to a
- * `key_signals` row instead of waiting).
+ * order, in one statement (a claim locks them in its first statement after hand-overs, which wait
+ * for no queue row; completions lock none: a freed place is a signal); a claim never waits for a
+ * delivery row while it holds queue rows (SKIP LOCKED); ordering key rows are taken with SKIP
+ * LOCKED by hand-overs (a key held by a host transaction defers its hand-over to a `key_signals`
+ * row instead of waiting).
  *
- * Every row that becomes claimable leaves a signal (insert-only), so no queue state judged by a
- * claim can strand work: a claim decides from a snapshot taken while it holds the queue rows, and
- * what becomes claimable after waits as a signal until the next promotion.
+ * Every row that becomes claimable, and every place given back, leaves a signal (insert-only), so
+ * no queue state judged by a claim can strand work: a claim decides from a snapshot taken while it
+ * holds the queue rows, and what becomes claimable (or free) after waits as a signal until the
+ * next promotion.
  *
  * Every time is a parameter (the dispatcher's clock), never the database's `now()`.
  *
@@ -29,60 +31,70 @@ const NO_LIMIT = 2_147_483_647;
 const PROMOTE_BATCH = 5_000;
 
 /**
- * Makes queues ready whose signals (every row that became claimable: enqueues, retries, releases,
- * requeues, hand-overs), expired leases (found through the global lease index: a crashed owner
- * completes nothing) or wake-ups (pause ends, next tokens) are due at `$1`. Returns whether key
- * hand-overs wait.
+ * The first statement of a claim's transaction (after deferred hand-overs): locks, in
+ * `webhook_id` order, the queues it may serve (`$2` limit, `$4` default cap) — ready ones by
+ * priority and turn, and full ones a higher default cap opens — together with those that have
+ * signals, wake-ups or expired leases due at `$1`, and promotes these: consumes their signals,
+ * takes the places that freed-place signals give back off `in_flight`, and makes ready the queues
+ * with work due (signals of rows that became claimable: enqueues, retries, releases, requeues,
+ * hand-overs; expired leases, found through the global lease index: a crashed owner completes
+ * nothing; wake-ups: pause ends, next tokens) and the full ones that got places back (ready since
+ * their last claim, as they would have been but for the cap). Returns the ids of the locked
+ * queues in one array. The claim statement runs after, so its snapshot is taken with these rows
+ * held: everything that changed them before is in it, and everything after waits.
  */
-export function promoteSql(n: Names): string {
+export function lockAndPromoteSql(n: Names): string {
+  const openable = (q: string) => `${q}full_cap IS NOT NULL AND ${q}cap IS NULL AND ${q}full_cap < $4::int AND ${q}ready_at IS NULL`;
   return `WITH due AS (
-      SELECT ctid AS tid, webhook_id, run_at FROM ${n.signals} WHERE run_at <= $1::bigint ORDER BY run_at LIMIT ${PROMOTE_BATCH}
+      SELECT ctid AS tid, webhook_id FROM ${n.signals} WHERE run_at <= $1::bigint ORDER BY run_at LIMIT ${PROMOTE_BATCH}
     ), woke AS (
       SELECT webhook_id, wake_at AS at FROM ${n.queues} WHERE wake_at <= $1 ORDER BY wake_at LIMIT ${PROMOTE_BATCH}
     ), lapsed AS (
       SELECT webhook_id, lease_expires_at AS at FROM ${n.deliveries}
       WHERE status = 'delivering' AND lease_expires_at <= $1 AND NOT is_test ORDER BY lease_expires_at LIMIT ${PROMOTE_BATCH}
-    ), targets AS (
-      SELECT webhook_id, min(at) AS at FROM (
-        SELECT webhook_id, run_at AS at FROM due UNION ALL SELECT webhook_id, at FROM woke UNION ALL SELECT webhook_id, at FROM lapsed
-      ) x
-      GROUP BY webhook_id
+    ), wanted AS (
+      SELECT webhook_id FROM due UNION SELECT webhook_id FROM woke UNION SELECT webhook_id FROM lapsed
+    ), candidates AS (
+      SELECT webhook_id FROM wanted
+      UNION (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $2::int)
+      UNION (SELECT webhook_id FROM ${n.queues} WHERE ${openable('')} LIMIT $2)
     ), locked AS (
-      SELECT q.webhook_id, q.ready_at FROM ${n.queues} q WHERE q.webhook_id IN (SELECT webhook_id FROM targets)
+      SELECT q.webhook_id, q.ready_at, q.full_cap FROM ${n.queues} q
+      WHERE q.webhook_id IN (SELECT webhook_id FROM candidates)
+        -- Rechecked on the latest row after waiting for it: another claim may have served it.
+        AND (q.ready_at IS NOT NULL OR (${openable('q.')}) OR q.webhook_id IN (SELECT webhook_id FROM wanted))
       ORDER BY q.webhook_id FOR UPDATE
     ), consumed AS (
+      -- Only what is deleted here counts: a claim that waited for these rows may find its signals gone.
       DELETE FROM ${n.signals} s USING due
       WHERE s.ctid = due.tid AND (due.webhook_id IN (SELECT webhook_id FROM locked)
         OR NOT EXISTS (SELECT 1 FROM ${n.queues} q WHERE q.webhook_id = due.webhook_id))
+      RETURNING s.webhook_id, s.run_at, s.freed
+    ), targets AS (
+      SELECT x.webhook_id, min(x.at) FILTER (WHERE x.freed = 0) AS at, sum(x.freed)::int AS freed,
+        l.ready_at IS NULL AND (min(x.at) FILTER (WHERE x.freed = 0) IS NOT NULL OR l.full_cap IS NOT NULL) AS wake
+      FROM (
+        SELECT webhook_id, run_at AS at, freed FROM consumed
+        UNION ALL SELECT webhook_id, at, 0 FROM woke UNION ALL SELECT webhook_id, at, 0 FROM lapsed
+      ) x JOIN locked l USING (webhook_id)
+      GROUP BY x.webhook_id, l.ready_at, l.full_cap
     ), promoted AS (
-      UPDATE ${n.queues} q SET ready_at = t.at, ready_turn = nextval('${n.turns}'), wake_at = NULL, full_cap = NULL
-      FROM targets t JOIN locked l USING (webhook_id)
-      WHERE q.webhook_id = t.webhook_id AND l.ready_at IS NULL
-      RETURNING 1
+      UPDATE ${n.queues} q SET in_flight = GREATEST(0, q.in_flight - t.freed),
+        ready_at = CASE WHEN t.wake THEN COALESCE(t.at, q.clock) ELSE q.ready_at END,
+        ready_turn = CASE WHEN t.wake THEN nextval('${n.turns}') ELSE q.ready_turn END,
+        wake_at = CASE WHEN t.wake THEN NULL ELSE q.wake_at END,
+        full_cap = CASE WHEN t.wake THEN NULL ELSE q.full_cap END
+      FROM targets t
+      WHERE q.webhook_id = t.webhook_id AND (t.wake OR t.freed > 0)
     )
-    SELECT (SELECT count(*) FROM promoted)::int AS promoted, EXISTS (SELECT 1 FROM ${n.keySignals}) AS handovers`;
+    SELECT COALESCE(array_agg(webhook_id), '{}') FROM locked`;
 }
 
 /**
- * The first statement of a claim's transaction: locks, in `webhook_id` order, the queues it may
- * serve (`$1` limit, `$2` default cap): ready ones by priority and turn, and full ones
- * a higher default cap opens. The claim statement runs after, so its snapshot is taken with
- * these rows held: everything that changed them before is in it, and everything after waits.
- */
-export function lockQueuesSql(n: Names): string {
-  return `SELECT q.webhook_id FROM ${n.queues} q
-    WHERE q.webhook_id IN (
-      (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $1::int)
-      UNION ALL
-      (SELECT webhook_id FROM ${n.queues} WHERE full_cap IS NOT NULL AND cap IS NULL AND full_cap < $2::int AND ready_at IS NULL LIMIT $1)
-    ) AND (q.ready_at IS NOT NULL OR (q.full_cap IS NOT NULL AND q.cap IS NULL AND q.full_cap < $2))
-    ORDER BY q.webhook_id FOR UPDATE`;
-}
-
-/**
- * The claim, inside the transaction that locked its queues (`$5`): `$1` now, `$2` limit, `$3`
- * lease ms, `$4` default cap. Test sends first (their own
- * index); then ready queues by priority and turn, each giving its first due rows (expired leases
+ * The claim, inside the transaction that locked its queues (`$5`: those it may serve and those its
+ * promotion made ready): `$1` now, `$2` limit, `$3` lease ms, `$4` default cap. Test sends first
+ * (their own index); then the first `$2` ready queues by priority and turn (and full ones a higher
+ * default cap opens), each giving its first due rows (expired leases
  * included) up to `min(cap − live, whole tokens)`, the whole cut at the limit in that order; then
  * each reached queue's new state in the same statement (it reads the snapshot before its own
  * lease, so the next due row is found past the ones it took). Rows that become claimable after
@@ -98,8 +110,13 @@ export function claimSql(n: Names): string {
     ), budget AS (
       SELECT GREATEST(0, $2 - (SELECT count(*) FROM tests))::int AS n
     ), picked AS (
-      SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
+      (SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
+      FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[]) AND q.ready_at IS NOT NULL
+      ORDER BY q.priority DESC, q.ready_at, q.ready_turn LIMIT $2)
+      UNION ALL
+      (SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
       FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[])
+        AND q.ready_at IS NULL AND q.full_cap IS NOT NULL AND q.cap IS NULL AND q.full_cap < $4 LIMIT $2)
     ), slots AS (
       SELECT p.*, e.expired,
         row_number() OVER (ORDER BY p.priority DESC, COALESCE(p.ready_at, p.clock), p.ready_turn NULLS LAST, p.webhook_id) AS rank,
@@ -193,28 +210,30 @@ export function claimSql(n: Names): string {
 }
 
 /**
- * The claim as one server-side function (one round trip, one transaction): locks the queues it
- * may serve ({@link lockQueuesSql}), then claims ({@link claimSql}) from a snapshot taken with them
- * held, exactly as the two statements in a transaction of their own would. A claim lost in a crash
- * before the WAL reaches the disk only makes its deliveries claimable again, so it does not wait
+ * The claim as one server-side function (one round trip, one transaction): hands on deferred keys
+ * when there are any ({@link handoverSignalsSql}), locks and promotes the queues it may serve
+ * ({@link lockAndPromoteSql}), then claims ({@link claimSql}) from a snapshot taken with them
+ * held. A claim lost in a crash before the WAL reaches the disk only makes its deliveries claimable
+ * again (its promotion and hand-overs are undone with it, their signals back), so it does not wait
  * for the flush (`synchronous_commit` off for this transaction only). Rows come back as JSON.
  */
 export function claimFunctionSql(n: Names): string {
-  // lockQueuesSql takes ($1 limit, $2 default cap); the function's parameters are
-  // ($1 now, $2 limit, $3 lease ms, $4 default cap), and the locked ids stand for claimSql's $5.
-  const lock = lockQueuesSql(n).replace(/\$2\b/g, '$4').replace(/\$1\b/g, '$2');
   const claim = claimSql(n)
-    .replace(/\$5::text\[\]/g, 'locked_ids')
+    .replace(/\$5::text\[\]/g, 'held_ids')
     .replace(/SELECT \* FROM leased$/, 'SELECT row_to_json(l) FROM leased l');
   return `CREATE OR REPLACE FUNCTION ${claimFunctionName(n)}(bigint, integer, bigint, integer) RETURNS SETOF json
     LANGUAGE plpgsql VOLATILE
     -- Planning the claim costs more than running it: plan it once, reuse the plan for every call.
     SET plan_cache_mode = force_generic_plan
     AS $claim$
-    DECLARE locked_ids text[];
+    DECLARE held_ids text[]; handed integer;
     BEGIN
       PERFORM set_config('synchronous_commit', 'off', true);
-      SELECT COALESCE(array_agg(x.webhook_id), '{}') INTO locked_ids FROM (${lock}) x;
+      -- Before the queues are locked: the rows it hands on are promoted by this claim.
+      IF EXISTS (SELECT 1 FROM ${n.keySignals}) THEN
+        ${handoverSignalsSql(n)} INTO handed;
+      END IF;
+      ${lockAndPromoteSql(n)} INTO held_ids;
       RETURN QUERY ${claim};
     END
     $claim$`;
@@ -228,33 +247,26 @@ export function claimFunctionName(n: Names): string {
 /**
  * The end of every statement that finishes a delivery or gives it back, after a CTE `done`
  * returning (id, webhook_id, is_test, status, run_at, ordering_key, sequence, freed, advance):
- * frees the places of `freed` rows (a queue that was full is ready again), signals the rows that
- * are claimable again (retries, releases, the next delivery of a key), and hands each finished
- * key (`advance`) to its next held delivery.
+ * signals the rows that are claimable again (retries, releases, the next delivery of a key) and
+ * the places of `freed` rows (taken off the queue's count, and a full queue made ready, by the
+ * next claim's promotion), and hands each finished key (`advance`) to its next held delivery.
+ * Insert-only on the queue side: it locks no queue row, so claims never wait for a completion's
+ * commit (its WAL flush), nor a completion for a claim.
  */
 export function finishTailSql(n: Names): string {
   return `, fin AS (
       SELECT webhook_id, ordering_key, sequence FROM done WHERE advance AND ordering_key IS NOT NULL AND NOT is_test
     )${handoverSql(n, 'fin')}
-    , per_queue AS (
-      SELECT webhook_id, (count(*) FILTER (WHERE freed))::int AS freed FROM done WHERE NOT is_test GROUP BY webhook_id HAVING bool_or(freed)
-    ), qlocked AS (
-      SELECT q.webhook_id FROM ${n.queues} q WHERE q.webhook_id IN (SELECT webhook_id FROM per_queue)
-      ORDER BY q.webhook_id FOR UPDATE
-    ), freed AS (
-      UPDATE ${n.queues} q SET in_flight = GREATEST(0, q.in_flight - pq.freed), full_cap = NULL,
-        ready_at = CASE WHEN q.full_cap IS NOT NULL THEN COALESCE(q.ready_at, q.clock) ELSE q.ready_at END,
-        ready_turn = CASE WHEN q.full_cap IS NOT NULL THEN COALESCE(q.ready_turn, nextval('${n.turns}')) ELSE q.ready_turn END,
-        wake_at = CASE WHEN q.full_cap IS NOT NULL THEN NULL ELSE q.wake_at END
-      FROM per_queue pq JOIN qlocked USING (webhook_id)
-      WHERE q.webhook_id = pq.webhook_id
-    ), signalled AS (
-      INSERT INTO ${n.signals} (webhook_id, run_at)
-      SELECT webhook_id, min(run_at) FROM (
+    , signalled AS (
+      INSERT INTO ${n.signals} (webhook_id, run_at, freed)
+      SELECT webhook_id, min(run_at), 0 FROM (
         SELECT webhook_id, run_at FROM done WHERE ${CLAIMABLE} AND NOT is_test
         UNION ALL SELECT webhook_id, run_at FROM flipped
       ) back
       GROUP BY webhook_id
+      UNION ALL
+      -- Places given back: the next claim's promotion counts them (run_at 0: due at once).
+      SELECT webhook_id, 0, count(*)::int FROM done WHERE freed AND NOT is_test GROUP BY webhook_id
     )`;
 }
 
@@ -310,7 +322,9 @@ export function nextRunAtSql(n: Names): string {
   return `SELECT LEAST(
       (SELECT ready_at FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT 1),
       (SELECT min(wake_at) FROM ${n.queues} WHERE wake_at IS NOT NULL),
-      (SELECT min(run_at) FROM ${n.signals}),
+      (SELECT min(run_at) FROM ${n.signals} WHERE freed = 0),
+      -- Places given back matter only to a full queue, which is ready again since its last claim.
+      (SELECT min(q.clock) FROM ${n.signals} s JOIN ${n.queues} q USING (webhook_id) WHERE s.freed > 0 AND q.full_cap IS NOT NULL),
       (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE status = 'delivering' AND NOT is_test),
       (SELECT min(run_at) FROM ${n.deliveries} WHERE is_test AND ${CLAIMABLE}),
       (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE is_test AND status = 'delivering')

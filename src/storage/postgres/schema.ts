@@ -8,6 +8,7 @@
 import { SchemaMismatchError } from '../../errors.js';
 import { num, type Row } from '../sql/records.js';
 import type { PostgresQueryable } from './driver.js';
+import { completeFunctionSql } from './completion.js';
 import { claimFunctionSql } from './queue-sql.js';
 
 /** The schema version this code reads and writes. */
@@ -217,7 +218,8 @@ const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX "${n.raw('queues_wake_idx')}" ON ${n.queues} (wake_at) WHERE wake_at IS NOT NULL`,
       `CREATE INDEX "${n.raw('queues_full_idx')}" ON ${n.queues} (full_cap) WHERE full_cap IS NOT NULL AND cap IS NULL`,
       `CREATE SEQUENCE ${n.turns}`,
-      `CREATE TABLE ${n.signals} (webhook_id text COLLATE "C" NOT NULL, run_at bigint NOT NULL)`,
+      // freed > 0: that many places given back (run_at 0), for the next promotion to count.
+      `CREATE TABLE ${n.signals} (webhook_id text COLLATE "C" NOT NULL, run_at bigint NOT NULL, freed integer NOT NULL DEFAULT 0)`,
       `CREATE INDEX "${n.raw('queue_signals_run_at_idx')}" ON ${n.signals} (run_at)`,
       `CREATE TABLE ${n.keys} (
         webhook_id text COLLATE "C" NOT NULL,
@@ -234,8 +236,9 @@ const MIGRATIONS: readonly Migration[] = [
          COALESCE((record->'rateLimit'->>'burst')::numeric, (record->'rateLimit'->>'perSecond')::numeric),
          COALESCE((record->'rateLimit'->>'burst')::numeric, (record->'rateLimit'->>'perSecond')::numeric, 0)
        FROM ${n.webhooks}`,
-      // The claim in one round trip (see queue-sql.ts).
+      // The claim and the completion, each in one round trip and planned once (see queue-sql.ts, completion.ts).
       claimFunctionSql(n),
+      completeFunctionSql(n),
       // Queued work of a webhook that is gone is still claimed (and then cancelled by the dispatcher).
       `INSERT INTO ${n.queues} (webhook_id)
        SELECT DISTINCT webhook_id FROM ${n.deliveries} WHERE status IN ('pending', 'scheduled', 'delivering') AND NOT is_test

@@ -12,15 +12,13 @@ import { claimOrder } from '../sql/order.js';
 import { DELIVERY_COLUMNS, num, numOrNull, str, toDelivery, toQueueStats, toStatusCounts, toWebhook, type Row } from '../sql/records.js';
 // The contract's types, as S.*: an adapter names nearly all of them.
 import type * as S from '../types.js';
-import { COMPLETE_TYPES, completeSql, executionSelect, finishSql, requestBodyParam } from './completion.js';
+import { completeFunctionName, executionSelect, finishSql, requestBodyParam, type CompleteColumn } from './completion.js';
 import {
   MAX_ROWS_PER_STATEMENT,
   asError,
   chunks,
   invalid,
   isQueryable,
-  padRows,
-  preparedRowCount,
   type PostgresPool,
   type PostgresQueryResult,
   type PostgresQueryable,
@@ -31,7 +29,7 @@ import { Listening } from './listen.js';
 import type { PostgresStorageOptions } from './driver.js';
 import { pruneIn, requeueIn } from './maintenance.js';
 import { findWebhooks, listDeliveries, listExecutions, listWebhooks, readHealth, recordResult } from './reads.js';
-import { claimFunctionName, handoverSignalsSql, nextRunAtSql, promoteSql, queueStatsSql } from './queue-sql.js';
+import { claimFunctionName, nextRunAtSql, queueStatsSql } from './queue-sql.js';
 import { SCHEMA_VERSION, databaseVersion, mismatch, names, runMigrations, type Names } from './schema.js';
 import { checkClaim, checkCompletion, checkTime, queueSettings } from './validate.js';
 
@@ -46,7 +44,8 @@ const MAX_PREFIX_LENGTH = 32;
  *   refuses its first call with a `SchemaMismatchError`.
  * - One queue row per webhook holds its cap, in-flight count, token bucket, pause and claim state;
  *   claims take ready queues in priority and turn order and read each one's due rows through its
- *   own index, so their cost does not grow with any backlog.
+ *   own index, so their cost does not grow with any backlog. Completions never lock it: they leave
+ *   insert-only signals that the next claim counts.
  * - `enqueueDeliveries(…, { transaction: client })` writes through your open transaction (a `pg`
  *   client after `BEGIN`) and locks nothing but the ordering key rows of what it enqueues.
  * - {@link subscribe} holds one pooled connection per subscription for `LISTEN`, and listens
@@ -278,20 +277,14 @@ export class PostgresStorage implements S.WebhookStorage {
   }
 
   /**
-   * Promotes due signals, expired leases and wake-ups into ready queues (handing on deferred keys
-   * when there are any), then claims through the claim function, which first locks the queues it
-   * serves (see `claimFunctionSql`): two round trips.
+   * One call of the claim function: it locks the queues it serves, hands on deferred keys,
+   * promotes due signals, expired leases and wake-ups, and claims (see `claimFunctionSql`).
    */
   async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     return this.#guard('claimDueDeliveries', async () => {
       if (request.limit === 0) return [];
-      const promoted = await this.#hotQuery(this.#pool, this.#statementText('promote', () => promoteSql(this.#n)), [request.now]);
-      if ((promoted.rows[0] as Row | undefined)?.handovers === true) {
-        await this.#pool.query(handoverSignalsSql(this.#n));
-        await this.#hotQuery(this.#pool, this.#statementText('promote', () => promoteSql(this.#n)), [request.now]);
-      }
-      // Lock and claim in one server-side function: one round trip, one transaction.
+      // One round trip, one transaction.
       const result = await this.#hotQuery(this.#pool, this.#statementText('claim', () => `SELECT c FROM ${claimFunctionName(this.#n)}($1, $2, $3, $4) c`), [
         request.now,
         request.limit,
@@ -343,21 +336,20 @@ export class PostgresStorage implements S.WebhookStorage {
   }
 
   async #completeRound(q: PostgresQueryable, round: readonly S.CompleteAttempt[], recorded: Set<string>): Promise<void> {
-    const params: unknown[] = [];
-    for (const input of round) {
+    const rows = round.map((input): Record<CompleteColumn, unknown> => {
       const { deliveryId, leaseToken, outcome, execution: e } = input;
-      params.push(
-        deliveryId, leaseToken, outcome.status, outcome.lastStatus, outcome.lastError, e.endedAt,
-        outcome.status === 'scheduled' ? (outcome.runAt ?? e.endedAt) : null,
-        e.id, e.webhookId, e.tenantId, e.entity, e.event, e.attempt, e.startedAt, e.durationMs, e.status, e.success,
-        e.hardError, e.errorMessage, e.errorCode, e.method, e.url, JSON.stringify(e.requestHeaders),
-        requestBodyParam(this.#leasedBodies, input), JSON.stringify(e.responseHeaders), e.responseBody, e.nextAttemptAt, e.coalescedCount,
-      );
-    }
-    // Prepared: padded to a few row counts with all-NULL rows, which match no delivery.
-    const rows = this.#prepared ? preparedRowCount(round.length) : round.length;
-    padRows(params, rows - round.length, COMPLETE_TYPES.length);
-    const result = await this.#hotQuery(q, this.#statementText(`complete:${rows}`, () => completeSql(this.#n, rows)), params);
+      return {
+        delivery_id: deliveryId, lease_token: leaseToken, outcome: outcome.status, last_status: outcome.lastStatus,
+        last_error: outcome.lastError, ended_at: e.endedAt, run_at: outcome.status === 'scheduled' ? (outcome.runAt ?? e.endedAt) : null,
+        id: e.id, webhook_id: e.webhookId, tenant_id: e.tenantId, entity: e.entity, event: e.event, attempt: e.attempt,
+        started_at: e.startedAt, duration_ms: e.durationMs, status: e.status, success: e.success, hard_error: e.hardError,
+        error_message: e.errorMessage, error_code: e.errorCode, method: e.method, url: e.url, request_headers: e.requestHeaders,
+        request_body: requestBodyParam(this.#leasedBodies, input), response_headers: e.responseHeaders, response_body: e.responseBody,
+        next_attempt_at: e.nextAttemptAt, coalesced_count: e.coalescedCount,
+      };
+    });
+    const text = this.#statementText('complete', () => `SELECT c AS id FROM ${completeFunctionName(this.#n)}($1::json) c`);
+    const result = await this.#hotQuery(q, text, [JSON.stringify(rows)]);
     for (const row of result.rows as Row[]) recorded.add(str(row.id));
   }
 
