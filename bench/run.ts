@@ -24,16 +24,15 @@ import {
   WRITE_METHODS,
 } from './common.js';
 import { RowProcess, RowProcessError } from './row-process.js';
+import { runIsolatedScenario } from './scenario-process.js';
 import { environmentNotes, ROWS, IN_FLIGHT, type RowDef } from './rows.js';
 import {
   backlogScenario,
   backlogSizes,
-  emitScenario,
   fairnessScenario,
   hangScenario,
   MEMORY,
   orderingScenario,
-  overheadScenario,
   POSTGRES,
   SQLITE,
   type ScenarioContext,
@@ -633,8 +632,9 @@ async function main(): Promise<void> {
     await runScenario('fairness', () => fairnessScenario(ctx, scenarioAdapters));
     await runScenario('ordering', () => orderingScenario(ctx, scenarioAdapters));
     await runScenario('hang', () => hangScenario(ctx, hangDeliveries(options)));
-    await runScenario('emit', () => emitScenario(ctx));
-    await runScenario('overhead', () => overheadScenario(ctx));
+    // Per-call costs, each in a fresh process: not in an engine shaped by the scenarios above.
+    await runScenario('emit', () => runIsolatedScenario('emit', receiver.ports, options.quick, log));
+    await runScenario('overhead', () => runIsolatedScenario('overhead', receiver.ports, options.quick, log));
   } finally {
     await cleanup.runAll();
   }

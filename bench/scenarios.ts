@@ -2,7 +2,8 @@
  * Scenario benchmarks, each reported as a small table: drain rate by backlog size (every adapter),
  * fairness between webhooks behind a backlog, per-entity ordering, a hanging endpoint, the cost of
  * `emit()` by number of matching webhooks, and the dispatcher's own CPU cost per delivery without
- * HTTP. They run in the runner's process, on README's default options unless they say otherwise.
+ * HTTP. They run in the runner's process, on README's default options unless they say otherwise;
+ * the two per-call costs (emit, overhead) in a process of their own (scenario-process.ts).
  *
  * @module
  */
@@ -13,7 +14,7 @@ import { MemoryStorage } from '../src/storage/memory.js';
 import { UndiciTransport } from '../src/transport/undici.js';
 import { collectGarbage, eventData, fmt, fmtMedianRange, median, withTimeout, type Cleanup, type Receiver } from './common.js';
 import type { Transport, TransportResponse } from '../src/transport/types.js';
-import { EMIT_BATCH, openMemory, openPostgres, openSqlite, RowUnavailable, type OpenStorage } from './rows.js';
+import { EMIT_BATCH, openMemory, openPostgres, openSqlite, RowUnavailable, type OpenStorage, type ReceiverAddress } from './rows.js';
 
 export interface TargetResult {
   name: string;
@@ -41,6 +42,11 @@ export interface ScenarioContext {
   cleanup: Cleanup;
   quick: boolean;
   log: (line: string) => void;
+}
+
+/** What a scenario run in a process of its own gets (scenario-process.ts): the receiver's address, not its controls. */
+export interface IsolatedScenarioContext extends Omit<ScenarioContext, 'receiver'> {
+  receiver: ReceiverAddress;
 }
 
 const TRIGGER = [{ entity: 'order', event: 'Create' }];
@@ -522,7 +528,7 @@ export async function hangScenario(ctx: ScenarioContext, deliveries: number): Pr
  * the figure is not inflated by garbage collection of an ever-growing in-memory backlog (the
  * backlog scenario covers size effects).
  */
-export async function emitScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+export async function emitScenario(ctx: IsolatedScenarioContext): Promise<ScenarioResult> {
   const counts = [0, 1, 10, 100];
   const rounds = ctx.quick ? 3 : 5;
   const baseCalls = ctx.quick ? 5_000 : 20_000;
@@ -636,7 +642,7 @@ class InProcessTransport implements Transport {
  * same settings) with a transport that answers in-process. Added to R0's CPU per request, it
  * gives the best ratio the dispatcher can reach with this HTTP client on a CPU-bound machine.
  */
-export async function overheadScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+export async function overheadScenario(ctx: IsolatedScenarioContext): Promise<ScenarioResult> {
   const n = ctx.quick ? 5_000 : 20_000;
   const rounds = ctx.quick ? 3 : 5;
   const cpu: number[] = [];
