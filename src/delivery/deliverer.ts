@@ -133,7 +133,14 @@ export class Deliverer {
       },
       o.attempt.redactHeaders,
     );
-    const recorded = await this.write({ deliveryId: delivery.id, leaseToken: sent.leaseToken, outcome, execution });
+    const input: CompleteAttempt = { deliveryId: delivery.id, leaseToken: sent.leaseToken, outcome, execution };
+    let recorded: boolean;
+    try {
+      // Awaited here rather than in a helper: one async frame and one promise fewer per delivery.
+      recorded = await o.complete(input);
+    } catch (error) {
+      recorded = await this.retryWrite(input, error);
+    }
     if (!recorded) {
       span?.end();
       o.bus.error(new Error(`lease on ${delivery.id} was lost; its result was not recorded`), `attempt ${delivery.id}`);
@@ -168,25 +175,22 @@ export class Deliverer {
   }
 
   /**
-   * Writes the result, retrying through a storage outage (a database restart) for up to
-   * `completionRetryMs`: the attempt was made, so its result must not be lost to a transient error.
+   * After a failed result write: writes it again through a storage outage (a database restart)
+   * for up to `completionRetryMs`, since the attempt was made and its result must not be lost to
+   * a transient error. The usual write succeeds first time, so p-retry's bookkeeping starts only
+   * here. Rethrows `error` when it is not transient.
    */
-  private async write(input: CompleteAttempt): Promise<boolean> {
-    try {
-      return await this.o.complete(input);
-    } catch (error) {
-      // The usual write succeeds first time: p-retry's bookkeeping only once one has failed.
-      if (!isTransient(error)) throw error;
-      return pRetry(() => this.o.complete(input), {
-        retries: 10,
-        minTimeout: 100,
-        maxTimeout: 5_000,
-        randomize: true,
-        maxRetryTime: this.o.completionRetryMs,
-        unref: true,
-        shouldRetry: ({ error: next }) => isTransient(next),
-      });
-    }
+  private async retryWrite(input: CompleteAttempt, error: unknown): Promise<boolean> {
+    if (!isTransient(error)) throw error;
+    return pRetry(() => this.o.complete(input), {
+      retries: 10,
+      minTimeout: 100,
+      maxTimeout: 5_000,
+      randomize: true,
+      maxRetryTime: this.o.completionRetryMs,
+      unref: true,
+      shouldRetry: ({ error: next }) => isTransient(next),
+    });
   }
 
   private recordBreaker(webhook: WebhookRecord, sent: SentAttempt): void {
