@@ -193,8 +193,11 @@ export class WebhookDispatcher {
     });
     const wake = () => this.#pump.wake();
     const sequencePlaceholder = newSequencePlaceholder();
-    // One claim per completion write rather than one per delivery it completed (see DeliveryPump.run).
-    const batched = new BatchedStorage(this.storage, { matchCacheMs: webhookCacheMs, sequencePlaceholder, afterCompletions: wake });
+    // One claim per turn's completion writes rather than one per delivery they completed (see
+    // DeliveryPump.run): with a store that writes each result at once (memory), each response
+    // read in a turn claimed on its own.
+    const afterCompletions = () => this.#pump.wakeAfterTurn();
+    const batched = new BatchedStorage(this.storage, { matchCacheMs: webhookCacheMs, sequencePlaceholder, afterCompletions });
     this.#batched = batched;
     this.#emitter = new Emitter({
       storage: this.storage,

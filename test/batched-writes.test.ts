@@ -4,8 +4,8 @@
  * changing what is delivered or logged, and one bad emit fails alone.
  */
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryStorage, WebhookDispatcher } from 'webhook-dispatcher';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryStorage, WebhookDispatcher, type Transport, type TransportResponse } from 'webhook-dispatcher';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
 import { Receiver } from './helpers/receiver.js';
 
@@ -134,6 +134,47 @@ describe('batched writes (group commit)', () => {
     // a batch, the pump claimed the freed places and then claimed again, finding nothing: a write
     // transaction and (on a worker or a server) a round trip each.
     expect(claims.calls).toBeLessThanOrEqual(writes.calls + 2);
+  });
+
+  it('results written in one turn are claimed together: one claim per turn, not one per result', async () => {
+    // Answers are held, then given in one event-loop turn, each in a callback of its own (as
+    // responses read together arrive): the microtasks of one run before the next is answered.
+    const held: Array<() => void> = [];
+    const transport: Transport = {
+      send: () => new Promise<TransportResponse>((resolve) => held.push(() => resolve({ status: 200, headers: {}, body: 'ok', bodyTruncated: false }))),
+    };
+    const storage = new MemoryStorage();
+    const claims = { calls: 0 };
+    const claim = storage.claimDueDeliveries.bind(storage);
+    storage.claimDueDeliveries = (request) => {
+      claims.calls++;
+      return claim(request);
+    };
+    const dispatcher = new WebhookDispatcher({ storage, transport, circuitBreaker: false });
+    cleanups.push(() => {
+      // A failed check leaves answers held: give them, so the dispatcher can close.
+      for (const answer of held.splice(0)) answer();
+      return dispatcher.close({ timeoutMs: 0 });
+    });
+    await dispatcher.createWebhook({ url: 'https://hooks.example.com/h', triggers: [{ entity: 'order', event: 'Create' }] });
+    const n = 64;
+    await Promise.all(Array.from({ length: n }, (_, i) => dispatcher.emit({ entity: 'order', event: 'Create', data: { OrderId: i } })));
+    const drained = dispatcher.drain();
+    let released = 0;
+    for (let round = 0; released < n; round++) {
+      await vi.waitFor(() => expect(held.length).toBe(16)); // the default cap of one webhook
+      const before = claims.calls;
+      for (const answer of held.splice(0)) setImmediate(answer);
+      released += 16;
+      if (released < n) {
+        await vi.waitFor(() => expect(held.length).toBe(16));
+        // The 16 places freed in this turn were taken by one claim (drain may look once more).
+        expect(claims.calls - before).toBeLessThanOrEqual(2);
+      }
+    }
+    await drained;
+    const counts = await storage.countDeliveries();
+    expect(counts.succeeded).toBe(n);
   });
 
   it('one emit whose enqueue fails rejects alone; the emits written with it are delivered', async () => {

@@ -33,8 +33,9 @@ export interface DeliveryPumpOptions {
    * `releaseSlot` once the HTTP exchange is over frees its concurrency slot for the next delivery
    * while the result is still being written; the delivery counts against the window until `run`
    * settles. Resolves `true` when the write that freed the delivery's place under its webhook's
-   * cap has woken the pump already (a completion write wakes it once for all the results it
-   * wrote); otherwise the pump claims again when `run` settles.
+   * cap has woken the pump already (completion writes wake it once, at the end of the turn, for
+   * all the results they wrote: see {@link DeliveryPump.wakeAfterTurn}); otherwise the pump
+   * claims again when `run` settles.
    */
   run: (delivery: ClaimedDelivery, releaseSlot: () => void) => Promise<boolean | void>;
   onError: (error: unknown, context: string) => void;
@@ -100,8 +101,31 @@ export class DeliveryPump {
     this.wake();
   }
 
+  /**
+   * Looks for due work once the current event-loop turn is over: the places that every result
+   * written in this turn freed are claimed together (responses that arrive together are read in
+   * one turn). Further calls before then do nothing more.
+   */
+  wakeAfterTurn(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    if (this.immediatePending) return;
+    this.immediatePending = true;
+    setImmediate(this.scheduledWake);
+  }
+
+  /** A wake is due at the end of the turn, and no wake has looked since it was asked for. */
+  private wakeScheduled = false;
+  private immediatePending = false;
+  private readonly scheduledWake = (): void => {
+    this.immediatePending = false;
+    if (this.wakeScheduled) this.wake();
+  };
+
   /** Looks for due work now (after an emit, a completion, or a timer). */
   wake(): void {
+    // This look (or the fill it joins) covers a wake scheduled for the end of the turn.
+    this.wakeScheduled = false;
     if (!this.running || this.claimedCount >= this.window) return;
     if (this.fillPromise) {
       this.refillRequested = true;
@@ -125,7 +149,8 @@ export class DeliveryPump {
       while (this.fillPromise) await this.fillPromise;
       await this.idle();
       if (!this.running) return;
-      if (this.fillPromise) continue;
+      // A wake scheduled for the end of the turn (after completions) has not looked yet.
+      if (this.fillPromise || this.wakeScheduled) continue;
       if (this.lastFillClaimed === 0 && this.claimedCount === 0) return;
     }
   }
