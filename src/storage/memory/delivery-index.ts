@@ -26,6 +26,8 @@ export class DeliveryIndex<V> {
   /** Set once an id arrived out of order: from then on, the one map of everything. */
   #single: Map<string, V> | null = null;
   #size = 0;
+  /** The older chunk the last lookup below the newest chunk found (a guess; checked before use). */
+  #hint = 0;
 
   /** `chunkSize`: entries per map (tests make it small). */
   constructor(private readonly chunkSize: number = CHUNK_SIZE) {}
@@ -36,13 +38,9 @@ export class DeliveryIndex<V> {
 
   get(id: string): V | undefined {
     if (this.#single !== null) return this.#single.get(id);
-    const last = this.#chunks.length - 1;
-    if (last < 0) return undefined;
-    // Most lookups are of recent deliveries, and a new id's hash is needed for its insert anyway:
-    // the newest chunk is asked first, and the id compared only when it is not there.
-    const found = this.#chunks[last]!.get(id);
-    if (found !== undefined || id >= this.#firsts[last]!) return found;
-    return this.#olderChunkOf(id, last)?.get(id);
+    // One map probed per lookup: the id's range is found by comparing ids first (a probe of the
+    // newest map for an older id would be a miss in a table the completions no longer touch).
+    return this.#chunkOf(id)?.get(id);
   }
 
   has(id: string): boolean {
@@ -120,6 +118,9 @@ export class DeliveryIndex<V> {
   /** {@link #chunkOf} for an id below the first id of chunk `high`. */
   #olderChunkOf(id: string, high: number): Map<string, V> | undefined {
     const firsts = this.#firsts;
+    // Completions come roughly in id order: most fall in the chunk of the previous lookup.
+    const hint = this.#hint;
+    if (hint < high && id >= firsts[hint]! && id < firsts[hint + 1]!) return this.#chunks[hint];
     if (id < firsts[0]!) return undefined;
     let low = 0;
     // Invariant: firsts[low] ≤ id < firsts[high].
@@ -128,6 +129,7 @@ export class DeliveryIndex<V> {
       if (firsts[mid]! <= id) low = mid;
       else high = mid;
     }
+    this.#hint = low;
     return this.#chunks[low];
   }
 }
