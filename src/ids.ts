@@ -30,6 +30,7 @@ let lastTime = 0;
 
 /** The char codes of `<prefix>_<ULID>` for one prefix, and how much of its ULID is out of date. */
 interface IdBuffer {
+  readonly prefix: string;
   readonly codes: number[];
   /** Index in `codes` of the ULID's first character. */
   readonly start: number;
@@ -37,14 +38,18 @@ interface IdBuffer {
   staleFrom: number;
 }
 
-/** One reusable buffer per prefix: within a millisecond an id differs from the last in its last characters only. */
-const buffers = new Map<string, IdBuffer>();
-let lastPrefix = '';
-let lastBuffer: IdBuffer | null = null;
+/**
+ * One reusable buffer per prefix (four at most, so a list): within a millisecond an id differs
+ * from the last in its last characters only.
+ */
+const buffers: IdBuffer[] = [];
 
 /** Positions from `from` on changed: every prefix's buffer must copy them again. */
 function changedFrom(from: number): void {
-  for (const buffer of buffers.values()) if (from < buffer.staleFrom) buffer.staleFrom = from;
+  for (let i = 0; i < buffers.length; i++) {
+    const buffer = buffers[i]!;
+    if (from < buffer.staleFrom) buffer.staleFrom = from;
+  }
 }
 
 /**
@@ -83,15 +88,10 @@ function nextUlid(seedTime: number): void {
 export type IdPrefix = 'wh' | 'evt' | 'msg' | 'exec';
 
 function bufferOf(prefix: string): IdBuffer {
-  if (prefix === lastPrefix) return lastBuffer!;
-  let buffer = buffers.get(prefix);
-  if (buffer === undefined) {
-    const head = [...Array.from(prefix, (c) => c.charCodeAt(0)), 95 /* _ */];
-    buffer = { codes: [...head, ...codes], start: head.length, staleFrom: ULID_LEN };
-    buffers.set(prefix, buffer);
-  }
-  lastPrefix = prefix;
-  lastBuffer = buffer;
+  for (let i = 0; i < buffers.length; i++) if (buffers[i]!.prefix === prefix) return buffers[i]!;
+  const head = [...Array.from(prefix, (c) => c.charCodeAt(0)), 95 /* _ */];
+  const buffer: IdBuffer = { prefix, codes: [...head, ...codes], start: head.length, staleFrom: ULID_LEN };
+  buffers.push(buffer);
   return buffer;
 }
 
