@@ -146,7 +146,8 @@ function entityDataJson(registry: EntityFieldRegistry, entity: string, event: st
   const record = data !== null && typeof data === 'object' ? (data as Record<string, unknown>) : null;
   const values: unknown[] = [];
   let direct = plan.direct;
-  for (const field of fields) {
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
     const value = record && Object.hasOwn(record, field) ? record[field] : undefined;
     const present = value === undefined ? null : value;
     values.push(present);
