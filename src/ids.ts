@@ -28,6 +28,30 @@ const digits = new Uint8Array(ULID_LEN);
 const codes: number[] = new Array<number>(ULID_LEN).fill(48);
 let lastTime = 0;
 
+/** The char codes of `<prefix>_<ULID>` for one prefix, and how much of its ULID is out of date. */
+interface IdBuffer {
+  readonly prefix: string;
+  readonly codes: number[];
+  /** Index in `codes` of the ULID's first character. */
+  readonly start: number;
+  /** The lowest ULID position changed since these codes were last brought up to date. */
+  staleFrom: number;
+}
+
+/**
+ * One reusable buffer per prefix (four at most, so a list): within a millisecond an id differs
+ * from the last in its last characters only.
+ */
+const buffers: IdBuffer[] = [];
+
+/** Positions from `from` on changed: every prefix's buffer must copy them again. */
+function changedFrom(from: number): void {
+  for (let i = 0; i < buffers.length; i++) {
+    const buffer = buffers[i]!;
+    if (from < buffer.staleFrom) buffer.staleFrom = from;
+  }
+}
+
 /**
  * Advances the ULID with the same semantics as ulid's `monotonicFactory`: within (or behind) the
  * last millisecond, the random part is incremented.
@@ -42,18 +66,20 @@ function nextUlid(seedTime: number): void {
       codes[i] = 48; // '0'
       i--;
     }
-    if (i < TIME_LEN) throw new Error('ULID random component overflowed within one millisecond');
+    if (i < TIME_LEN) {
+      changedFrom(TIME_LEN);
+      throw new Error('ULID random component overflowed within one millisecond');
+    }
     codes[i] = ENCODING.charCodeAt(++digits[i]!);
+    changedFrom(i);
   } else {
     const time = encodeTime(seed, TIME_LEN); // validates: throws on negative, fractional or too-large times
     lastTime = seed;
     for (let i = 0; i < TIME_LEN; i++) codes[i] = time.charCodeAt(i);
     for (let i = TIME_LEN; i < ULID_LEN; i++) codes[i] = ENCODING.charCodeAt((digits[i] = randomDigit()));
+    changedFrom(0);
   }
 }
-
-/** Char codes of `<prefix>_<ULID>`, one reusable array per prefix. */
-const idCodes = new Map<string, number[]>();
 
 /**
  * Prefixes: `wh_` webhook, `evt_` emitted event, `msg_` delivery (the Standard Webhooks message
@@ -61,15 +87,21 @@ const idCodes = new Map<string, number[]>();
  */
 export type IdPrefix = 'wh' | 'evt' | 'msg' | 'exec';
 
+function bufferOf(prefix: string): IdBuffer {
+  for (let i = 0; i < buffers.length; i++) if (buffers[i]!.prefix === prefix) return buffers[i]!;
+  const head = [...Array.from(prefix, (c) => c.charCodeAt(0)), 95 /* _ */];
+  const buffer: IdBuffer = { prefix, codes: [...head, ...codes], start: head.length, staleFrom: ULID_LEN };
+  buffers.push(buffer);
+  return buffer;
+}
+
 /** A new id such as `msg_01JD3…`. `now` lets an injected clock stamp the id. */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   nextUlid(now);
-  let out = idCodes.get(prefix);
-  if (out === undefined) {
-    out = [...Array.from(prefix, (c) => c.charCodeAt(0)), 95 /* _ */, ...codes];
-    idCodes.set(prefix, out);
-  }
-  const start = out.length - ULID_LEN;
-  for (let i = 0; i < ULID_LEN; i++) out[start + i] = codes[i]!;
+  const buffer = bufferOf(prefix);
+  const out = buffer.codes;
+  const start = buffer.start;
+  for (let i = buffer.staleFrom; i < ULID_LEN; i++) out[start + i] = codes[i]!;
+  buffer.staleFrom = ULID_LEN;
   return String.fromCharCode.apply(null, out);
 }

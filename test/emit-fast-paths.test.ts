@@ -126,6 +126,34 @@ describe('newId', () => {
     expect(decodeTime(ulids[2_999]!)).toBe(t + 3);
   });
 
+  it('gives every prefix the current ULID, whichever prefix asked last (each keeps its own buffer)', () => {
+    // Each run starts after the last one's time: behind it, ids would stay on that time.
+    let runStart = 1_900_000_000_000;
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ prefix: fc.constantFrom('wh', 'evt', 'msg', 'exec' as const), step: fc.constantFrom(0, 0, 0, 1, 2) }), {
+          minLength: 1,
+          maxLength: 60,
+        }),
+        (calls) => {
+          let t = (runStart += 1_000);
+          const ulids: string[] = [];
+          for (const { prefix, step } of calls) {
+            t += step;
+            const id = newId(prefix, t);
+            expect(id.startsWith(`${prefix}_`)).toBe(true);
+            const ulid = id.slice(prefix.length + 1);
+            expect(isValid(ulid)).toBe(true);
+            expect(decodeTime(ulid)).toBe(t);
+            ulids.push(ulid);
+          }
+          for (let i = 1; i < ulids.length; i++) expect(ulids[i]! > ulids[i - 1]!).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('rejects times ulid rejects', () => {
     expect(() => newId('msg', 2 ** 49)).toThrow(/larger than/);
   });

@@ -59,4 +59,60 @@ describe('MemoryStorage DeliveryIndex', () => {
     expect([...index.values()]).toEqual([1, 3, 5, 7]);
     expect(index.size).toBe(4);
   });
+
+  it('iterates live, as a Map does, when lookups, replacements and deletions index a chunk mid-walk', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 14 }),
+        fc.array(fc.record({ at: fc.nat(13), kind: fc.constantFrom('get', 'replace', 'delete', 'append'), target: fc.nat(15) }), {
+          maxLength: 12,
+        }),
+        (chunkSize, count, actions) => {
+          const index = new DeliveryIndex<number>(chunkSize);
+          const map = new Map<string, number>();
+          for (let i = 0; i < count; i++) {
+            index.set(idOf(i * 2), i);
+            map.set(idOf(i * 2), i);
+          }
+          const firstAppended = 100;
+          // The same actions, at the same step of each walk; both walks must see the same entries.
+          const walk = (target: DeliveryIndex<number> | Map<string, number>): Array<[string, number]> => {
+            const seen: Array<[string, number]> = [];
+            let step = 0;
+            let next = firstAppended;
+            for (const entry of target.entries()) {
+              seen.push(entry);
+              for (const action of actions) {
+                if (action.at !== step) continue;
+                const id = idOf(action.target * 2);
+                if (action.kind === 'get') target.get(id);
+                else if (action.kind === 'replace' && target.has(id)) target.set(id, -action.target);
+                else if (action.kind === 'delete') target.delete(id);
+                else if (action.kind === 'append') target.set(idOf(next++ * 2), next);
+              }
+              step++;
+            }
+            return seen;
+          };
+          const expected = walk(map);
+          expect(walk(index)).toEqual(expected);
+          expect([...index.entries()]).toEqual([...map.entries()]);
+          expect(index.size).toBe(map.size);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps an untouched chunk unindexed until an id in it is looked up', () => {
+    const index = new DeliveryIndex<number>(4);
+    for (let i = 0; i < 8; i++) index.set(idOf(i), i);
+    expect(index.get(idOf(5))).toBe(5);
+    expect(index.get(idOf(1))).toBe(1);
+    expect(index.has(idOf(9))).toBe(false);
+    expect(index.get(idOf(3) + 'x')).toBeUndefined();
+    expect(index.delete(idOf(2))).toBe(true);
+    expect([...index.values()]).toEqual([0, 1, 3, 4, 5, 6, 7]);
+  });
 });

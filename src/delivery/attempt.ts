@@ -11,7 +11,7 @@ import { RESERVED_HEADERS } from '../input/defaults.js';
 import { newId } from '../ids.js';
 import { redactHeaders } from '../redact.js';
 import { credentialValues, scrubHeaders, scrubText } from '../credentials/scrub.js';
-import { signAll } from '../signature.js';
+import { sign, signAll } from '../signature.js';
 import type { ClaimedDelivery, DeliveryRecord, ExecutionRecord, WebhookRecord, WebhookStorage } from '../storage/types.js';
 import type { Transport, TransportRequest, TransportResponse } from '../transport/types.js';
 
@@ -140,7 +140,9 @@ export function buildSignedRequest(
   now: number,
 ): { method: string; url: string; headers: Record<string, string>; body: string } {
   const timestamp = Math.floor(now / 1000);
-  const signature = signAll(activeSecrets(webhook, now), { id: delivery.id, timestamp, body: delivery.body });
+  const input = { id: delivery.id, timestamp, body: delivery.body };
+  // Outside a rotation there is one secret: signed without building the list of active ones.
+  const signature = webhook.previousSecrets.length === 0 ? sign(webhook.secret, input) : signAll(activeSecrets(webhook, now), input);
   const headers = buildDeliveryHeaders({
     webhook,
     delivery,
@@ -172,11 +174,14 @@ export async function sendAttempt(
   delivery: ClaimedDelivery,
 ): Promise<SentAttempt> {
   const { clock, storage } = settings;
+  // Read once for the lease check and, when nothing is awaited before sending, as the start time.
+  let now = clock.now();
   // A delivery that waited in the window may be close to losing its lease: extend it first.
   let leaseToken = delivery.leaseToken;
-  if (delivery.leaseExpiresAt < clock.now() + settings.requestTimeoutMs + 5_000) {
+  if (delivery.leaseExpiresAt < now + settings.requestTimeoutMs + 5_000) {
     const extended = await storage.extendLease(delivery.id, leaseToken, clock.now() + settings.leaseMs);
     if (!extended) leaseToken = '';
+    now = clock.now();
   }
 
   let outgoingWebhook = webhook;
@@ -190,9 +195,10 @@ export async function sendAttempt(
     } catch (caught) {
       error = caught instanceof WebhookError ? caught : new WebhookError('transform_error', `transform failed: ${String(caught)}`, { cause: caught });
     }
+    now = clock.now();
   }
 
-  const startedAt = clock.now();
+  const startedAt = now;
   const request = buildSignedRequest(outgoingWebhook, outgoing, settings, startedAt);
   let response: TransportResponse | null = null;
   if (error) {

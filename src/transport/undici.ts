@@ -90,7 +90,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly request: TransportRequest,
     private readonly resolve: (response: TransportResponse) => void,
     private readonly reject: (error: TransportError) => void,
-    private readonly onSettled: (exchange: Exchange) => void,
+    /** The attempts in flight under the same shutdown signal: this one leaves it when settled. */
+    private readonly attempts: Set<Exchange> | null,
   ) {
     this.timer = setTimeout(() => this.stop({ kind: 'deadline' }), request.timeoutMs);
   }
@@ -114,7 +115,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.status = statusCode;
     this.headers = flatten(headers);
-    this.chunks = [];
+    // A fresh array only when an earlier response start left something: usually none did.
+    if (this.chunks.length > 0) this.chunks = [];
     this.received = 0;
   }
 
@@ -165,7 +167,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private settle(): void {
     this.settled = true;
     clearTimeout(this.timer);
-    this.onSettled(this);
+    this.attempts?.delete(this);
   }
 }
 
@@ -228,7 +230,7 @@ export class UndiciTransport implements Transport {
     return new Promise<TransportResponse>((resolve, reject) => {
       const signal = request.signal;
       const attempts = signal ? this.#attemptsOf(signal) : null;
-      const exchange = new Exchange(request, resolve, reject, (settled) => attempts?.delete(settled));
+      const exchange = new Exchange(request, resolve, reject, attempts);
       attempts?.add(exchange);
       if (signal?.aborted) {
         exchange.stop({ kind: 'shutdown', reason: signal.reason });

@@ -2,14 +2,58 @@
  * MemoryStorage's deliveries by id. One Map holding every delivery ever queued makes each insert
  * dearer as it grows (a random bucket in a table of megabytes, all of it re-hashed at each
  * doubling), and the store keeps every delivery until it is pruned. Ids that arrive in increasing
- * order, as the dispatcher's ULIDs do, fill small maps one after the other instead, each found by
- * a binary search on their first ids.
+ * order, as the dispatcher's ULIDs do, fill small chunks one after the other instead, each found
+ * by comparing ids with their first ids.
+ *
+ * A chunk is two arrays (ids, values) until an id in it is first looked up, and a Map from then
+ * on: an emit only appends, so `emit()` pays no hashing and no table growth per delivery; the
+ * chunk is hashed once, in one loop, when its first delivery completes (or is read, cancelled…).
  *
  * @module
  */
 
-/** Entries per map: small enough that its table stays in cache while it fills. */
+/** Entries per chunk: small enough that its table stays in cache while it is built and used. */
 const CHUNK_SIZE = 1024;
+
+/** A run of entries with increasing ids: in arrays until first looked up, then in a Map. */
+interface Chunk<V> {
+  /** The ids, in increasing order, while not indexed; null once `map` holds the entries. */
+  ids: string[] | null;
+  /** The values, by position in `ids`. */
+  values: V[] | null;
+  map: Map<string, V> | null;
+  size: number;
+}
+
+/** The chunk's Map, built from its arrays on first use. */
+function indexed<V>(chunk: Chunk<V>): Map<string, V> {
+  let map = chunk.map;
+  if (map === null) {
+    const ids = chunk.ids!;
+    const values = chunk.values!;
+    map = new Map();
+    for (let i = 0; i < ids.length; i++) map.set(ids[i]!, values[i]!);
+    chunk.map = map;
+    chunk.ids = chunk.values = null;
+  }
+  return map;
+}
+
+/**
+ * A chunk's entries in order. Safe against changes while iterating, as a Map's iterator is: an
+ * entry looked up, replaced or deleted meanwhile turns the chunk into its Map, and the walk goes
+ * on there after the last id it gave (ids within a chunk increase).
+ */
+function* chunkEntries<V>(chunk: Chunk<V>): IterableIterator<[string, V]> {
+  let after = '';
+  for (let i = 0; chunk.map === null; i++) {
+    const ids = chunk.ids!;
+    if (i >= ids.length) return;
+    after = ids[i]!;
+    yield [after, chunk.values![i]!];
+  }
+  for (const entry of chunk.map) if (entry[0] > after) yield entry;
+}
 
 /**
  * A Map from id to value with Map's semantics (iteration in insertion order, `set` on a present
@@ -19,15 +63,17 @@ const CHUNK_SIZE = 1024;
  */
 export class DeliveryIndex<V> {
   /** Chunks in insertion (and id) order; `firsts[i]` is the smallest id `chunks[i]` may hold. */
-  #chunks: Array<Map<string, V>> = [];
+  #chunks: Array<Chunk<V>> = [];
   #firsts: string[] = [];
   /** Every id ever inserted is ≤ this. */
   #greatest = '';
   /** Set once an id arrived out of order: from then on, the one map of everything. */
   #single: Map<string, V> | null = null;
   #size = 0;
+  /** The older chunk the last lookup below the newest chunk found (a guess; checked before use). */
+  #hint = 0;
 
-  /** `chunkSize`: entries per map (tests make it small). */
+  /** `chunkSize`: entries per chunk (tests make it small). */
   constructor(private readonly chunkSize: number = CHUNK_SIZE) {}
 
   get size(): number {
@@ -36,13 +82,9 @@ export class DeliveryIndex<V> {
 
   get(id: string): V | undefined {
     if (this.#single !== null) return this.#single.get(id);
-    const last = this.#chunks.length - 1;
-    if (last < 0) return undefined;
-    // Most lookups are of recent deliveries, and a new id's hash is needed for its insert anyway:
-    // the newest chunk is asked first, and the id compared only when it is not there.
-    const found = this.#chunks[last]!.get(id);
-    if (found !== undefined || id >= this.#firsts[last]!) return found;
-    return this.#olderChunkOf(id, last)?.get(id);
+    // The id's chunk is found by comparing ids: one table probed per lookup.
+    const chunk = this.#chunkOf(id);
+    return chunk === undefined ? undefined : indexed(chunk).get(id);
   }
 
   has(id: string): boolean {
@@ -60,22 +102,31 @@ export class DeliveryIndex<V> {
     if (id > this.#greatest) {
       let last = this.#chunks[this.#chunks.length - 1];
       if (last === undefined || last.size >= this.chunkSize) {
-        last = new Map();
+        last = { ids: [], values: [], map: null, size: 0 };
         this.#chunks.push(last);
         this.#firsts.push(id);
       }
-      last.set(id, value);
+      if (last.map === null) {
+        last.ids!.push(id);
+        last.values!.push(value);
+      } else {
+        last.map.set(id, value);
+      }
+      last.size++;
       this.#greatest = id;
       this.#size++;
       return;
     }
     const chunk = this.#chunkOf(id);
-    if (chunk !== undefined && chunk.has(id)) {
-      chunk.set(id, value);
-      return;
+    if (chunk !== undefined) {
+      const map = indexed(chunk);
+      if (map.has(id)) {
+        map.set(id, value);
+        return;
+      }
     }
     const single = new Map<string, V>();
-    for (const map of this.#chunks) for (const [key, v] of map) single.set(key, v);
+    for (const chunk of this.#chunks) for (const [key, v] of chunkEntries(chunk)) single.set(key, v);
     single.set(id, value);
     this.#single = single;
     this.#chunks = [];
@@ -84,7 +135,10 @@ export class DeliveryIndex<V> {
 
   delete(id: string): boolean {
     if (this.#single !== null) return this.#single.delete(id);
-    if (id > this.#greatest || this.#chunkOf(id)?.delete(id) !== true) return false;
+    if (id > this.#greatest) return false;
+    const chunk = this.#chunkOf(id);
+    if (chunk === undefined || !indexed(chunk).delete(id)) return false;
+    chunk.size--;
     this.#size--;
     return true;
   }
@@ -94,7 +148,7 @@ export class DeliveryIndex<V> {
       yield* this.#single.values();
       return;
     }
-    for (const map of this.#chunks) yield* map.values();
+    for (const chunk of this.#chunks) for (const entry of chunkEntries(chunk)) yield entry[1];
   }
 
   /** Entries in insertion order; deleting the current entry while iterating is safe, as with a Map. */
@@ -103,7 +157,7 @@ export class DeliveryIndex<V> {
       yield* this.#single.entries();
       return;
     }
-    for (const map of this.#chunks) yield* map.entries();
+    for (const chunk of this.#chunks) yield* chunkEntries(chunk);
   }
 
   [Symbol.iterator](): IterableIterator<[string, V]> {
@@ -111,15 +165,18 @@ export class DeliveryIndex<V> {
   }
 
   /** The chunk whose id range holds `id` (the last one whose first id is ≤ it). */
-  #chunkOf(id: string): Map<string, V> | undefined {
+  #chunkOf(id: string): Chunk<V> | undefined {
     const last = this.#firsts.length - 1;
     if (last < 0 || id >= this.#firsts[last]!) return this.#chunks[last];
     return this.#olderChunkOf(id, last);
   }
 
   /** {@link #chunkOf} for an id below the first id of chunk `high`. */
-  #olderChunkOf(id: string, high: number): Map<string, V> | undefined {
+  #olderChunkOf(id: string, high: number): Chunk<V> | undefined {
     const firsts = this.#firsts;
+    // Completions come roughly in id order: most fall in the chunk of the previous lookup.
+    const hint = this.#hint;
+    if (hint < high && id >= firsts[hint]! && id < firsts[hint + 1]!) return this.#chunks[hint];
     if (id < firsts[0]!) return undefined;
     let low = 0;
     // Invariant: firsts[low] ≤ id < firsts[high].
@@ -128,6 +185,7 @@ export class DeliveryIndex<V> {
       if (firsts[mid]! <= id) low = mid;
       else high = mid;
     }
+    this.#hint = low;
     return this.#chunks[low];
   }
 }
