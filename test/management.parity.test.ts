@@ -403,11 +403,13 @@ describe('parity of the declarations', () => {
         expect(api.success).toBe(library.success);
         if (api.success) accepted++;
       }),
-      { numRuns: 500 },
+      // About 8 % of these policies are valid: 1,000 runs give 60–95, so the floor below is
+      // far from chance (500 runs gave 23 once, failing a run of the suite).
+      { numRuns: 1_000 },
     );
     // Both answers were seen often enough to mean something.
     expect(accepted).toBeGreaterThan(25);
-    expect(accepted).toBeLessThan(475);
+    expect(accepted).toBeLessThan(975);
   });
 });
 
