@@ -23,8 +23,9 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeDelivery, makeExecution, makeWebhook } from '../src/testing/fixtures.js';
+import { makeDelivery, makeWebhook } from '../src/testing/fixtures.js';
 import type { ClaimedDelivery, CompleteAttempt, WebhookStorage } from '../src/storage/types.js';
+import { deliveryBody, succeeded } from './storage-fixtures.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const BATCHES = (process.env.BATCHES ?? '1,6,16,64').split(',').map(Number);
@@ -67,15 +68,6 @@ function cpuSplit(before: Map<string, number>, after: Map<string, number>): { ma
   return { main: mainNs, sql: others[0] ?? 0, rest: others.slice(1).reduce((a, b) => a + b, 0) };
 }
 
-const body = (id: string) => JSON.stringify({ id, type: 'order.created', data: { note: 'x'.repeat(900), total: 1234, currency: 'EUR' } });
-const requestHeaders = {
-  'content-type': 'application/json',
-  'user-agent': 'webhook-dispatcher',
-  'webhook-id': 'msg_0123456789abcdef',
-  'webhook-timestamp': '1893456000',
-  'webhook-signature': 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=',
-  'x-custom': 'yes',
-};
 
 async function run(SqliteStorage: Adapter, worker: boolean, batch: number): Promise<{ main: number; sql: number; rest: number }> {
   const path = join(tmpdir(), `sqlite-cycle-${process.pid}-${Math.random().toString(36).slice(2)}.db`);
@@ -90,7 +82,7 @@ async function run(SqliteStorage: Adapter, worker: boolean, batch: number): Prom
         await storage.enqueueDeliveries(
           Array.from({ length: 500 }, (_, j) => {
             const d = makeDelivery(w.id, { runAt: T0 + i + j });
-            d.body = body(d.id);
+            d.body = deliveryBody(d.id);
             return d;
           }),
         );
@@ -100,12 +92,7 @@ async function run(SqliteStorage: Adapter, worker: boolean, batch: number): Prom
     const cycle = async () => {
       const claimed: ClaimedDelivery[] = await storage.claimDueDeliveries({ now: T0 + BACKLOG, limit: batch, leaseMs: 60_000, defaultConcurrency: Math.max(batch, 16) });
       if (claimed.length !== batch) throw new Error(`claimed ${claimed.length} of ${batch}`);
-      const inputs: CompleteAttempt[] = claimed.map((c) => ({
-        deliveryId: c.id,
-        leaseToken: c.leaseToken,
-        outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
-        execution: makeExecution(c, { requestHeaders, responseHeaders: { 'content-length': '0', date: 'Mon, 07 Dec 2026 15:00:00 GMT' }, responseBody: '' }),
-      }));
+      const inputs: CompleteAttempt[] = claimed.map(succeeded);
       await storage.completeAttempts!(inputs);
       left -= batch;
     };

@@ -22,8 +22,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Connection } from '../src/storage/sqlite/connection.js';
 import { SqliteStorage } from '../src/storage/sqlite.js';
-import { makeDelivery, makeExecution, makeWebhook } from '../src/testing/fixtures.js';
+import { makeDelivery, makeWebhook } from '../src/testing/fixtures.js';
 import type { CompleteAttempt } from '../src/storage/types.js';
+import { deliveryBody, succeeded } from './storage-fixtures.js';
 
 const N = Number(process.env.N ?? 20_000);
 const BATCH = Number(process.env.BATCH ?? 7);
@@ -68,15 +69,6 @@ Connection.prototype.stmt = function stmt(this: Connection, sql: string) {
   return wrapper as typeof statement;
 };
 
-const body = (id: string) => JSON.stringify({ id, type: 'order.created', data: { note: 'x'.repeat(900), total: 1234, currency: 'EUR' } });
-const requestHeaders = {
-  'content-type': 'application/json',
-  'user-agent': 'webhook-dispatcher',
-  'webhook-id': 'msg_0123456789abcdef',
-  'webhook-timestamp': '1893456000',
-  'webhook-signature': 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=',
-  'x-custom': 'yes',
-};
 
 const path = join(tmpdir(), `sqlite-statements-${process.pid}.db`);
 if (process.env.PAGE_SIZE) {
@@ -100,7 +92,7 @@ try {
     for (let i = 0; i < count; i += ENQUEUE_BATCH) {
       const deliveries = Array.from({ length: ENQUEUE_BATCH }, () => {
         const d = makeDelivery(webhook.id, { runAt: now, createdAt: now, updatedAt: now });
-        d.body = body(d.id);
+        d.body = deliveryBody(d.id);
         return d;
       });
       await storage.enqueueDeliveries(deliveries);
@@ -109,12 +101,7 @@ try {
       phase = 'claim';
       const claimed = await storage.claimDueDeliveries({ now: ++now, limit: BATCH, leaseMs: 60_000, defaultConcurrency: 16 });
       phase = 'complete';
-      const inputs: CompleteAttempt[] = claimed.map((c) => ({
-        deliveryId: c.id,
-        leaseToken: c.leaseToken,
-        outcome: { status: 'succeeded', lastStatus: 200, lastError: null },
-        execution: makeExecution(c, { requestHeaders, responseHeaders: { 'content-length': '0', date: 'Mon, 07 Dec 2026 15:00:00 GMT' }, responseBody: '' }),
-      }));
+      const inputs: CompleteAttempt[] = claimed.map(succeeded);
       await storage.completeAttempts(inputs);
     }
   };
