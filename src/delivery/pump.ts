@@ -80,6 +80,13 @@ export class DeliveryPump {
   /** The last fill stopped at the window's size: every finished delivery makes room to claim into. */
   private windowFull = false;
   private timer: NodeJS.Timeout | null = null;
+  /** A wake is due at the end of the turn, and no wake has looked since it was asked for. */
+  private wakeScheduled = false;
+  private immediatePending = false;
+  private readonly scheduledWake = (): void => {
+    this.immediatePending = false;
+    if (this.wakeScheduled) this.wake();
+  };
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly options: DeliveryPumpOptions) {
@@ -113,14 +120,6 @@ export class DeliveryPump {
     this.immediatePending = true;
     setImmediate(this.scheduledWake);
   }
-
-  /** A wake is due at the end of the turn, and no wake has looked since it was asked for. */
-  private wakeScheduled = false;
-  private immediatePending = false;
-  private readonly scheduledWake = (): void => {
-    this.immediatePending = false;
-    if (this.wakeScheduled) this.wake();
-  };
 
   /** Looks for due work now (after an emit, a completion, or a timer). */
   wake(): void {
