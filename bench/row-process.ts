@@ -12,6 +12,7 @@
  * @module
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { closeChild } from './common.js';
 
@@ -62,10 +63,16 @@ export class RowProcess {
   private readonly pending = new Map<number, { resolve: (reply: RowReply) => void; reject: (error: Error) => void }>();
   private exited: Error | null = null;
 
-  /** Starts the row's process (same Node options, so tsx and profiling flags carry over). */
+  /** Starts the row's process (same Node options, so tsx and profiling flags carry over, plus `--no-memory-reducer`). */
   constructor(row: string, ports: readonly number[]) {
     const script = fileURLToPath(new URL('./row-worker.ts', import.meta.url));
-    this.child = fork(script, [row, ports.join(',')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // --no-memory-reducer: between its runs a row's process idles while the other rows run, and
+    // V8 shrinks an idle heap with full collections that drop the optimised code's maps (see
+    // bench/README.md, "Steady state"). The rows measure sustained load, which has no such pauses.
+    this.child = fork(script, [row, ports.join(',')], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [...process.execArgv, '--no-memory-reducer'],
+    });
     this.child.on('message', (reply: RowReply) => {
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;

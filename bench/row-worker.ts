@@ -6,7 +6,7 @@
  * @module
  */
 import process from 'node:process';
-import { Cleanup, collectGarbage, TimeoutError, withTimeout } from './common.js';
+import { Cleanup, TimeoutError, withTimeout } from './common.js';
 import type { RowCommand, RowReply, RowRunResult } from './row-process.js';
 import { environmentNotes, ROWS, RowUnavailable, type PreparedRow, type ReceiverAddress } from './rows.js';
 
@@ -35,7 +35,9 @@ function mergeCounts(own: Record<string, number>, peer: Record<string, number> |
 
 async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   if (command.cmd === 'prepare') {
-    collectGarbage();
+    // No forced GC here or after teardown (see bench/README.md, "Steady state"): a full collection
+    // of an idle process let the maps of every hot path's objects die, and the next timed run spent
+    // a fifth of its CPU re-optimising them.
     deliveries = command.n;
     prepared = await withTimeout(def!.prepare({ n: command.n, receiver, cleanup }), 60_000, `${def!.name} setup`);
     return undefined;
@@ -45,7 +47,6 @@ async function handle(command: RowCommand): Promise<RowRunResult | undefined> {
   if (command.cmd === 'teardown') {
     prepared = null;
     await row.teardown();
-    collectGarbage();
     return undefined;
   }
   const cpu0 = process.cpuUsage();
