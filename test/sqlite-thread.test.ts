@@ -181,4 +181,36 @@ console.log('migrated', await storage.nextRunAt());
     expect(output).toContain('migrated null');
     expect(code).toBe(0);
   });
+
+  it('opens in a host started with V8 and process-wide options, which Node refuses to pass to a worker', async () => {
+    const path = tempDbPath();
+    disposers.push(() => removeDb(path));
+    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../src/storage/sqlite.ts', import.meta.url))).href;
+    const script = tempFilePath('webhook-dispatcher-flags', '.mts');
+    disposers.push(() => rmSync(script, { force: true }));
+    writeFileSync(
+      script,
+      `import { SqliteStorage } from ${JSON.stringify(moduleUrl)};
+const storage = new SqliteStorage({ path: process.argv[2] });
+await storage.migrate();
+console.log('migrated', await storage.nextRunAt(), typeof gc);
+await storage.close();
+`,
+    );
+    // How production hosts often start: a bigger heap, GC exposed, a larger stack. Given to a worker
+    // these make Node throw ERR_WORKER_INVALID_EXEC_ARGV, and the adapter's constructor threw it.
+    const flags = ['--max-old-space-size=4096', '--expose-gc', '--stack-size=2000', '--enable-source-maps'];
+    const child = spawn(process.execPath, [...flags, '--import', 'tsx', script, path], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    disposers.push(() => child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(output).toContain('migrated null function');
+    expect(output).not.toContain('ERR_WORKER_INVALID_EXEC_ARGV');
+    expect(code).toBe(0);
+  });
 });

@@ -138,6 +138,33 @@ function workerExecArgv(): string[] {
   return args;
 }
 
+/**
+ * Starts the thread with those of the host's Node options a worker accepts. Node refuses a worker
+ * given V8 or process-wide options (`node --max-old-space-size=4096 server.js`, `--expose-gc`,
+ * `--stack-size`) and names them in its error: they are dropped and the start retried, since they
+ * act on the whole process anyway.
+ */
+function startWorker(entry: { script: string | URL; eval: boolean }, init: SqliteThreadInit): Worker {
+  let execArgv = workerExecArgv();
+  for (;;) {
+    try {
+      return new Worker(entry.script, { eval: entry.eval, workerData: init, execArgv });
+    } catch (error) {
+      const refused = refusedExecArgv(error);
+      const kept = execArgv.filter((arg) => !refused.has(arg));
+      if (kept.length === execArgv.length) throw error;
+      execArgv = kept;
+    }
+  }
+}
+
+/** The options named by Node's ERR_WORKER_INVALID_EXEC_ARGV ("… invalid execArgv flags: a, b"). */
+function refusedExecArgv(error: unknown): ReadonlySet<string> {
+  if ((error as { code?: unknown } | null)?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV') return new Set();
+  const list = /flags: (.*)$/s.exec((error as Error).message)?.[1];
+  return new Set(list ? list.split(', ') : []);
+}
+
 /** One worker thread owning one SQLite connection; calls run there one at a time, in order. */
 export class SqliteThread {
   private readonly worker: Worker;
@@ -148,7 +175,7 @@ export class SqliteThread {
 
   constructor(init: SqliteThreadInit) {
     const entry = workerEntry(init.moduleUrl);
-    this.worker = new Worker(entry.script, { eval: entry.eval, workerData: init, execArgv: workerExecArgv() });
+    this.worker = startWorker(entry, init);
     // An idle database thread must not keep the host process alive; a call in flight does.
     this.worker.unref();
     this.worker.on('message', (reply: SqliteThreadReply) => this.settle(reply));
