@@ -155,21 +155,25 @@ describe('SqliteStorage database thread', () => {
     expect(after).toBe(before);
   });
 
-  it('does not keep the process alive once idle, even when never closed', async () => {
+  /**
+   * Runs `body` (an ES module, after `storage` is opened on a fresh file with migrate() done) in a
+   * Node process of its own started with `nodeOptions`; resolves its exit code and output.
+   */
+  async function runHost(body: string, nodeOptions: string[] = []): Promise<{ code: number | null; output: string }> {
     const path = tempDbPath();
     disposers.push(() => removeDb(path));
     const moduleUrl = pathToFileURL(fileURLToPath(new URL('../src/storage/sqlite.ts', import.meta.url))).href;
-    const script = tempFilePath('webhook-dispatcher-idle', '.mts');
+    const script = tempFilePath('webhook-dispatcher-host', '.mts');
     disposers.push(() => rmSync(script, { force: true }));
     writeFileSync(
       script,
       `import { SqliteStorage } from ${JSON.stringify(moduleUrl)};
 const storage = new SqliteStorage({ path: process.argv[2] });
 await storage.migrate();
-console.log('migrated', await storage.nextRunAt());
+${body}
 `,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script, path], {
+    const child = spawn(process.execPath, [...nodeOptions, '--import', 'tsx', script, path], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -178,37 +182,24 @@ console.log('migrated', await storage.nextRunAt());
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, output };
+  }
+
+  it('does not keep the process alive once idle, even when never closed', async () => {
+    const { code, output } = await runHost(`console.log('migrated', await storage.nextRunAt());`);
     expect(output).toContain('migrated null');
     expect(code).toBe(0);
   });
 
   it('opens in a host started with V8 and process-wide options, which Node refuses to pass to a worker', async () => {
-    const path = tempDbPath();
-    disposers.push(() => removeDb(path));
-    const moduleUrl = pathToFileURL(fileURLToPath(new URL('../src/storage/sqlite.ts', import.meta.url))).href;
-    const script = tempFilePath('webhook-dispatcher-flags', '.mts');
-    disposers.push(() => rmSync(script, { force: true }));
-    writeFileSync(
-      script,
-      `import { SqliteStorage } from ${JSON.stringify(moduleUrl)};
-const storage = new SqliteStorage({ path: process.argv[2] });
-await storage.migrate();
-console.log('migrated', await storage.nextRunAt(), typeof gc);
-await storage.close();
-`,
-    );
     // How production hosts often start: a bigger heap, GC exposed, a larger stack. Given to a worker
     // these make Node throw ERR_WORKER_INVALID_EXEC_ARGV, and the adapter's constructor threw it.
-    const flags = ['--max-old-space-size=4096', '--expose-gc', '--stack-size=2000', '--enable-source-maps'];
-    const child = spawn(process.execPath, [...flags, '--import', 'tsx', script, path], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    disposers.push(() => child.kill('SIGKILL'));
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { code, output } = await runHost(`console.log('migrated', await storage.nextRunAt(), typeof gc);\nawait storage.close();`, [
+      '--max-old-space-size=4096',
+      '--expose-gc',
+      '--stack-size=2000',
+      '--enable-source-maps',
+    ]);
     expect(output).toContain('migrated null function');
     expect(output).not.toContain('ERR_WORKER_INVALID_EXEC_ARGV');
     expect(code).toBe(0);
