@@ -192,13 +192,16 @@ ${body}
   });
 
   it('opens in a host started with V8 and process-wide options, which Node refuses to pass to a worker', async () => {
-    // How production hosts often start: a bigger heap, GC exposed, a larger stack. Given to a worker
-    // these make Node throw ERR_WORKER_INVALID_EXEC_ARGV, and the adapter's constructor threw it.
+    // How production hosts often start: a bigger heap, GC exposed, a larger stack, a process title
+    // (its value a separate argument). Given to a worker these make Node throw
+    // ERR_WORKER_INVALID_EXEC_ARGV, and the adapter's constructor threw it.
     const { code, output } = await runHost(`console.log('migrated', await storage.nextRunAt(), typeof gc);\nawait storage.close();`, [
       '--max-old-space-size=4096',
       '--expose-gc',
       '--stack-size=2000',
       '--enable-source-maps',
+      '--title',
+      'webhook-host',
     ]);
     expect(output).toContain('migrated null function');
     expect(output).not.toContain('ERR_WORKER_INVALID_EXEC_ARGV');
