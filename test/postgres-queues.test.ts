@@ -120,6 +120,47 @@ describe.runIf(available)('PostgresStorage queues on a shared database', () => {
     expect(next).toMatchObject({ id: a2Id, sequence: 2 });
   });
 
+  it('claims what a host transaction held locked, or enqueued with an older runAt, once it commits, though later rows were claimed meanwhile', async () => {
+    const storage = await fresh();
+    const w = makeWebhook();
+    await storage.insertWebhook(w);
+    /** Runs `inside` in an open host transaction while claims take and finish everything else; commits. */
+    const whileHostHolds = async (inside: (host: pg.PoolClient) => Promise<void>, later: string[], at: number) => {
+      const host = await pool.connect();
+      try {
+        await host.query('BEGIN');
+        await inside(host);
+        const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: at, limit: 10 });
+        expect(claimed.map((d) => d.id)).toEqual(later);
+        for (const d of claimed) expect(await complete(storage, d)).toBe(true);
+        expect(await storage.claimDueDeliveries({ ...CLAIM, now: at + 1, limit: 10 })).toEqual([]);
+        await host.query('COMMIT');
+      } finally {
+        host.release();
+      }
+    };
+    const rows = (n: number, from: number) => Array.from({ length: n }, (_, i) => makeDelivery(w.id, { runAt: from + i }));
+
+    // A merge locks the first waiting row: claims skip it and take the rows behind it.
+    const merged = makeDelivery(w.id, { coalesceKey: 'order:1', runAt: T0 - 100 });
+    const behind = rows(3, T0 - 50);
+    await storage.enqueueDeliveries([merged, ...behind]);
+    await whileHostHolds(async (host) => {
+      const r = await storage.enqueueDeliveries([makeDelivery(w.id, { coalesceKey: 'order:1' })], { transaction: host });
+      expect(r.deliveries[0]!.coalesced).toBe(true);
+    }, behind.map((d) => d.id), T0);
+    expect((await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 2, limit: 10 })).map((d) => d.id)).toEqual([merged.id]);
+
+    // An enqueue older than rows claimed while its transaction was open.
+    const older = makeDelivery(w.id, { runAt: T0 - 10_000 });
+    const newer = rows(3, T0 - 20);
+    await storage.enqueueDeliveries(newer);
+    await whileHostHolds(async (host) => {
+      await storage.enqueueDeliveries([older], { transaction: host });
+    }, newer.map((d) => d.id), T0 + 10);
+    expect((await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 12, limit: 10 })).map((d) => d.id)).toEqual([older.id]);
+  });
+
   it("two processes' group completions over the same webhooks, in opposite orders, never deadlock", async () => {
     const storage = await fresh();
     const other = new PostgresStorage({ pool, schema: schemas[schemas.length - 1]! });

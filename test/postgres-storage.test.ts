@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SchemaMismatchError, StorageError } from 'webhook-dispatcher';
 import { PostgresStorage } from 'webhook-dispatcher/storage/postgres';
 import type { PostgresPool } from 'webhook-dispatcher/storage/postgres';
-import { describeStorageConformance, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
+import { describeStorageConformance, leaseSweepDelayMs, makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
 import { claimSql } from '../src/storage/postgres/queue-sql.js';
 import { names } from '../src/storage/postgres/schema.js';
 import { pgConfig, requirePostgres, uniqueSchema } from './helpers/postgres.js';
@@ -330,7 +330,7 @@ describe.runIf(available)('PostgresStorage', () => {
       const explain = async (q: { text: string; values: unknown[] | undefined }) =>
         (await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${q.text}`, q.values)).rows.map((r) => r['QUERY PLAN']).join('\n');
       // The claim runs inside the claim function: explain its statement as the function runs it.
-      const claim = { text: claimSql(names(schema, 'webhook_')), values: [T0 + 10, 50, 30_000, CLAIM.defaultConcurrency, hooks.map((w) => w.id)] };
+      const claim = { text: claimSql(names(schema, 'webhook_')), values: [T0 + 10, 50, 30_000, CLAIM.defaultConcurrency, hooks.map((w) => w.id), true] };
       const plan = await explain(claim);
       log.length = 0;
       const claimed = await storage.claimDueDeliveries({ ...CLAIM, now: T0 + 10, limit: 50, leaseMs: 30_000 });
@@ -385,10 +385,16 @@ describe.runIf(available)('PostgresStorage', () => {
       await a.enqueueDeliveries(Array.from({ length: 30 }, () => makeDelivery(w.id)));
       const first = await a.claimDueDeliveries({ ...CLAIM, now: T0, limit: 30, leaseMs: 1000 });
       expect(first).toHaveLength(30);
-      const batches = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).claimDueDeliveries({ ...CLAIM, now: T0 + 1000, limit: 4, leaseMs: 1000 })),
-      );
-      const again = batches.flat().map((d) => d.id);
+      // Each instance looks for expired leases once per leaseSweepDelayMs: rounds of claimers a
+      // sweep apart, until every delivery is taken over.
+      const again: string[] = [];
+      for (let round = 1; round <= 10 && again.length < 30; round++) {
+        const now = T0 + 1000 + round * leaseSweepDelayMs(10_000);
+        const batches = await Promise.all(
+          Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).claimDueDeliveries({ ...CLAIM, now, limit: 4, leaseMs: 10_000 })),
+        );
+        again.push(...batches.flat().map((d) => d.id));
+      }
       expect(new Set(again).size).toBe(again.length);
       expect(again.sort()).toEqual(first.map((d) => d.id).sort());
     });

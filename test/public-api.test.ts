@@ -92,7 +92,7 @@ const PINNED: Record<string, { load: () => Promise<object>; values: string[] }> 
   },
   './testing': {
     load: () => import('webhook-dispatcher/testing'),
-    values: ['T0', 'describeStorageConformance', 'makeDelivery', 'makeExecution', 'makeWebhook'],
+    values: ['T0', 'describeStorageConformance', 'leaseSweepDelayMs', 'makeDelivery', 'makeExecution', 'makeWebhook'],
   },
 };
 

@@ -124,6 +124,16 @@ export const CLAIMABLE_STATUSES: readonly DeliveryStatus[] = ['pending', 'schedu
 /** Statuses after which nothing more happens unless the delivery is requeued. */
 export const FINAL_STATUSES: readonly DeliveryStatus[] = ['succeeded', 'failed', 'cancelled'];
 
+/**
+ * How late an adapter may notice an expired lease: claims from `leaseExpiresAt` plus this many ms
+ * on must find it (a tenth of the lease, 5 s at most). An adapter whose looks for expired leases
+ * cost more the longer it runs (PostgreSQL's lease indexes keep an entry per finished delivery
+ * until VACUUM) makes them only that often; a dead owner's deliveries waited a whole lease anyway.
+ */
+export function leaseSweepDelayMs(leaseMs: number): number {
+  return Math.min(leaseMs / 10, 5_000);
+}
+
 /** A message queued for one webhook. Its `id` is the `webhook-id` and never changes across attempts. */
 export interface DeliveryRecord {
   id: string;
@@ -396,7 +406,8 @@ export interface PruneResult {
  * - **Exclusive claims.** Under concurrent invocation of {@link claimDueDeliveries} (from one or
  *   many processes), a due delivery is returned to exactly one caller until its lease expires.
  * - **Expired leases are claimable.** A `delivering` delivery whose lease has expired is due again
- *   (its owner died or stalled); claiming it issues a new lease token.
+ *   (its owner died or stalled), at the latest for claims {@link leaseSweepDelayMs} after its
+ *   expiry; claiming it issues a new lease token.
  * - **Fencing.** {@link completeAttempt}, {@link releaseDelivery} and {@link extendLease} succeed only
  *   with the current lease token; a worker whose lease was taken over gets `false` and must drop
  *   its result.

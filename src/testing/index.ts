@@ -30,6 +30,8 @@ import { retentionSuite } from './suites/retention.js';
 import { webhookSuite } from './suites/webhooks.js';
 
 export { makeDelivery, makeExecution, makeWebhook, T0 } from './fixtures.js';
+/** The contract's bound on noticing an expired lease, for adapters that look for them only so often. */
+export { leaseSweepDelayMs } from '../storage/types.js';
 export type { ConformanceContext } from './context.js';
 
 /** What the factory returns: a fresh, empty storage and how to dispose of it. */

@@ -57,6 +57,11 @@ export function completeFunctionSql(n: Names): string {
     LANGUAGE plpgsql VOLATILE
     SET plan_cache_mode = force_generic_plan
     AS $complete$
+    DECLARE
+      -- A variable, not a literal: the plan cannot then read the partial lease indexes. Each row
+      -- that left 'delivering' keeps an entry there until VACUUM, and a bitmap scan (the plan's
+      -- choice with the literal) reads every one of them: completions slowed as a backlog drained.
+      leased constant text := 'delivering';
     BEGIN
       RETURN QUERY WITH input AS (
         SELECT * FROM json_to_recordset($1) AS i (${COMPLETE_COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ')})
@@ -68,7 +73,7 @@ export function completeFunctionSql(n: Names): string {
         -- The ids as an array too: the plan, made once, then reads them through the primary key
         -- however many leases there are (it cannot know the batch size).
         WHERE d.id = ANY (ARRAY(SELECT delivery_id FROM input)) AND d.id = i.delivery_id
-          AND d.status = 'delivering' AND d.lease_token = i.lease_token
+          AND d.status = leased AND d.lease_token = i.lease_token
         RETURNING d.id, d.body, d.webhook_id, d.is_test, d.status, d.run_at, d.ordering_key, d.sequence, true AS freed,
           d.status IN ('succeeded', 'failed') AS advance
       ), recorded AS (

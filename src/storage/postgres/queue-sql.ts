@@ -27,6 +27,14 @@ import type { Names } from './schema.js';
 /** Largest int4: "no limit" for rooms that a cap or a bucket does not bound. */
 const NO_LIMIT = 2_147_483_647;
 
+/** `scan_from` of a queue with no claimable row: the next signal lowers it. */
+const SCAN_FROM_END = '9223372036854775807';
+
+/** The queue columns a claim reads. */
+const QUEUE_COLUMNS = ['webhook_id', 'priority', 'cap', 'rate', 'burst', 'tokens', 'clock', 'in_flight', 'paused_until', 'ready_at', 'ready_turn', 'scan_from']
+  .map((c) => `q.${c}`)
+  .join(', ');
+
 /** Signals and wake-ups consumed by one promotion: the rest wait for the next claim. */
 const PROMOTE_BATCH = 5_000;
 
@@ -37,21 +45,26 @@ const PROMOTE_BATCH = 5_000;
  * signals, wake-ups or expired leases due at `$1`, and promotes these: consumes their signals,
  * takes the places that freed-place signals give back off `in_flight`, and makes ready the queues
  * with work due (signals of rows that became claimable: enqueues, retries, releases, requeues,
- * hand-overs; expired leases, found through the global lease index: a crashed owner completes
- * nothing; wake-ups: pause ends, next tokens) and the full ones that got places back (ready since
- * their last claim, as they would have been but for the cap). Returns the ids of the locked
- * queues in one array. The claim statement runs after, so its snapshot is taken with these rows
+ * hand-overs; in a sweep, expired leases, found through the global lease index: a crashed owner
+ * completes nothing; wake-ups: pause ends, next tokens) and the full ones that got places back (ready since
+ * their last claim, as they would have been but for the cap). Lowers each signalled queue's
+ * `scan_from` to its earliest signal. Returns the ids of the locked queues in one array. The claim statement runs after, so its snapshot is taken with these rows
  * held: everything that changed them before is in it, and everything after waits.
  */
-export function lockAndPromoteSql(n: Names): string {
+export function lockAndPromoteSql(n: Names, sweep: string): string {
   const openable = (q: string) => `${q}full_cap IS NOT NULL AND ${q}cap IS NULL AND ${q}full_cap < $4::int AND ${q}ready_at IS NULL`;
   return `WITH due AS (
       SELECT ctid AS tid, webhook_id FROM ${n.signals} WHERE run_at <= $1::bigint ORDER BY run_at LIMIT ${PROMOTE_BATCH}
     ), woke AS (
       SELECT webhook_id, wake_at AS at FROM ${n.queues} WHERE wake_at <= $1 ORDER BY wake_at LIMIT ${PROMOTE_BATCH}
     ), lapsed AS (
-      SELECT webhook_id, lease_expires_at AS at FROM ${n.deliveries}
-      WHERE status = 'delivering' AND lease_expires_at <= $1 AND NOT is_test ORDER BY lease_expires_at LIMIT ${PROMOTE_BATCH}
+      -- Only in a sweep (see claimSql). Through the global lease index, from its start: test sends
+      -- are dropped after the limit, as a filter on them would let the plan read the per-queue
+      -- lease index in full instead.
+      SELECT webhook_id, at FROM (
+        SELECT webhook_id, lease_expires_at AS at, is_test FROM ${n.deliveries}
+        WHERE ${sweep} AND status = 'delivering' AND lease_expires_at <= $1 ORDER BY lease_expires_at LIMIT ${PROMOTE_BATCH}
+      ) l WHERE NOT is_test
     ), wanted AS (
       SELECT webhook_id FROM due UNION SELECT webhook_id FROM woke UNION SELECT webhook_id FROM lapsed
     ), candidates AS (
@@ -72,10 +85,12 @@ export function lockAndPromoteSql(n: Names): string {
       RETURNING s.webhook_id, s.run_at, s.freed
     ), targets AS (
       SELECT x.webhook_id, min(x.at) FILTER (WHERE x.freed = 0) AS at, sum(x.freed)::int AS freed,
+        -- The earliest row made claimable: the claim must scan from there.
+        min(x.at) FILTER (WHERE x.signal AND x.freed = 0) AS claimable_from,
         l.ready_at IS NULL AND (min(x.at) FILTER (WHERE x.freed = 0) IS NOT NULL OR l.full_cap IS NOT NULL) AS wake
       FROM (
-        SELECT webhook_id, run_at AS at, freed FROM consumed
-        UNION ALL SELECT webhook_id, at, 0 FROM woke UNION ALL SELECT webhook_id, at, 0 FROM lapsed
+        SELECT webhook_id, run_at AS at, freed, true AS signal FROM consumed
+        UNION ALL SELECT webhook_id, at, 0, false FROM woke UNION ALL SELECT webhook_id, at, 0, false FROM lapsed
       ) x JOIN locked l USING (webhook_id)
       GROUP BY x.webhook_id, l.ready_at, l.full_cap
     ), promoted AS (
@@ -83,24 +98,31 @@ export function lockAndPromoteSql(n: Names): string {
         ready_at = CASE WHEN t.wake THEN COALESCE(t.at, q.clock) ELSE q.ready_at END,
         ready_turn = CASE WHEN t.wake THEN nextval('${n.turns}') ELSE q.ready_turn END,
         wake_at = CASE WHEN t.wake THEN NULL ELSE q.wake_at END,
-        full_cap = CASE WHEN t.wake THEN NULL ELSE q.full_cap END
+        full_cap = CASE WHEN t.wake THEN NULL ELSE q.full_cap END,
+        scan_from = LEAST(q.scan_from, t.claimable_from)
       FROM targets t
-      WHERE q.webhook_id = t.webhook_id AND (t.wake OR t.freed > 0)
+      WHERE q.webhook_id = t.webhook_id AND (t.wake OR t.freed > 0 OR t.claimable_from < q.scan_from)
     )
     SELECT COALESCE(array_agg(webhook_id), '{}') FROM locked`;
 }
 
 /**
  * The claim, inside the transaction that locked its queues (`$5`: those it may serve and those its
- * promotion made ready): `$1` now, `$2` limit, `$3` lease ms, `$4` default cap. Test sends first
- * (their own index); then the first `$2` ready queues by priority and turn (and full ones a higher
- * default cap opens), each giving its first due rows (expired leases
- * included) up to `min(cap − live, whole tokens)`, the whole cut at the limit in that order; then
- * each reached queue's new state in the same statement (it reads the snapshot before its own
- * lease, so the next due row is found past the ones it took). Rows that become claimable after
- * its snapshot leave a signal that no promotion can consume before this transaction ends.
+ * promotion made ready): `$1` now, `$2` limit, `$3` lease ms, `$4` default cap, `sweep` (`$6`
+ * here). Test sends first (their own index); then the first `$2` ready queues by priority and turn
+ * (and full ones a higher default cap opens), each giving its first due rows (from its
+ * `scan_from`; in a sweep, expired leases too) up to `min(cap − live, whole tokens)`, the whole
+ * cut at the limit in that order; then each reached queue's new state in the same statement (it
+ * reads the snapshot before its own lease, so the next due row is found past the ones it took,
+ * and becomes the queue's `scan_from`). Rows that become claimable after its snapshot leave a
+ * signal that no promotion can consume before this transaction ends.
+ *
+ * Why `sweep`: a row that leaves 'delivering' keeps its entries in the lease indexes until
+ * VACUUM, and each one whose lease time has passed is stepped over by every look for expired
+ * leases. Those looks (here and in the promotion) run only when the caller asks, a few times per
+ * lease, instead of in every claim: expired leases are found at most one sweep interval later.
  */
-export function claimSql(n: Names): string {
+export function claimSql(n: Names, sweep = '$6::boolean'): string {
   const D = n.deliveries;
   return `WITH tests AS (
       SELECT id FROM ${D}
@@ -110,11 +132,11 @@ export function claimSql(n: Names): string {
     ), budget AS (
       SELECT GREATEST(0, $2 - (SELECT count(*) FROM tests))::int AS n
     ), picked AS (
-      (SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
+      (SELECT ${QUEUE_COLUMNS}
       FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[]) AND q.ready_at IS NOT NULL
       ORDER BY q.priority DESC, q.ready_at, q.ready_turn LIMIT $2)
       UNION ALL
-      (SELECT q.webhook_id, q.priority, q.cap, q.rate, q.burst, q.tokens, q.clock, q.in_flight, q.paused_until, q.ready_at, q.ready_turn
+      (SELECT ${QUEUE_COLUMNS}
       FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[])
         AND q.ready_at IS NULL AND q.full_cap IS NOT NULL AND q.cap IS NULL AND q.full_cap < $4 LIMIT $2)
     ), slots AS (
@@ -123,7 +145,7 @@ export function claimSql(n: Names): string {
         CASE WHEN p.rate IS NULL THEN NULL ELSE LEAST(p.burst, p.tokens + GREATEST(0, $1 - p.clock) * p.rate / 1000) END AS refilled
       FROM picked p CROSS JOIN LATERAL (
         SELECT count(*)::int AS expired FROM ${D} d
-        WHERE d.webhook_id = p.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at <= $1
+        WHERE ${sweep} AND d.webhook_id = p.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at <= $1
       ) e
     ), rooms AS (
       SELECT s.*, GREATEST(0, LEAST(
@@ -139,13 +161,14 @@ export function claimSql(n: Names): string {
       FROM rooms r CROSS JOIN LATERAL (
         SELECT * FROM (
           SELECT d.id, d.run_at, false AS expired_row FROM ${D} d
-          WHERE d.webhook_id = r.webhook_id AND ${statusIn(CLAIMABLE_STATUSES, 'd.status')} AND NOT d.is_test AND d.run_at <= $1
+          WHERE d.webhook_id = r.webhook_id AND ${statusIn(CLAIMABLE_STATUSES, 'd.status')} AND NOT d.is_test
+            AND d.run_at >= r.scan_from AND d.run_at <= $1
           ORDER BY d.run_at, d.id LIMIT r.room FOR UPDATE SKIP LOCKED
         ) fresh
         UNION ALL
         SELECT * FROM (
           SELECT d.id, d.run_at, true AS expired_row FROM ${D} d
-          WHERE d.webhook_id = r.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at <= $1
+          WHERE ${sweep} AND d.webhook_id = r.webhook_id AND d.status = 'delivering' AND NOT d.is_test AND d.lease_expires_at <= $1
           ORDER BY d.lease_expires_at LIMIT r.room FOR UPDATE SKIP LOCKED
         ) expired
         ORDER BY run_at, id LIMIT r.room
@@ -169,9 +192,11 @@ export function claimSql(n: Names): string {
         nx.run_at AS next_run
       FROM rooms r CROSS JOIN span sp LEFT JOIN served s USING (webhook_id)
       LEFT JOIN LATERAL (
+        -- The first row it did not take, locked by someone else or not: the queue's next scan_from.
         SELECT d.run_at FROM ${D} d
         WHERE d.webhook_id = r.webhook_id AND ${statusIn(CLAIMABLE_STATUSES, 'd.status')} AND NOT d.is_test
-        ORDER BY d.run_at, d.id OFFSET COALESCE(s.fresh, 0) LIMIT 1
+          AND d.run_at >= r.scan_from AND NOT EXISTS (SELECT 1 FROM taken t WHERE t.id = d.id)
+        ORDER BY d.run_at, d.id LIMIT 1
       ) nx ON true
     ), judged AS (
       SELECT a.*, COALESCE(a.paused_until > $1, false) AS paused,
@@ -203,7 +228,9 @@ export function claimSql(n: Names): string {
           WHEN c.has_due THEN c.token_at
           ELSE c.next_work END,
         full_cap = CASE WHEN NOT c.reached THEN q.full_cap
-          WHEN NOT c.ready AND NOT c.paused AND c.full THEN COALESCE(c.cap, $4) END
+          WHEN NOT c.ready AND NOT c.paused AND c.full THEN COALESCE(c.cap, $4) END,
+        -- Nothing left: whatever becomes claimable later leaves a signal that lowers it.
+        scan_from = CASE WHEN NOT c.reached THEN q.scan_from ELSE COALESCE(c.next_work, ${SCAN_FROM_END}) END
       FROM decided c WHERE q.webhook_id = c.webhook_id
     )
     SELECT * FROM leased`;
@@ -218,22 +245,22 @@ export function claimSql(n: Names): string {
  * for the flush (`synchronous_commit` off for this transaction only). Rows come back as JSON.
  */
 export function claimFunctionSql(n: Names): string {
-  const claim = claimSql(n)
+  const claim = claimSql(n, 'sweep')
     .replace(/\$5::text\[\]/g, 'held_ids')
     .replace(/SELECT \* FROM leased$/, 'SELECT row_to_json(l) FROM leased l');
-  return `CREATE OR REPLACE FUNCTION ${claimFunctionName(n)}(bigint, integer, bigint, integer) RETURNS SETOF json
+  return `CREATE OR REPLACE FUNCTION ${claimFunctionName(n)}(bigint, integer, bigint, integer, boolean) RETURNS SETOF json
     LANGUAGE plpgsql VOLATILE
     -- Planning the claim costs more than running it: plan it once, reuse the plan for every call.
     SET plan_cache_mode = force_generic_plan
     AS $claim$
-    DECLARE held_ids text[]; handed integer;
+    DECLARE held_ids text[]; handed integer; sweep constant boolean := $5;
     BEGIN
       PERFORM set_config('synchronous_commit', 'off', true);
       -- Before the queues are locked: the rows it hands on are promoted by this claim.
       IF EXISTS (SELECT 1 FROM ${n.keySignals}) THEN
         ${handoverSignalsSql(n)} INTO handed;
       END IF;
-      ${lockAndPromoteSql(n)} INTO held_ids;
+      ${lockAndPromoteSql(n, 'sweep')} INTO held_ids;
       RETURN QUERY ${claim};
     END
     $claim$`;

@@ -11,6 +11,9 @@ import type { PostgresQueryable } from './driver.js';
 import { completeFunctionSql } from './completion.js';
 import { claimFunctionSql } from './queue-sql.js';
 
+/** `scan_from` of a queue whose rows have not been seen yet: no bound. */
+export const SCAN_FROM_START = '-9223372036854775808';
+
 /** The schema version this code reads and writes. */
 export const SCHEMA_VERSION = 3;
 
@@ -212,7 +215,12 @@ const MIGRATIONS: readonly Migration[] = [
         ready_at bigint,
         ready_turn bigint,
         wake_at bigint,
-        full_cap integer
+        full_cap integer,
+        -- Every claimable row of the queue has run_at >= scan_from. Claims start their index scans
+        -- there: the rows they took stay in the index as dead entries until VACUUM, and a scan
+        -- from the start of the queue would step over all of them. Lowered by the promotion of
+        -- every signal (every row that becomes claimable leaves one), raised by claims.
+        scan_from bigint NOT NULL DEFAULT ${SCAN_FROM_START}
       )`,
       `CREATE INDEX "${n.raw('queues_ready_idx')}" ON ${n.queues} (priority DESC, ready_at, ready_turn) WHERE ready_at IS NOT NULL`,
       `CREATE INDEX "${n.raw('queues_wake_idx')}" ON ${n.queues} (wake_at) WHERE wake_at IS NOT NULL`,

@@ -29,6 +29,7 @@ import { Listening } from './listen.js';
 import type { PostgresStorageOptions } from './driver.js';
 import { pruneIn, requeueIn } from './maintenance.js';
 import { findWebhooks, listDeliveries, listExecutions, listWebhooks, readHealth, recordResult } from './reads.js';
+import { LeaseSweeps } from './lease-sweeps.js';
 import { claimFunctionName, nextRunAtSql, queueStatsSql } from './queue-sql.js';
 import { SCHEMA_VERSION, databaseVersion, mismatch, names, runMigrations, type Names } from './schema.js';
 import { checkClaim, checkCompletion, checkTime, queueSettings } from './validate.js';
@@ -70,6 +71,7 @@ export class PostgresStorage implements S.WebhookStorage {
   readonly #statementTexts = new Map<string, string>();
   readonly #enqueueContext: EnqueueContext;
   #lastNotifyAt = -Infinity;
+  readonly #leaseSweeps = new LeaseSweeps();
   readonly #subscriptions = new Set<Listening>();
   #schemaCheck: Promise<void> | null = null;
   #schemaChecked = false;
@@ -278,19 +280,28 @@ export class PostgresStorage implements S.WebhookStorage {
 
   /**
    * One call of the claim function: it locks the queues it serves, hands on deferred keys,
-   * promotes due signals, expired leases and wake-ups, and claims (see `claimFunctionSql`).
+   * promotes due signals, expired leases (when this claim sweeps, see {@link LeaseSweeps}) and
+   * wake-ups, and claims (see `claimFunctionSql`).
    */
   async claimDueDeliveries(request: S.ClaimRequest): Promise<S.ClaimedDelivery[]> {
     checkClaim(request);
     return this.#guard('claimDueDeliveries', async () => {
       if (request.limit === 0) return [];
+      const sweep = this.#leaseSweeps.take(request.now, request.leaseMs);
       // One round trip, one transaction.
-      const result = await this.#hotQuery(this.#pool, this.#statementText('claim', () => `SELECT c FROM ${claimFunctionName(this.#n)}($1, $2, $3, $4) c`), [
-        request.now,
-        request.limit,
-        request.leaseMs,
-        request.defaultConcurrency,
-      ]);
+      let result;
+      try {
+        result = await this.#hotQuery(this.#pool, this.#statementText('claim', () => `SELECT c FROM ${claimFunctionName(this.#n)}($1, $2, $3, $4, $5) c`), [
+          request.now,
+          request.limit,
+          request.leaseMs,
+          request.defaultConcurrency,
+          sweep,
+        ]);
+      } catch (error) {
+        if (sweep) this.#leaseSweeps.missed();
+        throw error;
+      }
       const rows = (result.rows as Array<{ c: Row }>).map((r) => r.c);
       // RETURNING has no order: tests first, then queue by queue, each in runAt then id order.
       rows.sort((a, b) => num(a.rank) - num(b.rank) || claimOrder(num(a.run_at), str(a.id), num(b.run_at), str(b.id)));

@@ -5,7 +5,7 @@
  * @module
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { AttemptOutcome, ClaimedDelivery, WebhookStorage } from '../../storage/types.js';
+import { leaseSweepDelayMs, type AttemptOutcome, type ClaimedDelivery, type WebhookStorage } from '../../storage/types.js';
 import type { ConformanceContext } from '../context.js';
 import { makeDelivery, makeExecution, T0 } from '../fixtures.js';
 
@@ -73,18 +73,37 @@ export function queueSuite(ctx: ConformanceContext): void {
       expect(b).toBeDefined();
       expect(b!.id).not.toBe(a!.id);
       expect(await ctx.claim({ now: T0 + 999, limit: 5, leaseMs: 1_000 })).toEqual([]);
-      // b's owner died: at expiry b is due again and its place is not counted twice.
-      const retaken = await ctx.claim({ now: T0 + 1_001, limit: 5, leaseMs: 1_000 });
+      // b's owner died: after expiry (noticed up to leaseSweepDelayMs late) b is due again and its
+      // place is not counted twice.
+      const after = T0 + 1_000 + leaseSweepDelayMs(1_000);
+      const retaken = await ctx.claim({ now: after, limit: 5, leaseMs: 1_000 });
       expect(retaken.map((d) => d.id)).toEqual([b!.id]);
-      expect((await storage.getQueueStats(w.id, T0 + 1_001))?.inFlight).toBe(1);
+      expect((await storage.getQueueStats(w.id, after))?.inFlight).toBe(1);
       // The dead owner's completion is fenced and frees nothing.
       expect(
         await storage.completeAttempt({ deliveryId: b!.id, leaseToken: b!.leaseToken, outcome: OK, execution: makeExecution(b!) }),
       ).toBe(false);
-      expect((await storage.getQueueStats(w.id, T0 + 1_001))?.inFlight).toBe(1);
+      expect((await storage.getQueueStats(w.id, after))?.inFlight).toBe(1);
       await finish(retaken[0]!);
-      expect((await storage.getQueueStats(w.id, T0 + 1_001))?.inFlight).toBe(0);
-      expect(await ctx.claim({ now: T0 + 1_001, limit: 5, leaseMs: 1_000 })).toHaveLength(1);
+      expect((await storage.getQueueStats(w.id, after))?.inFlight).toBe(0);
+      expect(await ctx.claim({ now: after, limit: 5, leaseMs: 1_000 })).toHaveLength(1);
+    });
+
+    it('finds work that becomes due behind what it already claimed: a release to an earlier time, an older enqueue', async () => {
+      const w = await seedWebhook({ concurrency: 10 });
+      const rows = Array.from({ length: 4 }, (_, i) => makeDelivery(w.id, { runAt: T0 - 100 + i }));
+      await storage.enqueueDeliveries(rows);
+      const first = await ctx.claim({ now: T0, limit: 2, leaseMs: 30_000 });
+      expect(first.map((d) => d.id)).toEqual([rows[0]!.id, rows[1]!.id]);
+      expect(await storage.releaseDelivery(first[0]!.id, first[0]!.leaseToken, T0 - 1_000)).toBe(true);
+      const old = makeDelivery(w.id, { runAt: T0 - 5_000 });
+      await storage.enqueueDeliveries([old]);
+      const next = await ctx.claim({ now: T0, limit: 10, leaseMs: 30_000 });
+      expect(next.map((d) => d.id)).toEqual([old.id, first[0]!.id, rows[2]!.id, rows[3]!.id]);
+      // With nothing left waiting, an arrival older than everything claimed is found too.
+      const oldest = makeDelivery(w.id, { runAt: T0 - 9_000 });
+      await storage.enqueueDeliveries([oldest]);
+      expect((await ctx.claim({ now: T0, limit: 10, leaseMs: 30_000 })).map((d) => d.id)).toEqual([oldest.id]);
     });
 
     it("serves higher-priority webhooks first, up to their cap", async () => {
