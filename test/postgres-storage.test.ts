@@ -399,6 +399,22 @@ describe.runIf(available)('PostgresStorage', () => {
       expect(again.sort()).toEqual(first.map((d) => d.id).sort());
     });
 
+    it('points nextRunAt at the first claim that will find an expired lease: the next sweep, not the expiry itself', async () => {
+      const storage = await migrated();
+      const w = makeWebhook();
+      await storage.insertWebhook(w);
+      await storage.enqueueDeliveries([makeDelivery(w.id)]);
+      const lease = { ...CLAIM, limit: 1, leaseMs: 1000 };
+      const [d] = await storage.claimDueDeliveries({ ...lease, now: T0 });
+      // A claim just before the expiry sweeps: the next sweep is one interval after it.
+      expect(await storage.claimDueDeliveries({ ...lease, now: T0 + 950 })).toEqual([]);
+      const nextSweep = T0 + 950 + leaseSweepDelayMs(1000);
+      expect(await storage.nextRunAt()).toBe(nextSweep);
+      expect(await storage.claimDueDeliveries({ ...lease, now: T0 + 1000 })).toEqual([]);
+      const [again] = await storage.claimDueDeliveries({ ...lease, now: nextSweep });
+      expect(again?.id).toBe(d!.id);
+    });
+
     it('returns claims in claim order (runAt, then id) across expired leases and pending deliveries', async () => {
       const storage = await migrated();
       const w = makeWebhook();

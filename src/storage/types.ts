@@ -516,7 +516,8 @@ export interface WebhookStorage {
   listDeliveries(query: DeliveryQuery): Promise<Page<DeliveryRecord>>;
   /**
    * Earliest time something may become claimable: the `runAt` of a waiting delivery (pending or
-   * scheduled), a lease expiry, the end of a pause or the next token of a queue with due work. Null
+   * scheduled), a lease expiry (or, for an adapter that notices expired leases late, the first
+   * claim that will), the end of a pause or the next token of a queue with due work. Null
    * when there is nothing. May be early (the dispatcher then finds nothing and asks again), never
    * late. Lets the dispatcher sleep until then.
    */

@@ -28,6 +28,11 @@ export class LeaseSweeps {
     return true;
   }
 
+  /** The earliest time from `at` on at which a claim sweeps. */
+  firstSweepFrom(at: number): number {
+    return Math.max(at, this.#next);
+  }
+
   /** A sweep that did not happen (its claim failed): the next claim sweeps. */
   missed(): void {
     this.#next = -Infinity;

@@ -344,7 +344,11 @@ export function handoverSignalsSql(n: Names): string {
     SELECT count(*)::int AS n FROM klocked`;
 }
 
-/** Earliest time anything may become claimable (see `nextRunAt`); may be early, never late. */
+/**
+ * Earliest time anything may become claimable (see `nextRunAt`); may be early, never late. The
+ * earliest lease of the queues comes apart (`lease_next`): only a sweep finds it expired, so the
+ * adapter weighs it against its next sweep.
+ */
 export function nextRunAtSql(n: Names): string {
   return `SELECT LEAST(
       (SELECT ready_at FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT 1),
@@ -352,10 +356,10 @@ export function nextRunAtSql(n: Names): string {
       (SELECT min(run_at) FROM ${n.signals} WHERE freed = 0),
       -- Places given back matter only to a full queue, which is ready again since its last claim.
       (SELECT min(q.clock) FROM ${n.signals} s JOIN ${n.queues} q USING (webhook_id) WHERE s.freed > 0 AND q.full_cap IS NOT NULL),
-      (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE status = 'delivering' AND NOT is_test),
       (SELECT min(run_at) FROM ${n.deliveries} WHERE is_test AND ${CLAIMABLE}),
       (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE is_test AND status = 'delivering')
-    ) AS next`;
+    ) AS next,
+    (SELECT min(lease_expires_at) FROM ${n.deliveries} WHERE status = 'delivering' AND NOT is_test) AS lease_next`;
 }
 
 /** The figures of one queue as of `$2` (counts read the queue's rows: for dashboards, not hot paths). */

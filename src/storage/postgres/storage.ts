@@ -440,7 +440,13 @@ export class PostgresStorage implements S.WebhookStorage {
   async nextRunAt(): Promise<number | null> {
     return this.#guard('nextRunAt', async () => {
       const result = await this.#pool.query(nextRunAtSql(this.#n));
-      return numOrNull((result.rows[0] as Row | undefined)?.next);
+      const row = result.rows[0] as Row | undefined;
+      const next = numOrNull(row?.next);
+      const lease = numOrNull(row?.lease_next);
+      // An expired lease is found by the first sweep at or after its expiry, not before: a pump
+      // that woke at the expiry itself would find nothing and sleep a whole poll interval.
+      const found = lease === null ? null : this.#leaseSweeps.firstSweepFrom(lease);
+      return next === null ? found : found === null ? next : Math.min(next, found);
     });
   }
 
