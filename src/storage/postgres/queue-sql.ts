@@ -35,6 +35,14 @@ const QUEUE_COLUMNS = ['webhook_id', 'priority', 'cap', 'rate', 'burst', 'tokens
   .map((c) => `q.${c}`)
   .join(', ');
 
+/**
+ * Ready queues a claim looks at beyond its limit. Readiness is hopeful: a webhook update, a pause's
+ * end or a wake-up makes a queue ready that may have nothing due after all, and a claim that
+ * looked only at as many queues as its limit could come back short while other queues had due
+ * work (and an idle pump would then sleep a poll interval). Each spare costs a probe of its index.
+ */
+const SPARE_QUEUES = 4;
+
 /** Signals and wake-ups consumed by one promotion: the rest wait for the next claim. */
 const PROMOTE_BATCH = 5_000;
 
@@ -69,7 +77,7 @@ export function lockAndPromoteSql(n: Names, sweep: string): string {
       SELECT webhook_id FROM due UNION SELECT webhook_id FROM woke UNION SELECT webhook_id FROM lapsed
     ), candidates AS (
       SELECT webhook_id FROM wanted
-      UNION (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $2::int)
+      UNION (SELECT webhook_id FROM ${n.queues} WHERE ready_at IS NOT NULL ORDER BY priority DESC, ready_at, ready_turn LIMIT $2::int + ${SPARE_QUEUES})
       UNION (SELECT webhook_id FROM ${n.queues} WHERE ${openable('')} LIMIT $2)
     ), locked AS (
       SELECT q.webhook_id, q.ready_at, q.full_cap FROM ${n.queues} q
@@ -134,7 +142,7 @@ export function claimSql(n: Names, sweep = '$6::boolean'): string {
     ), picked AS (
       (SELECT ${QUEUE_COLUMNS}
       FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[]) AND q.ready_at IS NOT NULL
-      ORDER BY q.priority DESC, q.ready_at, q.ready_turn LIMIT $2)
+      ORDER BY q.priority DESC, q.ready_at, q.ready_turn LIMIT $2 + ${SPARE_QUEUES})
       UNION ALL
       (SELECT ${QUEUE_COLUMNS}
       FROM ${n.queues} q WHERE q.webhook_id = ANY ($5::text[])

@@ -204,6 +204,17 @@ export function queueSuite(ctx: ConformanceContext): void {
       expect(webhookIds(claimed)).toEqual([b.id, b.id, b.id]);
     });
 
+    it('is not left short by queues that an update or a pause made ready with nothing due', async () => {
+      const busy = await seedWebhook();
+      const quiet = [await seedWebhook(), await seedWebhook(), await seedWebhook()];
+      const due = makeDelivery(busy.id, { runAt: T0 });
+      await storage.enqueueDeliveries([due, makeDelivery(quiet[2]!.id, { runAt: T0 + 60_000 })]);
+      expect(await storage.updateWebhook({ ...quiet[0]!, concurrency: 2 })).toBe(true);
+      expect(await storage.updateWebhook({ ...quiet[1]!, rateLimit: { perSecond: 5, burst: 5 } })).toBe(true);
+      await storage.pauseQueue(quiet[2]!.id, T0 - 1);
+      expect((await ctx.claim({ now: T0, limit: 1, leaseMs: 30_000 })).map((d) => d.id)).toEqual([due.id]);
+    });
+
     it('cancels waiting deliveries when the webhook is deleted; those in flight finish fenced as usual', async () => {
       const w = await seedWebhook({ concurrency: 1 });
       const [inFlight, waiting] = [makeDelivery(w.id, { runAt: T0 - 1 }), makeDelivery(w.id)];
