@@ -168,8 +168,11 @@ describe('batched writes (group commit)', () => {
       released += 16;
       if (released < n) {
         await vi.waitFor(() => expect(held.length).toBe(16));
-        // The 16 places freed in this turn were taken by one claim (drain may look once more).
-        expect(claims.calls - before).toBeLessThanOrEqual(2);
+        // The 16 places freed in this turn were taken by one claim (drain may look once more), or
+        // two on a loaded machine: MemoryStorage writes that measure slow there switch the group
+        // commit from gathering in a microtask to gathering over the turn, so the 16 results can
+        // land in two writes. Never one claim per result.
+        expect(claims.calls - before).toBeLessThanOrEqual(3);
       }
     }
     await drained;
