@@ -17,82 +17,8 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SqliteStorage } from 'webhook-dispatcher/storage/sqlite';
-import { makeDelivery, makeExecution, makeWebhook } from 'webhook-dispatcher/testing';
-import type { ClaimedDelivery, DeliveryStatus, WebhookRecord } from '../src/storage/types.js';
-
-const T0 = Date.UTC(2030, 0, 1);
-const DEFAULT_CAP = 3;
-
-type Op =
-  | {
-      op: 'enqueue';
-      hook: number;
-      key: string | null;
-      coalesce: boolean;
-      offset: number;
-      count: number;
-      status: 'pending' | 'failed';
-      test: boolean;
-      host: boolean;
-    }
-  | { op: 'claim'; advance: number; limit: number; leaseMs: number }
-  | { op: 'complete'; pick: number; outcome: 'succeeded' | 'failed' | 'scheduled'; delay: number }
-  | { op: 'release'; pick: number; delay: number | null }
-  | { op: 'cancel'; pick: number; withLease: boolean }
-  | { op: 'pause'; hook: number; until: number | null }
-  | { op: 'update'; hook: number; concurrency: number | null; rate: boolean }
-  | { op: 'requeue'; pick: number }
-  | { op: 'delete'; hook: number };
-
-const HOOKS = 3;
-const hook = fc.integer({ min: 0, max: HOOKS - 1 });
-const ops = fc.array(
-  fc.oneof(
-    {
-      weight: 8,
-      arbitrary: fc.record({
-        op: fc.constant('enqueue' as const),
-        hook,
-        key: fc.constantFrom(null, 'a', 'b'),
-        coalesce: fc.boolean(),
-        offset: fc.integer({ min: -100, max: 150 }),
-        count: fc.integer({ min: 1, max: 3 }),
-        status: fc.constantFrom('pending' as const, 'pending' as const, 'pending' as const, 'failed' as const),
-        test: fc.constantFrom(false, false, false, false, true),
-        // Inside a host transaction: the queue hears of it through a signal.
-        host: fc.boolean(),
-      }),
-    },
-    {
-      weight: 8,
-      arbitrary: fc.record({
-        op: fc.constant('claim' as const),
-        advance: fc.integer({ min: -40, max: 120 }),
-        limit: fc.integer({ min: 1, max: 8 }),
-        leaseMs: fc.integer({ min: 10, max: 250 }),
-      }),
-    },
-    {
-      weight: 8,
-      arbitrary: fc.record({
-        op: fc.constant('complete' as const),
-        pick: fc.nat(),
-        outcome: fc.constantFrom('succeeded' as const, 'failed' as const, 'scheduled' as const),
-        delay: fc.integer({ min: 0, max: 200 }),
-      }),
-    },
-    { weight: 2, arbitrary: fc.record({ op: fc.constant('release' as const), pick: fc.nat(), delay: fc.option(fc.integer({ min: 0, max: 100 })) }) },
-    { weight: 2, arbitrary: fc.record({ op: fc.constant('cancel' as const), pick: fc.nat(), withLease: fc.boolean() }) },
-    { weight: 2, arbitrary: fc.record({ op: fc.constant('pause' as const), hook, until: fc.option(fc.integer({ min: -50, max: 300 })) }) },
-    {
-      weight: 2,
-      arbitrary: fc.record({ op: fc.constant('update' as const), hook, concurrency: fc.option(fc.integer({ min: 1, max: 3 })), rate: fc.boolean() }),
-    },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('requeue' as const), pick: fc.nat() }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), hook }) },
-  ),
-  { maxLength: 60 },
-);
+import type { DeliveryStatus } from '../src/storage/types.js';
+import { expectKeyInTurn, ops, replayHistory, type Op } from './helpers/queue-history.js';
 
 interface QueueRow {
   webhook_id: string;
@@ -107,149 +33,49 @@ async function replay(history: Op[]): Promise<void> {
   const storage = new SqliteStorage({ database: db });
   try {
     await storage.migrate();
-    const hooks: WebhookRecord[] = [];
-    for (let i = 0; i < HOOKS; i++) {
-      const w = makeWebhook({ ordering: 'entity', uniqueQueueItems: { keyPath: null } });
-      hooks.push(w);
-      await storage.insertWebhook(w);
-    }
-    const deleted = new Set<string>();
-    let now = T0;
-    // A lease is over once any claim's clock has passed its expiry, even if the clock then goes back.
-    let latest = T0;
-    /** Claims handed out and not yet finished by their holder (live or expired). */
-    let held: ClaimedDelivery[] = [];
-    const ids: string[] = [];
-    const lastSequence = new Map<string, number>();
-
     const all = <T>(sql: string, ...params: unknown[]) => db.prepare(sql).all(...params) as T[];
-    const check = (step: string) => {
-      for (const q of all<QueueRow>('SELECT webhook_id, cap, rate_per_second, paused_until, in_flight FROM webhook_queues')) {
-        const flying = all<{ n: number }>(`SELECT count(*) AS n FROM webhook_deliveries WHERE webhook_id = ? AND status = 'delivering' AND is_test = 0`, q.webhook_id)[0]!.n;
-        expect(q.in_flight, `${step}: in_flight of ${q.webhook_id}`).toBe(flying);
-      }
-      const keys = all<{ webhook_id: string; key: string; last_seq: number; next_seq: number }>('SELECT * FROM webhook_ordering_keys');
-      for (const k of keys) {
-        const rows = all<{ status: DeliveryStatus; sequence: number }>(
-          `SELECT status, sequence FROM webhook_deliveries WHERE webhook_id = ? AND ordering_key = ? AND status IN ('pending', 'scheduled', 'delivering', 'held')`,
-          k.webhook_id,
-          k.key,
-        );
-        const out = rows.filter((r) => r.status !== 'held');
-        const waiting = rows.filter((r) => r.status === 'held');
-        expect(out.length, `${step}: key ${k.key} has one head at most`).toBeLessThanOrEqual(1);
-        if (out.length === 1) {
-          expect(out[0]!.sequence, `${step}: key ${k.key} head number`).toBe(k.next_seq);
-          for (const r of waiting) expect(r.sequence).toBeGreaterThan(out[0]!.sequence);
-        } else {
-          expect(waiting, `${step}: key ${k.key} stalls with held deliveries and no head`).toEqual([]);
-          expect(k.next_seq, `${step}: key ${k.key} waits for its next number`).toBe(k.last_seq + 1);
+    await replayHistory(history, {
+      storage,
+      async enqueueInHost(batch) {
+        db.exec('BEGIN IMMEDIATE');
+        const result = await storage.enqueueDeliveries(batch, { transaction: db });
+        db.exec('COMMIT');
+        return result;
+      },
+      queues: async () =>
+        all<QueueRow>('SELECT webhook_id, cap, rate_per_second, paused_until, in_flight FROM webhook_queues').map((q) => ({
+          webhookId: q.webhook_id,
+          cap: q.cap,
+          rateLimited: q.rate_per_second !== null,
+          pausedUntil: q.paused_until,
+          inFlight: q.in_flight,
+        })),
+      dueWaiting: async (webhookId, now) =>
+        all<{ id: string }>(
+          `SELECT id FROM webhook_deliveries WHERE webhook_id = ? AND status IN ('pending', 'scheduled') AND is_test = 0 AND run_at <= ?`,
+          webhookId,
+          now,
+        ).map((r) => r.id),
+      dueTests: async (now) =>
+        all<{ id: string }>(`SELECT id FROM webhook_deliveries WHERE status IN ('pending', 'scheduled') AND is_test = 1 AND run_at <= ?`, now).map((r) => r.id),
+      async check(step) {
+        for (const q of all<QueueRow>('SELECT webhook_id, in_flight FROM webhook_queues')) {
+          const flying = all<{ n: number }>(`SELECT count(*) AS n FROM webhook_deliveries WHERE webhook_id = ? AND status = 'delivering' AND is_test = 0`, q.webhook_id)[0]!.n;
+          expect(q.in_flight, `${step}: in_flight of ${q.webhook_id}`).toBe(flying);
         }
-      }
-    };
-
-    for (const [index, step] of history.entries()) {
-      const label = `#${index} ${JSON.stringify(step)}`;
-      switch (step.op) {
-        case 'enqueue': {
-          const w = hooks[step.hook]!;
-          const batch = Array.from({ length: step.count }, () =>
-            makeDelivery(w.id, {
-              orderingKey: step.test ? null : step.key,
-              coalesceKey: step.coalesce ? `c:${step.key ?? '-'}` : null,
-              runAt: now + step.offset,
-              status: step.status,
-              isTest: step.test,
-            }),
+        const keys = all<{ webhook_id: string; key: string; last_seq: number; next_seq: number }>('SELECT * FROM webhook_ordering_keys');
+        for (const k of keys) {
+          const rows = all<{ status: DeliveryStatus; sequence: number }>(
+            `SELECT status, sequence FROM webhook_deliveries WHERE webhook_id = ? AND ordering_key = ? AND status IN ('pending', 'scheduled', 'delivering', 'held')`,
+            k.webhook_id,
+            k.key,
           );
-          if (step.host) db.exec('BEGIN IMMEDIATE');
-          const result = await storage.enqueueDeliveries(batch, step.host ? { transaction: db } : undefined);
-          if (step.host) db.exec('COMMIT');
-          for (const [i, r] of result.deliveries.entries()) {
-            if (!r.coalesced) ids.push(r.id);
-            if (r.coalesced || deleted.has(w.id) || batch[i]!.orderingKey === null) continue;
-            const k = `${w.id}/${batch[i]!.orderingKey}`;
-            expect(r.sequence, `${label}: numbers per key`).toBe((lastSequence.get(k) ?? 0) + 1);
-            lastSequence.set(k, r.sequence!);
+          if (!expectKeyInTurn(step, k.key, rows, k.next_seq)) {
+            expect(k.next_seq, `${step}: key ${k.key} waits for its next number`).toBe(k.last_seq + 1);
           }
-          break;
         }
-        case 'claim': {
-          now += step.advance;
-          latest = Math.max(latest, now);
-          const live = new Set(held.filter((c) => c.leaseExpiresAt >= latest).map((c) => c.id));
-          const claimed = await storage.claimDueDeliveries({ now, limit: step.limit, leaseMs: step.leaseMs, defaultConcurrency: DEFAULT_CAP });
-          expect(claimed.length).toBeLessThanOrEqual(step.limit);
-          for (const c of claimed) {
-            expect(live.has(c.id), `${label}: ${c.id} handed out under a live lease`).toBe(false);
-            expect(c.runAt).toBeLessThanOrEqual(now);
-          }
-          held = [...held.filter((c) => !claimed.some((n) => n.id === c.id)), ...claimed];
-          const queues = all<QueueRow>('SELECT webhook_id, cap, rate_per_second, paused_until, in_flight FROM webhook_queues');
-          for (const q of queues) {
-            const cap = q.cap ?? DEFAULT_CAP;
-            if (claimed.some((c) => c.webhookId === q.webhook_id && !c.isTest)) expect(q.in_flight, `${label}: past the cap`).toBeLessThanOrEqual(cap);
-            if (claimed.length === step.limit) continue;
-            if (q.rate_per_second !== null || (q.paused_until !== null && q.paused_until > now) || q.in_flight >= cap) continue;
-            const stuck = all<{ id: string }>(
-              `SELECT id FROM webhook_deliveries WHERE webhook_id = ? AND status IN ('pending', 'scheduled') AND is_test = 0 AND run_at <= ?`,
-              q.webhook_id,
-              now,
-            );
-            expect(stuck, `${label}: due work left in a queue that could give it`).toEqual([]);
-          }
-          if (claimed.length < step.limit) {
-            expect(all(`SELECT id FROM webhook_deliveries WHERE status IN ('pending', 'scheduled') AND is_test = 1 AND run_at <= ?`, now)).toEqual([]);
-          }
-          break;
-        }
-        case 'complete': {
-          if (held.length === 0) break;
-          const c = held[step.pick % held.length]!;
-          const outcome =
-            step.outcome === 'scheduled'
-              ? { status: 'scheduled' as const, runAt: now + step.delay, lastStatus: 503, lastError: 'HTTP 503' }
-              : { status: step.outcome, lastStatus: step.outcome === 'succeeded' ? 200 : 500, lastError: null };
-          const ok = await storage.completeAttempt({ deliveryId: c.id, leaseToken: c.leaseToken, outcome, execution: makeExecution(c, { startedAt: now, endedAt: now }) });
-          if (c.leaseExpiresAt >= latest) expect(ok, `${label}: a live lease is honoured`).toBe(true);
-          held = held.filter((h) => h !== c);
-          break;
-        }
-        case 'release': {
-          if (held.length === 0) break;
-          const c = held[step.pick % held.length]!;
-          await storage.releaseDelivery(c.id, c.leaseToken, step.delay === null ? undefined : now + step.delay);
-          held = held.filter((h) => h !== c);
-          break;
-        }
-        case 'cancel': {
-          if (step.withLease && held.length > 0) {
-            const c = held[step.pick % held.length]!;
-            await storage.cancelDelivery(c.id, { leaseToken: c.leaseToken, reason: 'cancelled', now });
-            held = held.filter((h) => h !== c);
-          } else if (ids.length > 0) {
-            await storage.cancelDelivery(ids[step.pick % ids.length]!, { reason: 'cancelled', now });
-          }
-          break;
-        }
-        case 'pause':
-          await storage.pauseQueue(hooks[step.hook]!.id, step.until === null ? null : now + step.until);
-          break;
-        case 'update': {
-          const w = hooks[step.hook]!;
-          await storage.updateWebhook({ ...w, concurrency: step.concurrency, rateLimit: step.rate ? { perSecond: 20, burst: 2 } : null });
-          break;
-        }
-        case 'requeue':
-          if (ids.length > 0) await storage.requeueDeliveries({ deliveryIds: [ids[step.pick % ids.length]!], runAt: now, now });
-          break;
-        case 'delete':
-          await storage.deleteWebhook(hooks[step.hook]!.id);
-          deleted.add(hooks[step.hook]!.id);
-          break;
-      }
-      check(label);
-    }
+      },
+    });
   } finally {
     await storage.close();
     db.close();
