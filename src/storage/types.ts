@@ -11,6 +11,7 @@
  * @module
  */
 
+import { WebhookValidationError } from '../errors.js';
 import type { PayloadMode, PayloadTemplate } from '../payload.js';
 import type { RetryPolicyInput } from '../delivery/retry.js';
 
@@ -131,6 +132,11 @@ export const FINAL_STATUSES: readonly DeliveryStatus[] = ['succeeded', 'failed',
  * until VACUUM) makes them only that often; a dead owner's deliveries waited a whole lease anyway.
  */
 export function leaseSweepDelayMs(leaseMs: number): number {
+  if (typeof leaseMs !== 'number' || !Number.isFinite(leaseMs) || leaseMs <= 0) {
+    throw new WebhookValidationError([{ path: 'leaseMs', message: 'must be a positive, finite number of milliseconds' }], {
+      context: 'leaseSweepDelayMs',
+    });
+  }
   return Math.min(leaseMs / 10, 5_000);
 }
 

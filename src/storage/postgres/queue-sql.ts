@@ -27,6 +27,8 @@ import type { Names } from './schema.js';
 /** Largest int4: "no limit" for rooms that a cap or a bucket does not bound. */
 const NO_LIMIT = 2_147_483_647;
 
+/** `scan_from` of a queue whose rows have not been seen yet (a new or migrated queue): no bound. */
+export const SCAN_FROM_START = '-9223372036854775808';
 /** `scan_from` of a queue with no claimable row: the next signal lowers it. */
 const SCAN_FROM_END = '9223372036854775807';
 
@@ -54,9 +56,10 @@ const PROMOTE_BATCH = 5_000;
  * takes the places that freed-place signals give back off `in_flight`, and makes ready the queues
  * with work due (signals of rows that became claimable: enqueues, retries, releases, requeues,
  * hand-overs; in a sweep, expired leases, found through the global lease index: a crashed owner
- * completes nothing; wake-ups: pause ends, next tokens) and the full ones that got places back (ready since
- * their last claim, as they would have been but for the cap). Lowers each signalled queue's
- * `scan_from` to its earliest signal. Returns the ids of the locked queues in one array. The claim statement runs after, so its snapshot is taken with these rows
+ * completes nothing; wake-ups: pause ends, next tokens) and the full ones that got places back
+ * (ready since their last claim, as they would have been but for the cap). Lowers each signalled
+ * queue's `scan_from` to its earliest signal. Returns the ids of the locked queues in one array.
+ * The claim statement runs after, so its snapshot is taken with these rows
  * held: everything that changed them before is in it, and everything after waits.
  */
 export function lockAndPromoteSql(n: Names, sweep: string): string {

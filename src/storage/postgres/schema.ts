@@ -9,10 +9,7 @@ import { SchemaMismatchError } from '../../errors.js';
 import { num, type Row } from '../sql/records.js';
 import type { PostgresQueryable } from './driver.js';
 import { completeFunctionSql } from './completion.js';
-import { claimFunctionSql } from './queue-sql.js';
-
-/** `scan_from` of a queue whose rows have not been seen yet: no bound. */
-export const SCAN_FROM_START = '-9223372036854775808';
+import { claimFunctionSql, SCAN_FROM_START } from './queue-sql.js';
 
 /** The schema version this code reads and writes. */
 export const SCHEMA_VERSION = 3;
